@@ -1,0 +1,105 @@
+"""The reward-model protocol and the guard every caller scores through.
+
+A reward model is anything with TRL's reward-function signature::
+
+    rm(prompts: Sequence[str], completions: Sequence[str], **kwargs) -> list[float]
+
+``kwargs`` carries extra per-example columns (``answer``, ``references``, ...) as sequences of
+the same length as ``prompts``.  A plain function qualifies.  A reward model *may* also expose
+``score_with_components(prompts, completions, **kwargs) -> (list[float], dict[str, list[float]])``
+to report, in the same single pass, the named parts its score is made of; the environments put
+those into ``info``.
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass, field
+from typing import Any, Protocol, runtime_checkable
+
+
+class RewardModelError(ValueError):
+    """A reward model broke the protocol (wrong count, NaN/inf, non-numbers) or could not be built."""
+
+
+@runtime_checkable
+class RewardModel(Protocol):
+    def __call__(self, prompts: Sequence[str], completions: Sequence[str], **kwargs: Any) -> list[float]: ...
+
+
+def reward_name(rm: Any) -> str:
+    """A human-readable name for error messages and logs."""
+    name = getattr(rm, "name", None)
+    if isinstance(name, str) and name:
+        return name
+    if hasattr(rm, "__name__"):
+        return rm.__name__
+    return type(rm).__name__
+
+
+@dataclass(frozen=True)
+class ScoredBatch:
+    """Validated rewards of one batch, plus any named components the model reported."""
+
+    rewards: list[float]
+    components: dict[str, list[float]] = field(default_factory=dict)
+
+
+def _check_values(values: Any, n: int, who: str) -> list[float]:
+    if isinstance(values, (str, bytes)) or not hasattr(values, "__len__"):
+        raise RewardModelError(
+            f"reward model {who!r} returned {type(values).__name__}, expected a list of {n} floats "
+            "(one per completion); make it return list[float]"
+        )
+    if len(values) != n:
+        raise RewardModelError(
+            f"reward model {who!r} returned {len(values)} values for {n} completions; "
+            "it must return exactly one float per completion"
+        )
+    out: list[float] = []
+    for i, v in enumerate(values):
+        if isinstance(v, bool) or not isinstance(v, (int, float)) and not hasattr(v, "__float__"):
+            raise RewardModelError(
+                f"reward model {who!r} returned a non-number at index {i}: {v!r}; return floats"
+            )
+        try:
+            f = float(v)
+        except (TypeError, ValueError) as exc:  # e.g. a multi-element tensor
+            raise RewardModelError(
+                f"reward model {who!r} returned a non-number at index {i}: {v!r}; return floats"
+            ) from exc
+        if not math.isfinite(f):
+            raise RewardModelError(
+                f"reward model {who!r} returned {f} at index {i}; rewards must be finite "
+                "(clip or guard the model, e.g. reward_models.Clip)"
+            )
+        out.append(f)
+    return out
+
+
+def score(
+    rm: Any, prompts: Sequence[str], completions: Sequence[str], **kwargs: Any
+) -> ScoredBatch:
+    """Call ``rm`` once on the whole batch and validate what it returns.
+
+    Raises :class:`RewardModelError` naming the model and the offending index when the output has
+    the wrong length, is not numeric, or is NaN/inf.
+    """
+    n = len(completions)
+    if len(prompts) != n:
+        raise ValueError(f"got {len(prompts)} prompts for {n} completions; pass one prompt per completion")
+    for key, column in kwargs.items():
+        if isinstance(column, (list, tuple)) and len(column) != n:
+            raise ValueError(f"extra column {key!r} has {len(column)} entries for {n} completions")
+    who = reward_name(rm)
+    if hasattr(rm, "score_with_components"):
+        raw_rewards, raw_components = rm.score_with_components(list(prompts), list(completions), **kwargs)
+        if not isinstance(raw_components, Mapping):
+            raise RewardModelError(
+                f"reward model {who!r}: score_with_components() must return (list[float], dict[str, list[float]])"
+            )
+        components = {str(k): _check_values(v, n, f"{who}.{k}") for k, v in raw_components.items()}
+    else:
+        raw_rewards, components = rm(list(prompts), list(completions), **kwargs), {}
+    return ScoredBatch(rewards=_check_values(raw_rewards, n, who), components=components)
