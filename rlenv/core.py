@@ -1,0 +1,237 @@
+"""The machinery shared by the single and the vector environment.
+
+:func:`resolve_setup` turns user arguments into a validated :class:`TextGenSetup` once, and
+:class:`EpisodeBatch` holds N episodes in fixed-shape numpy buffers. ``TextGenEnv`` is an
+``EpisodeBatch`` of one; ``TextGenVectorEnv`` is one of N. Keeping a single implementation is what
+makes the two agree step for step.
+
+Observation layout, L = P + T (P = max_prompt_tokens, T = max_new_tokens)::
+
+    input_ids       [pad ... pad  p0 p1 ... p_k | g0 g1 ... g_t  pad ... pad]
+    attention_mask  [ 0  ...  0    1  1 ...  1  |  1  1 ...  1    0  ...  0 ]
+                     <------ P columns -------->  <------ T columns ------->
+
+The prompt is left-padded so that generated token t always sits at column P + t.
+"""
+
+from __future__ import annotations
+
+import warnings
+from collections.abc import Sequence
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any, Literal
+
+import numpy as np
+from gymnasium import spaces
+from transformers import PreTrainedTokenizerBase
+
+import reward_models
+from rlenv.prompts import Prompt, PromptSource, as_prompt_source
+from rlenv.tokenizer import load_tokenizer
+
+PromptOverflow = Literal["truncate", "error"]
+
+
+@dataclass(frozen=True)
+class TextGenSetup:
+    """Everything an environment needs besides its episode state; resolved once per env."""
+
+    tokenizer: PreTrainedTokenizerBase
+    prompts: PromptSource
+    reward_model: Any
+    max_prompt_tokens: int
+    max_new_tokens: int
+    stop_strings: tuple[str, ...]
+    prompt_overflow: PromptOverflow
+
+    @property
+    def vocab_size(self) -> int:
+        return len(self.tokenizer)
+
+    @property
+    def seq_len(self) -> int:
+        return self.max_prompt_tokens + self.max_new_tokens
+
+    def observation_space(self) -> spaces.Dict:
+        shape = (self.seq_len,)
+        return spaces.Dict(
+            {
+                "input_ids": spaces.Box(0, self.vocab_size - 1, shape, dtype=np.int64),
+                "attention_mask": spaces.Box(0, 1, shape, dtype=np.int8),
+            }
+        )
+
+
+def default_prompts_path() -> Path:
+    return Path(__file__).parent / "assets" / "data" / "review_prompts.txt"
+
+
+def resolve_reward_model(spec: Any) -> Any:
+    """A reward model from a registry name, a ``{name: weight}`` dict, a callable or an instance."""
+    if isinstance(spec, str):
+        return reward_models.make(spec)
+    if isinstance(spec, dict):
+        parts = {name: (reward_models.make(name), float(weight)) for name, weight in spec.items()}
+        return reward_models.WeightedSum(parts)
+    if callable(spec):
+        return spec
+    raise TypeError(
+        f"reward_model must be a registry name (see reward_models.available()), a {{name: weight}} dict, "
+        f"or a callable rm(prompts, completions, **kwargs) -> list[float]; got {type(spec).__name__}"
+    )
+
+
+def resolve_setup(
+    tokenizer: Any = None,
+    prompts: Any = None,
+    reward_model: Any = "vader",
+    *,
+    max_prompt_tokens: int = 32,
+    max_new_tokens: int = 32,
+    stop_strings: str | Sequence[str] = (),
+    prompt_overflow: PromptOverflow = "truncate",
+    trust_remote_code: bool = False,
+) -> TextGenSetup:
+    """Validate the user's arguments before any heavy work and build a :class:`TextGenSetup`."""
+    if int(max_new_tokens) < 1:
+        raise ValueError(f"max_new_tokens must be >= 1, got {max_new_tokens}")
+    if int(max_prompt_tokens) < 1:
+        raise ValueError(f"max_prompt_tokens must be >= 1, got {max_prompt_tokens}")
+    if prompt_overflow not in ("truncate", "error"):
+        raise ValueError(f"prompt_overflow must be 'truncate' or 'error', got {prompt_overflow!r}")
+    if isinstance(stop_strings, str):
+        stop_strings = (stop_strings,)
+    if any(not isinstance(s, str) or not s for s in stop_strings):
+        raise ValueError(f"stop_strings must be non-empty strings, got {stop_strings!r}")
+    return TextGenSetup(
+        tokenizer=load_tokenizer(tokenizer, trust_remote_code=trust_remote_code),
+        prompts=as_prompt_source(default_prompts_path() if prompts is None else prompts),
+        reward_model=resolve_reward_model(reward_model),
+        max_prompt_tokens=int(max_prompt_tokens),
+        max_new_tokens=int(max_new_tokens),
+        stop_strings=tuple(stop_strings),
+        prompt_overflow=prompt_overflow,
+    )
+
+
+def check_actions(actions: Any, num_envs: int, vocab_size: int) -> np.ndarray:
+    """Validate a batch of token ids, naming the problem and the fix."""
+    arr = np.asarray(actions)
+    if arr.shape != (num_envs,):
+        if arr.size == num_envs:
+            arr = arr.reshape(num_envs)
+        else:
+            raise ValueError(f"expected {num_envs} actions (one token id per env), got shape {arr.shape}")
+    if not np.issubdtype(arr.dtype, np.integer):
+        raise TypeError(
+            f"actions must be integer token ids, got dtype {arr.dtype}; cast with np.asarray(a, dtype=np.int64)"
+        )
+    if arr.size and (arr.min() < 0 or arr.max() >= vocab_size):
+        bad = arr[(arr < 0) | (arr >= vocab_size)][0]
+        raise ValueError(f"action {int(bad)} is outside the vocabulary [0, {vocab_size}); sample from action_space")
+    return arr.astype(np.int64, copy=False)
+
+
+class EpisodeBatch:
+    """N episodes' tokens in fixed-shape buffers, plus the bookkeeping to end them."""
+
+    def __init__(self, setup: TextGenSetup, n: int) -> None:
+        self.setup = setup
+        self.n = n
+        tok = setup.tokenizer
+        self.pad_id = int(tok.pad_token_id)
+        self.eos_id = int(tok.eos_token_id)
+        start = tok.bos_token_id if tok.bos_token_id is not None else tok.eos_token_id
+        self._empty_prompt_ids = [int(start)]
+        self.P, self.T = setup.max_prompt_tokens, setup.max_new_tokens
+        self.input_ids = np.full((n, self.P + self.T), self.pad_id, dtype=np.int64)  # (N, L)
+        self.attention_mask = np.zeros((n, self.P + self.T), dtype=np.int8)  # (N, L)
+        self.num_generated = np.zeros(n, dtype=np.int64)  # (N,)
+        self.done = np.ones(n, dtype=bool)  # not started counts as done
+        self.prompts: list[Prompt | None] = [None] * n
+        self._stop_cut: list[int | None] = [None] * n  # char offset of a matched stop string
+
+    def encode_prompt(self, text: str) -> list[int]:
+        ids = list(self.setup.tokenizer(text, add_special_tokens=True)["input_ids"]) or self._empty_prompt_ids
+        if len(ids) > self.P:
+            msg = (
+                f"prompt of {len(ids)} tokens exceeds max_prompt_tokens={self.P}: {text[:60]!r}..."
+            )
+            if self.setup.prompt_overflow == "error":
+                raise ValueError(msg + "; raise max_prompt_tokens or pass prompt_overflow='truncate'")
+            warnings.warn(msg + "; keeping its last tokens (pass prompt_overflow='error' to refuse)", stacklevel=4)
+            ids = ids[-self.P :]
+        return ids
+
+    def start(self, i: int, prompt: Prompt) -> None:
+        ids = self.encode_prompt(prompt.text)
+        self.input_ids[i] = self.pad_id
+        self.attention_mask[i] = 0
+        self.input_ids[i, self.P - len(ids) : self.P] = ids
+        self.attention_mask[i, self.P - len(ids) : self.P] = 1
+        self.num_generated[i] = 0
+        self.done[i] = False
+        self.prompts[i] = prompt
+        self._stop_cut[i] = None
+
+    def advance(self, actions: np.ndarray, active: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+        """Append ``actions[i]`` to every active episode; return (terminated, truncated), both (N,)."""
+        rows = np.flatnonzero(active)
+        cols = self.P + self.num_generated[rows]
+        self.input_ids[rows, cols] = actions[rows]
+        self.attention_mask[rows, cols] = 1
+        self.num_generated[rows] += 1
+        terminated = np.zeros(self.n, dtype=bool)
+        terminated[rows] = actions[rows] == self.eos_id
+        if self.setup.stop_strings:
+            for i in rows[~terminated[rows]]:
+                terminated[i] = self._hit_stop_string(int(i))
+        truncated = active & ~terminated & (self.num_generated >= self.T)
+        self.done |= terminated | truncated
+        return terminated, truncated
+
+    def _hit_stop_string(self, i: int) -> bool:
+        text = self._decode_generated(i)
+        cuts = [text.find(s) for s in self.setup.stop_strings]
+        cuts = [c for c in cuts if c >= 0]
+        if cuts:
+            self._stop_cut[i] = min(cuts)
+        return bool(cuts)
+
+    def _decode_generated(self, i: int) -> str:
+        ids = self.input_ids[i, self.P : self.P + self.num_generated[i]]
+        return self.setup.tokenizer.decode(ids, skip_special_tokens=True)
+
+    def completion(self, i: int) -> str:
+        """The completion text: generated tokens without EOS, cut before a matched stop string."""
+        text = self._decode_generated(i)
+        cut = self._stop_cut[i]
+        return text if cut is None else text[:cut]
+
+    def text(self, i: int) -> str:
+        """The prompt (as observed, i.e. after any truncation) and the tokens generated so far."""
+        ids = self.input_ids[i][self.attention_mask[i] == 1]
+        return self.setup.tokenizer.decode(ids, skip_special_tokens=True)
+
+    def observation(self, i: int | None = None) -> dict[str, np.ndarray]:
+        if i is None:
+            return {"input_ids": self.input_ids.copy(), "attention_mask": self.attention_mask.copy()}
+        return {"input_ids": self.input_ids[i].copy(), "attention_mask": self.attention_mask[i].copy()}
+
+    def score(self, rows: Sequence[int]) -> tuple[list[float], list[dict[str, Any]]]:
+        """One reward-model call for the episodes in ``rows``; returns rewards and per-row infos."""
+        prompts = [self.prompts[i] for i in rows]
+        completions = [self.completion(i) for i in rows]
+        keys = sorted({k for p in prompts for k in p.columns})
+        columns = {k: [p.columns.get(k) for p in prompts] for k in keys}
+        scored = reward_models.score(
+            self.setup.reward_model, [p.text for p in prompts], completions, **columns
+        )
+        infos = []
+        for j, (prompt, completion) in enumerate(zip(prompts, completions)):
+            info: dict[str, Any] = {"prompt": prompt.text, "completion": completion}
+            if scored.components:
+                info["reward_components"] = {k: v[j] for k, v in scored.components.items()}
+            infos.append(info)
+        return scored.rewards, infos

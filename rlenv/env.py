@@ -1,0 +1,101 @@
+"""``TextGenEnv``: text generation as a token-level Gymnasium MDP."""
+
+from __future__ import annotations
+
+import sys
+from typing import Any
+
+import gymnasium as gym
+import numpy as np
+
+from rlenv.core import EpisodeBatch, check_actions, resolve_setup
+from rlenv.prompts import Prompt
+
+
+class TextGenEnv(gym.Env[dict[str, np.ndarray], int]):
+    """Generate a completion one token at a time; a reward model scores the finished text.
+
+    - **Action space**: ``Discrete(V)``, the next token id (V = ``len(tokenizer)``).
+    - **Observation space**: ``Dict(input_ids=Box(0, V-1, (L,), int64), attention_mask=Box(0, 1,
+      (L,), int8))`` with L = ``max_prompt_tokens + max_new_tokens``; the prompt is left-padded into
+      the first ``max_prompt_tokens`` columns and generated token t sits at column
+      ``max_prompt_tokens + t`` (see :mod:`rlenv.core`).
+    - **Episode end**: ``terminated`` when the action is the EOS token or the completion contains a
+      stop string; ``truncated`` when ``max_new_tokens`` tokens have been generated.
+    - **Reward**: 0 on every step but the last, where the reward model scores
+      ``(prompt, completion)``; extra prompt columns (e.g. ``answer``) are passed as keyword args.
+    - **Info**: ``reset`` gives ``{"prompt"}``; the last step gives ``prompt``, ``completion`` and,
+      when the reward model reports them, ``reward_components``.
+
+    Args:
+        tokenizer: local path or tokenizer instance; ``None`` is the embedded ``rlenv.DEFAULT_MODEL``.
+        prompts: list, ``.txt``/``.jsonl`` path, callable ``f(rng)`` or iterable (see
+            :mod:`rlenv.prompts`); ``None`` is the embedded review openings.
+        reward_model: registry name, ``{name: weight}`` dict, or any callable with the
+            ``rm(prompts, completions, **kwargs) -> list[float]`` signature.
+        max_prompt_tokens, max_new_tokens: the two halves of the observation.
+        stop_strings: strings that end the episode (excluded from the completion text).
+        prompt_overflow: ``"truncate"`` (keep the prompt's last tokens, with a warning) or ``"error"``.
+        render_mode: ``"ansi"`` returns the text so far; ``"human"`` prints it.
+        trust_remote_code: passed to the tokenizer loader; never implied.
+    """
+
+    metadata = {"render_modes": ["ansi", "human"], "render_fps": 30}
+
+    def __init__(self, tokenizer: Any = None, prompts: Any = None, reward_model: Any = "vader", *,
+                 max_prompt_tokens: int = 32, max_new_tokens: int = 32, stop_strings: Any = (),
+                 prompt_overflow: str = "truncate", render_mode: str | None = None,
+                 trust_remote_code: bool = False) -> None:
+        if render_mode is not None and render_mode not in self.metadata["render_modes"]:
+            raise ValueError(f"render_mode must be one of {self.metadata['render_modes']} or None, got {render_mode!r}")
+        self.setup = resolve_setup(
+            tokenizer, prompts, reward_model, max_prompt_tokens=max_prompt_tokens,
+            max_new_tokens=max_new_tokens, stop_strings=stop_strings, prompt_overflow=prompt_overflow,
+            trust_remote_code=trust_remote_code,
+        )
+        self.render_mode = render_mode
+        self.observation_space = self.setup.observation_space()
+        self.action_space = gym.spaces.Discrete(self.setup.vocab_size)
+        self._episodes = EpisodeBatch(self.setup, 1)
+
+    @property
+    def tokenizer(self):
+        return self.setup.tokenizer
+
+    def reset(self, *, seed: int | None = None, options: dict[str, Any] | None = None):
+        super().reset(seed=seed)
+        options = options or {}
+        unknown = set(options) - {"prompt"}
+        if unknown:
+            raise ValueError(f"unknown reset options {sorted(unknown)}; the single env accepts {{'prompt': str | dict}}")
+        if "prompt" in options:
+            prompt = options["prompt"]
+            prompt = Prompt(prompt) if isinstance(prompt, str) else Prompt(prompt["prompt"], {
+                k: v for k, v in prompt.items() if k != "prompt"})
+        else:
+            prompt = self.setup.prompts.sample(self.np_random)
+        self._episodes.start(0, prompt)
+        if self.render_mode == "human":
+            self.render()
+        return self._episodes.observation(0), {"prompt": prompt.text}
+
+    def step(self, action: Any):
+        if self._episodes.done[0]:
+            raise RuntimeError("step() called after the episode ended (or before reset()); call env.reset() first")
+        actions = check_actions(np.reshape(action, (1,)) if np.ndim(action) == 0 else action, 1,
+                                self.setup.vocab_size)
+        terminated, truncated = self._episodes.advance(actions, np.ones(1, dtype=bool))
+        reward, info = 0.0, {}
+        if terminated[0] or truncated[0]:
+            rewards, infos = self._episodes.score([0])
+            reward, info = rewards[0], infos[0]
+        if self.render_mode == "human":
+            self.render()
+        return self._episodes.observation(0), reward, bool(terminated[0]), bool(truncated[0]), info
+
+    def render(self) -> str | None:
+        text = self._episodes.text(0)
+        if self.render_mode == "human":
+            sys.stdout.write(text + "\n")
+            return None
+        return text

@@ -1,0 +1,51 @@
+"""Loading and checking the tokenizer an environment acts in."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+from transformers import AutoTokenizer, PreTrainedTokenizerBase
+
+
+def load_tokenizer(spec: Any = None, *, trust_remote_code: bool = False) -> PreTrainedTokenizerBase:
+    """Return a ready tokenizer from ``None`` (the embedded default), a local path, or an instance.
+
+    The tokenizer must define an EOS token (it ends episodes) and a pad token (it fills the fixed-
+    shape observation). ``trust_remote_code`` is never implied: pass it explicitly to allow it.
+    """
+    if spec is None:
+        from rlenv import DEFAULT_MODEL
+
+        spec = DEFAULT_MODEL
+    if isinstance(spec, (str, Path)):
+        path = Path(spec)
+        if not path.exists():
+            raise FileNotFoundError(
+                f"tokenizer path {str(path)!r} does not exist; pass a local directory with tokenizer files "
+                "(rlenv never downloads from a hub), or omit it to use rlenv.DEFAULT_MODEL"
+            )
+        tokenizer = AutoTokenizer.from_pretrained(str(path), trust_remote_code=trust_remote_code)
+    elif isinstance(spec, PreTrainedTokenizerBase):
+        tokenizer = spec
+    else:
+        raise TypeError(
+            f"tokenizer must be a local path or a transformers tokenizer, got {type(spec).__name__}"
+        )
+    check_tokenizer(tokenizer)
+    return tokenizer
+
+
+def check_tokenizer(tokenizer: PreTrainedTokenizerBase) -> None:
+    """Raise a ValueError naming the fix when the tokenizer lacks EOS or pad."""
+    name = getattr(tokenizer, "name_or_path", "") or type(tokenizer).__name__
+    if tokenizer.eos_token_id is None:
+        raise ValueError(
+            f"tokenizer {name!r} has no EOS token, so episodes could only end by truncation; "
+            "set one, e.g. tokenizer.add_special_tokens({'eos_token': '<|endoftext|>'})"
+        )
+    if tokenizer.pad_token_id is None:
+        raise ValueError(
+            f"tokenizer {name!r} has no pad token, which the fixed-shape observation needs; "
+            "set one, e.g. tokenizer.pad_token = tokenizer.eos_token"
+        )
