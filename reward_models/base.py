@@ -78,9 +78,7 @@ def _check_values(values: Any, n: int, who: str) -> list[float]:
     return out
 
 
-def score(
-    rm: Any, prompts: Sequence[str], completions: Sequence[str], **kwargs: Any
-) -> ScoredBatch:
+def score(rm: Any, prompts: Sequence[str], completions: Sequence[str], **kwargs: Any) -> ScoredBatch:
     """Call ``rm`` once on the whole batch and validate what it returns.
 
     Raises :class:`RewardModelError` naming the model and the offending index when the output has
