@@ -1,0 +1,91 @@
+"""Builders of the named LM tasks: each returns :class:`rlenv.TextGenEnv` keyword arguments.
+
+Every builder's defaults run on the embedded model (``tokenizer=None`` means
+``rlenv.DEFAULT_MODEL``); any argument of ``TextGenEnv`` may be passed to override them.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any, Literal
+
+import numpy as np
+
+import reward_models
+
+DATA = Path(__file__).resolve().parent.parent / "assets" / "data"
+
+
+def positive_review(**env_kwargs: Any) -> dict[str, Any]:
+    """Review openings; reward = VADER compound of the completion, in [-1, 1]."""
+    defaults = dict(prompts=DATA / "review_prompts.txt", reward_model="vader", max_prompt_tokens=16,
+                    max_new_tokens=24)
+    return {**defaults, **env_kwargs}
+
+
+# operand range and operators per difficulty
+ARITHMETIC_LEVELS: dict[str, tuple[int, str]] = {"easy": (9, "+"), "medium": (99, "+-"), "hard": (99, "+-*")}
+
+
+def arithmetic_prompts(max_operand: int, operators: str):
+    """``f(rng) -> {"prompt": "a+b=", "answer": a+b}`` with non-negative results for ``-``."""
+
+    def draw(rng: np.random.Generator) -> dict[str, Any]:
+        a, b = (int(x) for x in rng.integers(0, max_operand + 1, size=2))
+        op = operators[int(rng.integers(len(operators)))]
+        if op == "-" and b > a:
+            a, b = b, a
+        if op == "*":
+            b = b % 10  # one-digit multiplier keeps "hard" within reach of a small model
+        answer = {"+": a + b, "-": a - b, "*": a * b}[op]
+        return {"prompt": f"{a}{op}{b}=", "answer": answer}
+
+    draw.__name__ = f"a{'/'.join(operators)}b= with operands up to {max_operand}"
+    return draw
+
+
+def arithmetic(difficulty: Literal["easy", "medium", "hard"] = "easy", max_operand: int | None = None,
+               operators: str | None = None, **env_kwargs: Any) -> dict[str, Any]:
+    """"a+b=" prompts; reward 1.0 if the first number of the completion is the answer, else 0.0."""
+    if difficulty not in ARITHMETIC_LEVELS:
+        raise ValueError(f"difficulty must be one of {sorted(ARITHMETIC_LEVELS)}, got {difficulty!r}")
+    level_max, level_ops = ARITHMETIC_LEVELS[difficulty]
+    operators = operators or level_ops
+    if not operators or set(operators) - set("+-*"):
+        raise ValueError(f"operators must be drawn from '+-*', got {operators!r}")
+    defaults = dict(prompts=arithmetic_prompts(max_operand or level_max, operators),
+                    reward_model=reward_models.make("numeric", which="first"),
+                    max_prompt_tokens=12, max_new_tokens=8)
+    return {**defaults, **env_kwargs}
+
+
+def keyword(max_words: int | None = 20, length_penalty: float = 0.02, **env_kwargs: Any) -> dict[str, Any]:
+    """Instructions naming a word; reward 1.0 if the completion contains it, minus a length penalty."""
+    defaults = dict(prompts=DATA / "keyword_prompts.jsonl",
+                    reward_model=reward_models.make("keyword", max_words=max_words, length_penalty=length_penalty),
+                    max_prompt_tokens=16, max_new_tokens=24)
+    return {**defaults, **env_kwargs}
+
+
+def reasoning_gym_prompts(task: str, config: dict[str, Any]):
+    """``f(rng) -> {"prompt": question, "entry": entry}``: one fresh reasoning-gym item per episode,
+    seeded from the env's RNG (so ``reset(seed=...)`` fixes the questions)."""
+    import reasoning_gym
+
+    reasoning_gym.create_dataset(task, seed=0, size=1, **config)  # fail fast on a bad task/config
+
+    def draw(rng: np.random.Generator) -> dict[str, Any]:
+        entry = reasoning_gym.create_dataset(task, seed=int(rng.integers(2**31)), size=1, **config)[0]
+        return {"prompt": entry["question"], "entry": entry}
+
+    draw.__name__ = f"reasoning-gym {task!r}"
+    return draw
+
+
+def reasoning_gym_task(task: str = "basic_arithmetic", config: dict[str, Any] | None = None,
+                       **env_kwargs: Any) -> dict[str, Any]:
+    """Any reasoning-gym task by name + config, scored by its own ``score_answer``."""
+    scorer = reward_models.make("reasoning_gym", task=task)  # validates the name, suggests close ones
+    defaults = dict(prompts=reasoning_gym_prompts(task, dict(config or {})), reward_model=scorer,
+                    max_prompt_tokens=192, max_new_tokens=32)
+    return {**defaults, **env_kwargs}
