@@ -18,6 +18,8 @@ def mse(predictions: ArrayLike, targets: ArrayLike) -> float:
 def pearson(x: ArrayLike, y: ArrayLike) -> float:
     """Pearson correlation; 0.0 when either side is constant (no linear association to measure)."""
     a, b = np.asarray(x, dtype=float), np.asarray(y, dtype=float)
+    if len(a) < 2 or np.ptp(a) == 0 or np.ptp(b) == 0:
+        return 0.0
     a, b = a - a.mean(), b - b.mean()
     denom = np.sqrt((a * a).sum() * (b * b).sum())
     return float((a * b).sum() / denom) if denom > 0 else 0.0
