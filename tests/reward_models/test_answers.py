@@ -40,7 +40,9 @@ class TestNumeric:
         assert run(NumericMatch(rel_tol=0.01), ["101"], answer=[100]) == [1.0]
 
     def test_missing_answer_says_pass_answer(self):
-        with pytest.raises(RewardModelError, match=r"'numeric' needs the per-example column 'answer': pass answer="):
+        with pytest.raises(
+            RewardModelError, match=r"'numeric' needs the per-example column 'answer': pass answer="
+        ):
             run(make("numeric"), ["19"])
 
     def test_non_numeric_answer_is_named(self):

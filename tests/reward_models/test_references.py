@@ -53,7 +53,9 @@ def test_fixed_references_and_missing_column():
 
 def test_vader_compound_on_real_reviews():
     rm = make("vader")
-    good, bad, flat = run(rm, ["What a wonderful, delightful film!", "Terrible, boring and awful.", "It is a film."])
+    good, bad, flat = run(
+        rm, ["What a wonderful, delightful film!", "Terrible, boring and awful.", "It is a film."]
+    )
     assert good > 0.5 and bad < -0.5 and flat == pytest.approx(0.0)
     assert all(-1.0 <= r <= 1.0 for r in (good, bad, flat))
 

@@ -30,7 +30,9 @@ class TestKeyword:
 
     def test_per_example_column(self):
         rm = KeywordReward()
-        rewards = run(rm, ["I love Paris", "I love Paris", "rome and oslo"], keyword=["paris", "rome", ["oslo", "x"]])
+        rewards = run(
+            rm, ["I love Paris", "I love Paris", "rome and oslo"], keyword=["paris", "rome", ["oslo", "x"]]
+        )
         assert rewards == [1.0, 0.0, 1.0]
 
     def test_length_budget_penalty(self):
@@ -38,7 +40,9 @@ class TestKeyword:
         assert run(rm, ["yes it is", "yes it is a very long answer"]) == pytest.approx([1.0, 0.6])
 
     def test_missing_column_says_to_pass_it(self):
-        with pytest.raises(RewardModelError, match=r"needs the per-example column 'keyword': pass keyword=\["):
+        with pytest.raises(
+            RewardModelError, match=r"needs the per-example column 'keyword': pass keyword=\["
+        ):
             run(KeywordReward(), ["text"])
 
     def test_bad_options(self):
@@ -67,7 +71,12 @@ class TestFormat:
     def test_think_answer_preset(self):
         rm = FormatReward("think_answer")
         good = "<think>2+2 is 4</think>\n<answer>4</answer>"
-        assert run(rm, [good, "  " + good + "\n", "<answer>4</answer>", good + " trailing"]) == [1.0, 1.0, 0.0, 0.0]
+        assert run(rm, [good, "  " + good + "\n", "<answer>4</answer>", good + " trailing"]) == [
+            1.0,
+            1.0,
+            0.0,
+            0.0,
+        ]
 
     def test_custom_pattern_must_match_fully(self):
         rm = make("format", pattern=r"[A-Z][a-z]+\.")
