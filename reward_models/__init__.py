@@ -4,12 +4,39 @@ Built-ins are created by name (``reward_models.make("vader")``) and imported laz
 classes (learned model, training) live in their own modules and are importable from here too.
 """
 
+from typing import Any
+
 from reward_models.base import RewardModel, RewardModelError, ScoredBatch, reward_name, score
 from reward_models.combinators import Clip, RunningNormalize, WeightedSum
 from reward_models.registry import UnknownRewardModelError, available, describe, make, register
 
+# Heavier names (torch/transformers) load on first access, keeping `import reward_models` light.
+_LAZY = {
+    "ScalarRewardModel": "reward_models.learned",
+    "RMTrainConfig": "reward_models.training",
+    "RMTrainResult": "reward_models.training",
+    "RMProgress": "reward_models.training",
+    "RMTrainError": "reward_models.training",
+    "train_reward_model": "reward_models.training",
+}
+
+
+def __getattr__(name: str) -> Any:
+    if name in _LAZY:
+        import importlib
+
+        return getattr(importlib.import_module(_LAZY[name]), name)
+    raise AttributeError(f"module 'reward_models' has no attribute {name!r}")
+
+
 __all__ = [
     "Clip",
+    "RMProgress",
+    "RMTrainConfig",
+    "RMTrainError",
+    "RMTrainResult",
+    "ScalarRewardModel",
+    "train_reward_model",
     "RewardModel",
     "RewardModelError",
     "RunningNormalize",

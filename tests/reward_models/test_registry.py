@@ -77,5 +77,7 @@ def test_register_rejects_bad_arguments():
 
 
 def test_package_exports():
-    for name in ("make", "register", "available", "score", "WeightedSum", "RunningNormalize", "Clip"):
-        assert hasattr(reward_models, name)
+    for name in reward_models.__all__:
+        assert hasattr(reward_models, name), name
+    with pytest.raises(AttributeError):
+        reward_models.not_a_name  # noqa: B018
