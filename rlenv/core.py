@@ -229,7 +229,7 @@ class EpisodeBatch:
             self.setup.reward_model, [p.text for p in prompts], completions, **columns
         )
         infos = []
-        for j, (prompt, completion) in enumerate(zip(prompts, completions)):
+        for j, (prompt, completion) in enumerate(zip(prompts, completions, strict=True)):
             info: dict[str, Any] = {"prompt": prompt.text, "completion": completion}
             if scored.components:
                 info["reward_components"] = {k: v[j] for k, v in scored.components.items()}

@@ -91,7 +91,7 @@ class TextGenVectorEnv(VectorEnv):
         if mask.shape != (self.num_envs,):
             raise ValueError(f"reset_mask must have shape ({self.num_envs},), got {mask.shape}")
         rows = np.flatnonzero(mask)
-        for i, prompt in zip(rows, self._draw_prompts(rows, options)):
+        for i, prompt in zip(rows, self._draw_prompts(rows, options), strict=True):
             self._episodes.start(int(i), prompt)
         self._pending_reset[rows] = False
         infos: dict[str, Any] = {}
@@ -103,7 +103,7 @@ class TextGenVectorEnv(VectorEnv):
         actions = check_actions(actions, self.num_envs, self.setup.vocab_size)
         infos: dict[str, Any] = {}
         resetting = np.flatnonzero(self._pending_reset)
-        for i, prompt in zip(resetting, self._draw_prompts(resetting, {})):
+        for i, prompt in zip(resetting, self._draw_prompts(resetting, {}), strict=True):
             self._episodes.start(int(i), prompt)
             infos = self._add_info(infos, {"prompt": prompt.text}, int(i))
         active = ~self._episodes.done
@@ -121,7 +121,7 @@ class TextGenVectorEnv(VectorEnv):
         if ended.size:
             scores, ended_infos = self._episodes.score(ended.tolist())
             rewards[ended] = scores
-            for i, info in zip(ended, ended_infos):
+            for i, info in zip(ended, ended_infos, strict=True):
                 infos = self._add_info(infos, info, int(i))
         mode = self.autoreset_mode
         if mode == AutoresetMode.NEXT_STEP:
@@ -133,11 +133,11 @@ class TextGenVectorEnv(VectorEnv):
     def _reset_same_step(self, ended: np.ndarray, ended_infos: list[dict[str, Any]]) -> dict[str, Any]:
         final_obs = np.full(self.num_envs, None, dtype=object)
         final_info: dict[str, Any] = {}
-        for i, info in zip(ended, ended_infos):
+        for i, info in zip(ended, ended_infos, strict=True):
             final_obs[i] = self._episodes.observation(int(i))
             final_info = self._add_info(final_info, info, int(i))
         infos: dict[str, Any] = {}
-        for i, prompt in zip(ended, self._draw_prompts(ended, {})):
+        for i, prompt in zip(ended, self._draw_prompts(ended, {}), strict=True):
             self._episodes.start(int(i), prompt)
             infos = self._add_info(infos, {"prompt": prompt.text}, int(i))
         mask = np.zeros(self.num_envs, dtype=bool)

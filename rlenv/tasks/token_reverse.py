@@ -37,9 +37,9 @@ class ReverseReward:
 
     def __call__(self, prompts: Sequence[str], completions: Sequence[str], **kwargs: Any) -> list[float]:
         rewards = []
-        for prompt, completion in zip(prompts, completions):
+        for prompt, completion in zip(prompts, completions, strict=True):
             target, got = prompt.split()[::-1], completion.split()
-            hits = sum(t == g for t, g in zip(target, got))
+            hits = sum(t == g for t, g in zip(target, got, strict=False))
             exact_length = len(got) == len(target)
             rewards.append(hits / len(target) + (self.eos_bonus if exact_length else 0.0))
         return rewards

@@ -148,7 +148,7 @@ def test_extra_columns_reach_the_reward_model(word_tokenizer):
 
     def rm(prompts, completions, answer=None, **kwargs):
         seen["answer"] = answer
-        return [1.0 if c.strip() == str(a) else 0.0 for c, a in zip(completions, answer)]
+        return [1.0 if c.strip() == str(a) else 0.0 for c, a in zip(completions, answer, strict=True)]
 
     env = make_env(word_tokenizer, prompts=[{"prompt": "2 + 2 =", "answer": 4}], reward_model=rm)
     env.reset(seed=0)
@@ -195,7 +195,7 @@ def test_gymnasium_wrappers(word_tokenizer):
     env = gym.wrappers.FlattenObservation(env)
     obs, _ = env.reset(seed=1)
     assert obs.shape == (2 * 26,)
-    for step in range(4):
+    for _ in range(4):
         obs, r, term, trunc, info = env.step(ids(word_tokenizer, "good")[0])
     assert trunc and "episode" in info and info["episode"]["l"] == 4
 
