@@ -1,0 +1,97 @@
+"""Advantage estimators shared by the algorithms: GAE, whitening, group and leave-one-out baselines.
+
+Response tensors are (B, T) with a mask that is 1 on a prefix of each row (the generated tokens).
+Group layouts follow the env's ``group_size`` reset option: each prompt's G completions sit in G
+consecutive rows.
+"""
+
+from __future__ import annotations
+
+import torch
+from torch import Tensor
+
+
+def gae_advantages(
+    rewards: Tensor,
+    values: Tensor,
+    mask: Tensor,
+    *,
+    gamma: float,
+    lam: float,
+    bootstrap: Tensor | None = None,
+) -> tuple[Tensor, Tensor]:
+    """Generalized advantage estimation over (B, T) per-token rewards and values.
+
+    ``values[:, t]`` is V(s_t), the state before action t. After a row's last valid step the next
+    value is ``bootstrap`` (B,) when given — pass V(s_T) for truncated rows and 0 for terminated
+    ones (truncation is not termination: the episode could have gone on) — and 0 otherwise.
+
+    Returns ``(advantages, returns)``, both (B, T), 0 where ``mask`` is 0; returns = A + V.
+    """
+    mask = mask.to(values.dtype)
+    B, T = rewards.shape
+    # V(s_{t+1}) inside the episode; the bootstrap value right after its last step
+    next_mask = torch.cat([mask[:, 1:], torch.zeros_like(mask[:, :1])], dim=1)  # (B, T)
+    next_values = torch.cat([values[:, 1:], torch.zeros_like(values[:, :1])], dim=1) * next_mask
+    if bootstrap is not None:
+        is_last = mask * (1 - next_mask)  # (B, T) one-hot at each row's last step
+        next_values = next_values + is_last * bootstrap.to(values.dtype).unsqueeze(1)
+    deltas = rewards + gamma * next_values - values  # (B, T)
+    advantages = torch.zeros_like(values)
+    running = torch.zeros(B, dtype=values.dtype, device=values.device)
+    for t in reversed(range(T)):  # T is short (tokens); the recursion is inherently sequential
+        running = deltas[:, t] + gamma * lam * next_mask[:, t] * running
+        advantages[:, t] = running
+    advantages = torch.where(mask.bool(), advantages, torch.zeros_like(advantages))
+    returns = torch.where(mask.bool(), advantages + values, torch.zeros_like(values))
+    return advantages, returns
+
+
+def whiten(x: Tensor, mask: Tensor | None = None, *, shift_mean: bool = True, eps: float = 1e-8) -> Tensor:
+    """Normalize x to unit variance (and zero mean if ``shift_mean``) over the entries where mask is 1.
+
+    Uses the unbiased variance; masked entries come back as 0. ``shift_mean=False`` keeps the mean,
+    which PPO uses for rewards so that their sign survives.
+    """
+    if mask is None:
+        mask = torch.ones_like(x)
+    m = mask.to(x.dtype)
+    n = m.sum()
+    mean = (x * m).sum() / n.clamp_min(1)
+    var = (((x - mean) * m) ** 2).sum() / (n - 1).clamp_min(1)
+    out = (x - mean) * torch.rsqrt(var + eps)
+    if not shift_mean:
+        out = out + mean
+    return torch.where(m.bool(), out, torch.zeros_like(out))
+
+
+def _groups(rewards: Tensor, group_size: int) -> Tensor:
+    if rewards.dim() != 1:
+        raise ValueError(f"rewards must be (B,), got shape {tuple(rewards.shape)}")
+    if group_size < 1 or rewards.numel() % group_size:
+        raise ValueError(f"group_size={group_size} must divide the batch size {rewards.numel()}")
+    return rewards.view(-1, group_size)  # (B/G, G)
+
+
+def group_advantages(
+    rewards: Tensor, group_size: int, *, scale_by_std: bool = True, eps: float = 1e-4
+) -> Tensor:
+    """GRPO's baseline: (r - mean of its group) / (std of its group + eps); (B,) -> (B,).
+
+    ``scale_by_std=False`` drops the division (Dr. GRPO), which avoids up-weighting groups whose
+    rewards barely differ. The std is unbiased; a group of one has advantage 0.
+    """
+    groups = _groups(rewards, group_size)
+    centered = groups - groups.mean(dim=1, keepdim=True)
+    if scale_by_std and group_size > 1:
+        centered = centered / (groups.std(dim=1, keepdim=True) + eps)
+    return centered.reshape(-1)
+
+
+def leave_one_out_advantages(rewards: Tensor, group_size: int) -> Tensor:
+    """RLOO's baseline: r_i - mean of the other G-1 rewards of its group; (B,) -> (B,)."""
+    if group_size < 2:
+        raise ValueError(f"leave-one-out needs group_size >= 2 completions per prompt, got {group_size}")
+    groups = _groups(rewards, group_size)
+    others_mean = (groups.sum(dim=1, keepdim=True) - groups) / (group_size - 1)
+    return (groups - others_mean).reshape(-1)

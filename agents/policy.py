@@ -1,0 +1,403 @@
+"""``LMPolicy``: a causal language model as a token-level policy, with an optional value head.
+
+The policy acts on batches with a KV cache (see :mod:`agents.rollout`) and scores whole sequences
+for the update in one forward pass. Its log-probabilities are always those of the distribution it
+samples from — temperature-scaled and top-k/top-p filtered — so the importance ratios and KL terms
+of the update compare like with like.
+
+Dropout is off in both phases. :meth:`LMPolicy.train` records the mode on the wrapper only and keeps
+every submodule in eval mode; eval mode changes dropout (and norm statistics) but not autograd, so
+gradients still flow through :meth:`LMPolicy.score_sequences`. With dropout on, the logprobs of
+the rollout and of the first update epoch would differ for the same weights, and PPO's ratio would
+start away from 1. (Gradient checkpointing, which HF gates on ``module.training``, is therefore not
+used.)
+"""
+
+from __future__ import annotations
+
+import contextlib
+import copy
+import inspect
+import logging
+from collections.abc import Iterator
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import torch
+from safetensors.torch import load_file, save_file
+from torch import Tensor, nn
+from transformers import AutoModelForCausalLM, AutoTokenizer, PreTrainedModel, PreTrainedTokenizerBase
+
+from agents.losses import entropy_from_logprobs
+from rlenv.tokenizer import check_tokenizer
+
+logger = logging.getLogger(__name__)
+
+VALUE_HEAD_FILE = "value_head.safetensors"
+LORA_DIR = "lora_adapter"  # a subfolder: an adapter_config.json at the top would make HF load it as a hub adapter
+
+
+@dataclass(frozen=True)
+class SamplingConfig:
+    """How the policy turns logits into a sampling distribution (``top_k=0``/``top_p=1`` disable)."""
+
+    temperature: float = 1.0
+    top_k: int = 0
+    top_p: float = 1.0
+
+    def __post_init__(self) -> None:
+        if not self.temperature > 0:
+            raise ValueError(f"temperature must be > 0, got {self.temperature} (for greedy use a small value)")
+        if self.top_k < 0:
+            raise ValueError(f"top_k must be >= 0 (0 disables it), got {self.top_k}")
+        if not 0 < self.top_p <= 1:
+            raise ValueError(f"top_p must be in (0, 1] (1 disables it), got {self.top_p}")
+
+    @property
+    def is_plain(self) -> bool:
+        """True when sampling is from the model's own softmax, unchanged."""
+        return self.temperature == 1.0 and self.top_k == 0 and self.top_p == 1.0
+
+
+@dataclass
+class SequenceScores:
+    """What :meth:`LMPolicy.score_sequences` returns; every field is (B, T) over the response columns."""
+
+    logprobs: Tensor
+    values: Tensor | None = None
+    entropy: Tensor | None = None
+
+
+def sampling_logprobs(logits: Tensor, sampling: SamplingConfig, keep: Tensor | None = None) -> Tensor:
+    """Log-probabilities (…, V) of the distribution sampled from, given raw logits (…, V).
+
+    Temperature first, then top-k, then top-p on what top-k left (the order ``generate`` uses).
+    Filtered tokens get -inf. ``keep`` (…,) names a token per row that stays in the support: when
+    re-scoring taken actions, float noise between the cached and the full forward could otherwise
+    push a token that sat exactly on the top-k/top-p boundary out, giving an infinite log-ratio.
+    """
+    logits = logits.float()
+    if sampling.is_plain:
+        return torch.log_softmax(logits, dim=-1)
+    if sampling.temperature != 1.0:
+        logits = logits / sampling.temperature
+    vocab = logits.shape[-1]
+    remove = torch.zeros_like(logits, dtype=torch.bool)
+    if 0 < sampling.top_k < vocab:
+        kth = torch.topk(logits, sampling.top_k, dim=-1).values[..., -1:]
+        remove |= logits < kth
+    if sampling.top_p < 1.0:
+        sorted_logits, order = logits.masked_fill(remove, float("-inf")).sort(dim=-1, descending=True)
+        probs = torch.softmax(sorted_logits, dim=-1)
+        mass_before = probs.cumsum(dim=-1) - probs  # the top token always stays (mass_before = 0)
+        remove |= torch.zeros_like(remove).scatter(-1, order, mass_before >= sampling.top_p)
+    if keep is not None:
+        remove.scatter_(-1, keep.unsqueeze(-1), False)
+    return torch.log_softmax(logits.masked_fill(remove, float("-inf")), dim=-1)
+
+
+def position_ids_from_mask(attention_mask: Tensor) -> Tensor:
+    """(B, L) position ids that count only real tokens, so left padding does not shift positions.
+
+    Models that derive positions from ``cache_position`` (Llama, Qwen2, GPT-NeoX …) would otherwise
+    give a left-padded prompt different positions than the same prompt unpadded.
+    """
+    return (attention_mask.long().cumsum(-1) - 1).clamp_min(0)
+
+
+def resolve_device(device: str | torch.device) -> torch.device:
+    """``"auto"`` -> cuda when available, else cpu; anything else as given."""
+    if str(device) == "auto":
+        return torch.device("cuda" if torch.cuda.is_available() else "cpu")
+    return torch.device(device)
+
+
+class LMPolicy(nn.Module):
+    """A causal LM policy over token ids, optionally with a scalar value head on the shared trunk.
+
+    Args:
+        model: any ``AutoModelForCausalLM`` (GPT-2, Llama, Qwen2, GPT-NeoX …).
+        tokenizer: its tokenizer; must define EOS and pad (see :func:`rlenv.tokenizer.check_tokenizer`).
+        value_head: ``True`` adds ``Linear(hidden, 1)`` on the last (post-norm) hidden state; an
+            ``nn.Module`` is used as given.
+        lora_rank: > 0 wraps the model with peft LoRA adapters on every linear layer (lm_head
+            excluded); only adapters and the value head train, and :meth:`reference` is the same
+            weights with adapters disabled.
+        sampling: temperature / top-k / top-p; the logprobs used for learning follow it.
+    """
+
+    def __init__(
+        self,
+        model: PreTrainedModel,
+        tokenizer: PreTrainedTokenizerBase,
+        *,
+        value_head: bool | nn.Module = False,
+        lora_rank: int = 0,
+        lora_alpha: float | None = None,
+        sampling: SamplingConfig = SamplingConfig(),  # noqa: B008 - frozen, so a shared default is safe
+    ) -> None:
+        super().__init__()
+        check_tokenizer(tokenizer)
+        if lora_rank < 0:
+            raise ValueError(f"lora_rank must be >= 0 (0 = full fine-tuning), got {lora_rank}")
+        if lora_rank > 0:
+            model = _add_lora(model, lora_rank, lora_alpha)
+        self.model = model
+        self.tokenizer = tokenizer
+        self.sampling = sampling
+        self._cache_kwarg = _cache_kwarg(model)
+        if value_head is True:
+            hidden = model.get_output_embeddings().weight.shape[1]
+            head = nn.Linear(hidden, 1)
+            nn.init.normal_(head.weight, std=1.0 / (hidden + 1) ** 0.5)
+            nn.init.zeros_(head.bias)
+            value_head = head.to(self.device)
+        self.value_head: nn.Module | None = value_head or None
+        self._adapters_off = False  # True only for the LoRA reference view
+        self._frozen = False
+        super().train(False)
+        self.model.eval()
+
+    # ---- construction ----------------------------------------------------------------------
+    @classmethod
+    def from_pretrained(
+        cls,
+        path: str | Path,
+        *,
+        value_head: bool = False,
+        lora_rank: int = 0,
+        device: str | torch.device = "auto",
+        sampling: SamplingConfig = SamplingConfig(),  # noqa: B008
+        trust_remote_code: bool = False,
+        dtype: torch.dtype | None = None,
+    ) -> LMPolicy:
+        """Load model + tokenizer (+ value head, + LoRA adapter) from a local directory.
+
+        Only safetensors weights are read; ``trust_remote_code`` is passed through, never implied.
+        A ``value_head.safetensors`` beside the model is loaded when ``value_head=True``; a saved
+        ``lora_adapter/`` is loaded (trainable) whatever ``lora_rank`` says.
+        """
+        path = Path(path)
+        _check_model_dir(path)
+        tokenizer = AutoTokenizer.from_pretrained(str(path), trust_remote_code=trust_remote_code)
+        check_tokenizer(tokenizer)
+        model = AutoModelForCausalLM.from_pretrained(
+            str(path), use_safetensors=True, trust_remote_code=trust_remote_code, dtype=dtype
+        )
+        adapter = path / LORA_DIR
+        if (adapter / "adapter_config.json").exists():
+            from peft import PeftModel
+
+            model = PeftModel.from_pretrained(model, str(adapter), is_trainable=True)
+            lora_rank = 0
+        target = resolve_device(device)
+        policy = cls(model.to(target), tokenizer, value_head=value_head, lora_rank=lora_rank, sampling=sampling)
+        head_file = path / VALUE_HEAD_FILE
+        if value_head and head_file.exists():
+            policy.value_head.load_state_dict(load_file(str(head_file), device=str(target)))
+        elif value_head:
+            logger.info("no %s in %s; the value head starts from a fresh init", VALUE_HEAD_FILE, path)
+        return policy.to(target)
+
+    def save_pretrained(self, path: str | Path) -> None:
+        """Write the HF model + tokenizer, the value head and any LoRA adapter (all safetensors).
+
+        With LoRA the base weights are saved clean (loadable by ``AutoModelForCausalLM``) and the
+        adapter goes to ``lora_adapter/``, so the frozen reference survives a save/load round trip.
+        """
+        path = Path(path)
+        path.mkdir(parents=True, exist_ok=True)
+        if self.is_lora:
+            base = self.model.get_base_model()
+            clean = {
+                k.replace(".base_layer.", "."): v for k, v in base.state_dict().items() if "lora_" not in k
+            }
+            base.save_pretrained(str(path), state_dict=clean)
+            self.model.save_pretrained(str(path / LORA_DIR))
+        else:
+            self.model.save_pretrained(str(path))
+        self.tokenizer.save_pretrained(str(path))
+        if self.value_head is not None:
+            state = {k: v.detach().contiguous().cpu() for k, v in self.value_head.state_dict().items()}
+            save_file(state, str(path / VALUE_HEAD_FILE))
+
+    def reference(self) -> LMPolicy:
+        """A frozen policy for KL: eval, no grad, no value head, same sampling config.
+
+        Without LoRA this is one deep copy of the model. With LoRA it is a view on the *same* model
+        with adapters disabled — no second copy; the view does not register the shared model as a
+        submodule, so ``reference().parameters()`` is empty and freezing it cannot freeze the policy.
+        """
+        ref = LMPolicy.__new__(LMPolicy)
+        nn.Module.__init__(ref)
+        if self.is_lora:
+            object.__setattr__(ref, "model", self.model)
+            ref._adapters_off = True
+        else:
+            ref.model = copy.deepcopy(self.model).requires_grad_(False).eval()
+            ref._adapters_off = False
+        ref.tokenizer = self.tokenizer
+        ref.sampling = self.sampling
+        ref._cache_kwarg = self._cache_kwarg
+        ref.value_head = None
+        ref._frozen = True
+        nn.Module.train(ref, False)
+        return ref
+
+    # ---- modes and properties --------------------------------------------------------------
+    def train(self, mode: bool = True) -> LMPolicy:
+        """Record the mode but keep every submodule in eval mode: dropout stays off (module docstring)."""
+        self.training = mode and not self._frozen
+        for module in self.children():
+            module.eval()
+        return self
+
+    @property
+    def device(self) -> torch.device:
+        return next(self.model.parameters()).device
+
+    @property
+    def is_lora(self) -> bool:
+        return hasattr(self.model, "peft_config")
+
+    @property
+    def pad_token_id(self) -> int:
+        return int(self.tokenizer.pad_token_id)
+
+    @property
+    def eos_token_id(self) -> int:
+        return int(self.tokenizer.eos_token_id)
+
+    # ---- forward passes --------------------------------------------------------------------
+    @contextlib.contextmanager
+    def _model_context(self) -> Iterator[None]:
+        with contextlib.ExitStack() as stack:
+            if self._adapters_off:
+                stack.enter_context(self.model.disable_adapter())
+            if self._frozen:
+                stack.enter_context(torch.no_grad())
+            yield
+
+    def forward_tokens(
+        self,
+        input_ids: Tensor,
+        attention_mask: Tensor,
+        position_ids: Tensor,
+        *,
+        cache: Any = None,
+        logits_to_keep: int = 0,
+        with_values: bool = False,
+    ) -> tuple[Tensor, Tensor | None, Any]:
+        """One model call: logits (B, K, V), values (B, K) | None and the updated KV cache.
+
+        K = ``logits_to_keep`` last positions (0 = all). ``attention_mask`` covers the cache plus
+        the new tokens, (B, cached + S); ``input_ids``/``position_ids`` are the new tokens, (B, S).
+        """
+        if with_values and self.value_head is None:
+            raise ValueError("with_values=True needs a value head; build the policy with value_head=True")
+        cache_kwarg = self._cache_kwarg
+        with self._model_context():
+            out = self.model(
+                input_ids=input_ids,
+                attention_mask=attention_mask,
+                position_ids=position_ids,
+                use_cache=cache is not None,
+                logits_to_keep=logits_to_keep,
+                output_hidden_states=with_values,
+                **{cache_kwarg: cache},
+            )
+        values = None
+        if with_values:
+            hidden = out.hidden_states[-1]  # (B, S, H), post final norm for HF causal LMs
+            if logits_to_keep:
+                hidden = hidden[:, -logits_to_keep:]
+            values = self.value_head(hidden.to(self.value_head.weight.dtype)).squeeze(-1).float()
+        return out.logits, values, getattr(out, cache_kwarg)
+
+    def score_sequences(
+        self,
+        input_ids: Tensor,
+        attention_mask: Tensor,
+        prompt_length: int,
+        *,
+        with_values: bool = False,
+        with_entropy: bool = False,
+    ) -> SequenceScores:
+        """Score the response columns [P, P+T) of (B, P+T) sequences in ONE forward pass.
+
+        Returns logprobs (B, T) of the tokens under the sampling distribution, values (B, T) — the
+        value of the state *before* each response token, i.e. read at column P-1+t — and entropy
+        (B, T) of the sampling distribution. Columns past a sequence's end hold pad and are
+        meaningless; mask them with the rollout's ``response_mask``.
+        """
+        P = int(prompt_length)
+        T = input_ids.shape[1] - P
+        if T < 1 or P < 1:
+            raise ValueError(f"need 1 <= prompt_length < sequence length, got {P} and {input_ids.shape[1]}")
+        logits, values, _ = self.forward_tokens(
+            input_ids,
+            attention_mask,
+            position_ids_from_mask(attention_mask),
+            logits_to_keep=T + 1,
+            with_values=with_values,
+        )
+        # the logits at column c predict token c+1: columns [P-1, P+T-1) score the response
+        logits = logits[:, :-1]  # (B, T, V)
+        tokens = input_ids[:, P:]  # (B, T)
+        with self._model_context():
+            logp_all = sampling_logprobs(logits, self.sampling, keep=tokens)  # (B, T, V)
+            logprobs = logp_all.gather(-1, tokens.unsqueeze(-1)).squeeze(-1)
+            entropy = entropy_from_logprobs(logp_all) if with_entropy else None
+        return SequenceScores(logprobs, values[:, :-1] if values is not None else None, entropy)
+
+    @torch.no_grad()
+    def sample(self, logits: Tensor, generator: torch.Generator | None = None) -> tuple[Tensor, Tensor]:
+        """Sample one token per row from raw logits (B, V); returns actions (B,) long, logprobs (B,)."""
+        logp = sampling_logprobs(logits, self.sampling)  # (B, V)
+        actions = torch.multinomial(logp.exp(), 1, generator=generator)  # (B, 1)
+        return actions.squeeze(1), logp.gather(1, actions).squeeze(1)
+
+
+def _cache_kwarg(model: PreTrainedModel) -> str:
+    """The KV-cache argument's name: ``cache`` in transformers >= 5.x, ``past_key_values`` before."""
+    base = model.get_base_model() if hasattr(model, "peft_config") else model
+    return "cache" if "cache" in inspect.signature(base.forward).parameters else "past_key_values"
+
+
+def _add_lora(model: PreTrainedModel, rank: int, alpha: float | None) -> PreTrainedModel:
+    try:
+        from peft import LoraConfig, get_peft_model
+    except ImportError as err:  # pragma: no cover - peft is a dev dependency
+        raise ImportError("lora_rank > 0 needs peft: pip install 'rlenv[lora]'") from err
+    config = LoraConfig(
+        r=rank,
+        lora_alpha=alpha if alpha is not None else 2 * rank,
+        lora_dropout=0.0,  # dropout off everywhere, see the module docstring
+        target_modules="all-linear",
+        task_type="CAUSAL_LM",
+    )
+    return get_peft_model(model, config)
+
+
+def _check_model_dir(path: Path) -> None:
+    """Fail before any loading with an error that names the fix."""
+    if not path.exists():
+        raise FileNotFoundError(
+            f"model path {str(path)!r} does not exist; pass a local directory written by save_pretrained "
+            "(nothing is downloaded), e.g. rlenv.DEFAULT_MODEL"
+        )
+    if not (path / "config.json").exists():
+        raise FileNotFoundError(
+            f"{str(path)!r} has no config.json, so it is not a saved model; point at the directory that "
+            "model.save_pretrained(...) wrote"
+        )
+    if not any(path.glob("*.safetensors")) or all(p.name == VALUE_HEAD_FILE for p in path.glob("*.safetensors")):
+        legacy = [p.name for p in path.glob("*.bin")] + [p.name for p in path.glob("*.pt")]
+        hint = (
+            f"; found {legacy}, which is pickle-based and not loaded for safety: convert it once with "
+            "model.save_pretrained(path, safe_serialization=True) in a trusted session"
+            if legacy
+            else "; save the model with model.save_pretrained(path)"
+        )
+        raise FileNotFoundError(f"no safetensors weights (model*.safetensors) in {str(path)!r}{hint}")
