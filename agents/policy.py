@@ -348,7 +348,10 @@ class LMPolicy(nn.Module):
         with self._model_context():
             logp_all = sampling_logprobs(logits, self.sampling, keep=tokens)  # (B, T, V)
             logprobs = logp_all.gather(-1, tokens.unsqueeze(-1)).squeeze(-1)
-            entropy = entropy_from_logprobs(logp_all) if with_entropy else None
+            entropy = None
+            if with_entropy:  # of the sampling distribution itself, without the kept token
+                plain = logp_all if self.sampling.is_plain else sampling_logprobs(logits, self.sampling)
+                entropy = entropy_from_logprobs(plain)
         return SequenceScores(logprobs, values[:, :-1] if values is not None else None, entropy)
 
     @torch.no_grad()
