@@ -1,0 +1,103 @@
+"""PPO with the RLHF implementation details (Ziegler et al., 2019; Huang et al., "The N+ implementation
+details of RLHF with PPO", 2024).
+
+- Value head on the policy's own trunk (one model, one extra ``Linear(hidden, 1)``); ONE frozen
+  reference besides it (none at all with kl_coef = 0 and no KL target).
+- Per-token reward: ``-beta * KL_t`` on every generated token (k1 estimator by default) plus the env's
+  reward on the last one; beta is fixed or follows the adaptive controller (``--kl-target``).
+- Optional whitening of those rewards (sign kept); advantages from GAE, always whitened.
+- EOS handling: an episode that ended on EOS is terminal (next value 0); one truncated at
+  ``max_new_tokens`` bootstraps from V(s_T), the value after its last token (truncation is not
+  termination). ``--missing-eos-penalty`` lowers the reward of truncated episodes (trainer).
+- Several epochs over shuffled minibatches of the batch; clipped policy and value losses;
+  approx-KL (old || new) and clip fractions logged.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+import torch
+from torch import Tensor
+
+from agents.advantages import gae_advantages, whiten
+from agents.kl import AdaptiveKLController, kl_estimate
+from agents.losses import clipped_surrogate_loss, clipped_value_loss, masked_mean
+from agents.rollout import RolloutBatch
+from agents.trainer import Algorithm, batch_stats
+
+
+class PPO(Algorithm):
+    value_head = True
+
+    def __init__(self, *args: Any, **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        if self.config.kl_target is not None:
+            self.kl_controller = AdaptiveKLController(self.config.kl_coef, self.config.kl_target, self.config.kl_horizon)
+
+    @classmethod
+    def needs_reference(cls, config: Any) -> bool:
+        return config.kl_coef > 0 or config.kl_target is not None
+
+    @torch.no_grad()
+    def targets(self, batch: RolloutBatch, rewards: Tensor) -> dict[str, Tensor]:
+        """Old logprobs and values, per-token rewards, advantages and returns; all (B, T)."""
+        config, mask, P = self.config, batch.response_mask, batch.prompt_length
+        B, T = mask.shape
+        # one extra pad column (attention 0) so the forward also reads V(s_T) after the last token
+        pad = torch.full((B, 1), self.policy.pad_token_id, dtype=batch.input_ids.dtype, device=mask.device)
+        ids = torch.cat([batch.input_ids, pad], dim=1)  # (B, P+T+1)
+        attn = torch.cat([batch.attention_mask, torch.zeros_like(pad)], dim=1)
+        old = self.policy.score_sequences(ids, attn, P, with_values=True)
+        old_logprobs, values_ext = old.logprobs[:, :T], old.values  # (B, T), (B, T+1)
+        values = torch.where(mask.bool(), values_ext[:, :T], torch.zeros_like(mask))
+
+        lengths = mask.sum(-1).long()  # (B,) >= 1
+        token_rewards = torch.zeros_like(mask)  # (B, T)
+        token_rewards[torch.arange(B, device=mask.device), lengths - 1] = rewards
+        ref_logprobs = self.reference_logprobs(batch)
+        kl = None
+        if ref_logprobs is not None:
+            kl = torch.where(mask.bool(), kl_estimate(old_logprobs, ref_logprobs, config.kl_kind), torch.zeros_like(mask))
+            token_rewards = token_rewards - self.kl_controller.value * kl
+        if config.whiten_rewards:
+            token_rewards = whiten(token_rewards, mask, shift_mean=False)
+        v_after_last = values_ext.gather(1, lengths.unsqueeze(1)).squeeze(1)  # (B,) V(s_len)
+        bootstrap = torch.where(batch.truncated, v_after_last, torch.zeros_like(v_after_last))
+        advantages, returns = gae_advantages(token_rewards, values, mask, gamma=config.gamma, lam=config.lam,
+                                             bootstrap=bootstrap)
+        return {
+            "old_logprobs": old_logprobs,
+            "values": values,
+            "advantages": whiten(advantages, mask),
+            "returns": returns,
+            "kl_per_episode": kl.sum(-1) if kl is not None else None,
+            "ref_logprobs": ref_logprobs,
+        }
+
+    def update(self, batch: RolloutBatch, rewards: Tensor) -> dict[str, float]:
+        config, mask = self.config, batch.response_mask
+        t = self.targets(batch, rewards)
+        history: dict[str, list[float]] = {}
+        for _ in range(config.epochs):
+            for idx in self.minibatches(batch.batch_size):
+                new = self.policy.score_sequences(batch.input_ids[idx], batch.attention_mask[idx],
+                                                  batch.prompt_length, with_values=True, with_entropy=True)
+                pg_loss, pg_stats = clipped_surrogate_loss(new.logprobs, t["old_logprobs"][idx], t["advantages"][idx],
+                                                           mask[idx], clip_range=config.clip_range, mode=self.aggregation)
+                vf_loss, vf_stats = clipped_value_loss(new.values, t["values"][idx], t["returns"][idx], mask[idx],
+                                                       clip_range=config.value_clip_range)
+                loss = pg_loss + config.vf_coef * vf_loss
+                grad_norm = self.optimizer_step(loss)
+                step_stats = {"loss": loss.item(), "pg_loss": pg_loss.item(), "vf_loss": vf_loss.item(),
+                              "entropy": masked_mean(new.entropy, mask[idx]).item(), "grad_norm": grad_norm,
+                              **{k: v.item() for k, v in {**pg_stats, **vf_stats}.items()}}
+                for key, value in step_stats.items():
+                    history.setdefault(key, []).append(value)
+        if t["kl_per_episode"] is not None:
+            self.kl_controller.update(t["kl_per_episode"].mean().item(), batch.batch_size)
+        return {
+            **batch_stats(batch, t["ref_logprobs"], config.kl_kind),
+            **{key: sum(values) / len(values) for key, values in history.items()},
+            "return_mean": masked_mean(t["returns"], mask).item(),
+        }

@@ -1,0 +1,69 @@
+"""REINFORCE with a baseline: the seeds' ``r(x) · ∇ log π(x)``, with the reward centred to cut variance.
+
+Per update, with x a completion of B sampled from the policy and R(x) its reward:
+
+    R'(x)  = R(x) - kl_coef * Σ_t KL_t(x)          # optional penalty towards the frozen reference
+    A(x)   = R'(x) - b                              # b: batch mean, or a running mean of past batches
+    loss   = - A(x) · Σ_t log π(x_t | x_<t)         # "sequence-sum": the whole completion's log-likelihood
+
+One forward and one optimizer step per minibatch, one pass over the batch: on-policy, no ratio.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from torch import Tensor
+
+from agents.losses import masked_mean, policy_gradient_loss
+from agents.rollout import RolloutBatch
+from agents.trainer import Algorithm, batch_stats
+
+
+class Reinforce(Algorithm):
+    default_aggregation = "sequence-sum"
+
+    def __init__(self, *args: Any, **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        self.running_baseline: float | None = None
+
+    def advantages(self, shaped_rewards: Tensor) -> Tensor:
+        """(B,) -> (B,): reward minus the batch-mean or the running-mean baseline."""
+        batch_mean = shaped_rewards.mean().item()
+        if self.config.baseline == "batch-mean":
+            return shaped_rewards - batch_mean
+        baseline = batch_mean if self.running_baseline is None else self.running_baseline
+        m = self.config.baseline_momentum
+        self.running_baseline = batch_mean if self.running_baseline is None else m * baseline + (1 - m) * batch_mean
+        return shaped_rewards - baseline
+
+    def update(self, batch: RolloutBatch, rewards: Tensor) -> dict[str, float]:
+        mask = batch.response_mask  # (B, T)
+        ref_logprobs = self.reference_logprobs(batch)  # (B, T) | None
+        shaped = rewards
+        if ref_logprobs is not None:  # on-policy: the rollout's logprobs are the current policy's
+            shaped = rewards - self.kl_controller.value * self.sequence_kl(batch.logprobs, ref_logprobs, mask)
+        advantages = self.advantages(shaped)  # (B,)
+
+        losses, entropies, grad_norms = [], [], []
+        for idx in self.minibatches(batch.batch_size):
+            scores = self.policy.score_sequences(batch.input_ids[idx], batch.attention_mask[idx],
+                                                 batch.prompt_length, with_entropy=True)
+            loss = policy_gradient_loss(scores.logprobs, advantages[idx], mask[idx], self.aggregation)
+            grad_norms.append(self.optimizer_step(loss))
+            losses.append(loss.item())
+            entropies.append(masked_mean(scores.entropy, mask[idx]).item())
+        return {
+            **batch_stats(batch, ref_logprobs, self.config.kl_kind),
+            "loss": sum(losses) / len(losses),
+            "entropy": sum(entropies) / len(entropies),
+            "advantage_std": advantages.std().item() if advantages.numel() > 1 else 0.0,
+            "grad_norm": sum(grad_norms) / len(grad_norms),
+        }
+
+    def state_dict(self) -> dict[str, Any]:
+        return {**super().state_dict(), "running_baseline": self.running_baseline}
+
+    def load_state_dict(self, state: dict[str, Any]) -> None:
+        super().load_state_dict(state)
+        self.running_baseline = state.get("running_baseline")

@@ -1,0 +1,31 @@
+"""RLOO (REINFORCE Leave-One-Out; Ahmadian et al., 2024): REINFORCE whose baseline is the group.
+
+Each prompt is answered G times (``envs.reset(options={"group_size": G})``); completion i's baseline
+is the mean reward of the *other* G - 1 completions of its prompt, which is unbiased (it does not
+depend on x_i) and needs no value network:
+
+    A_i = R'_i - (Σ_{j≠i} R'_j) / (G - 1),     R' = R - kl_coef * Σ_t KL_t   (sequence-level penalty)
+
+optionally divided by the batch std (``scale_advantages``). Everything else — one on-policy pass,
+the ``-A · Σ log π`` loss — is REINFORCE's, so this file only swaps the baseline.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from torch import Tensor
+
+from agents.advantages import leave_one_out_advantages
+from agents.reinforce import Reinforce
+
+
+class RLOO(Reinforce):
+    def reset_options(self) -> dict[str, Any] | None:
+        return {"group_size": self.config.group_size}
+
+    def advantages(self, shaped_rewards: Tensor) -> Tensor:
+        advantages = leave_one_out_advantages(shaped_rewards, self.config.group_size)  # (B,)
+        if self.config.scale_advantages and advantages.numel() > 1:
+            advantages = advantages / (advantages.std() + 1e-8)
+        return advantages
