@@ -205,3 +205,16 @@ def test_tokenizer_without_pad_or_eos_is_refused(tmp_path):
     tok.eos_token = None
     with pytest.raises(ValueError, match="eos_token"):
         LMPolicy(model, tok)
+
+
+def test_sample_categorical_follows_the_distribution_and_skips_filtered_tokens():
+    from agents.policy import sample_categorical
+
+    g = torch.Generator().manual_seed(0)
+    p = torch.tensor([0.1, 0.0, 0.6, 0.3])
+    draws = sample_categorical(p.log().expand(100_000, 4), g).flatten()
+    freq = torch.bincount(draws, minlength=4).double() / draws.numel()
+    assert freq[1] == 0
+    torch.testing.assert_close(freq, p.double(), atol=0.01, rtol=0)
+    top1 = sampling_logprobs(torch.tensor([[0.0, 5.0, 1.0]]), SamplingConfig(top_k=1))
+    assert (sample_categorical(top1.expand(1000, 3), g) == 1).all()
