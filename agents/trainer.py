@@ -215,6 +215,7 @@ class Trainer:
         self.episodes = 0
         self.elapsed_offset = 0.0
         self.last_checkpoint: Path | None = None
+        self._last_batch: RolloutBatch | None = None
         resume_state = self._prepare_resume() if config.resume else None
         self.out = self._out_dir(resume_state[0] if resume_state else None)
         self._build(resume_state)
@@ -324,9 +325,11 @@ class Trainer:
             batch = collect_rollouts(self.policy, self.envs, seed=rollout_seed(config.seed, self.step),
                                      options=algo.reset_options())
         except RuntimeError as err:
-            if "probability tensor contains" in str(err):  # torch.multinomial on NaN/inf logits
-                raise TrainingDivergedError("the policy's logits are non-finite, so no token can be sampled") from err
+            # finite but huge weights can overflow to NaN logits, which sampling then chokes on
+            if self._last_batch is not None and not self._policy_outputs_finite(self._last_batch):
+                raise TrainingDivergedError("the policy's outputs are non-finite, so no token can be sampled") from err
             raise
+        self._last_batch = batch
         t1 = time.perf_counter()
         rewards = batch.rewards.float() - config.missing_eos_penalty * batch.truncated.float()
         stats = algo.update(batch, rewards)
@@ -345,6 +348,11 @@ class Trainer:
             "sample": (batch.prompts[0] + " | " + batch.completions[0])[:200],
         }
         return record
+
+    @torch.no_grad()
+    def _policy_outputs_finite(self, batch: RolloutBatch) -> bool:
+        scores = self.policy.score_sequences(batch.input_ids[:2], batch.attention_mask[:2], batch.prompt_length)
+        return bool(torch.isfinite(scores.logprobs[batch.response_mask[:2].bool()]).all())
 
     def _save(self, elapsed: float) -> None:
         state = {

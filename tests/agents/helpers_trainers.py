@@ -8,8 +8,11 @@ The model is the core tests' 2-layer, 32-wide random GPT-2 over a word-level voc
 from __future__ import annotations
 
 import json
+from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
+
+import torch
 
 from agents.config import TrainConfig
 from tests.agents.conftest import PROMPTS, build_model, build_tokenizer
@@ -36,3 +39,12 @@ def tiny_config(model: str, out: Path, **overrides: Any) -> TrainConfig:
     )
     fields.update(overrides)
     return TrainConfig(**fields)
+
+
+def one_torch_thread() -> Iterator[None]:
+    """Body of a module fixture: the tiny model's matmuls are microseconds, and on a shared 2-core
+    machine torch's thread pool makes them 20x slower, so these tests run single-threaded."""
+    before = torch.get_num_threads()
+    torch.set_num_threads(1)
+    yield
+    torch.set_num_threads(before)

@@ -1,0 +1,71 @@
+"""TrainConfig rejects contradictions before any work, with errors that name the fix."""
+
+from __future__ import annotations
+
+import pytest
+
+from agents.config import ConfigError, TrainConfig, config_differences
+
+
+def make(**kw) -> TrainConfig:
+    return TrainConfig(**{"steps": 1, **kw})
+
+
+def test_defaults_are_valid_and_derive_per_algorithm_values() -> None:
+    assert make(algo="ppo").epochs == 4 and make(algo="grpo").epochs == 1
+    assert make(algo="grpo").kl_kind == "k3" and make(algo="ppo").kl_kind == "k1"
+    assert make(algo="ppo", kl_estimator="k2").kl_kind == "k2"
+    assert make(batch_size=8).minibatch == 8 and make(batch_size=8, minibatch_size=4).minibatch == 4
+    assert make(algo="rloo", seed=3).out_dir == "runs/rloo-PositiveReview-seed3"
+
+
+@pytest.mark.parametrize(
+    ("kwargs", "fix"),
+    [
+        ({"algo": "grpo", "batch_size": 10, "group_size": 4}, "use --batch-size 8 or 12"),
+        ({"algo": "rloo", "batch_size": 8, "group_size": 3}, "use --batch-size 6 or 9"),
+        ({"algo": "grpo", "group_size": 1}, "--group-size must be >= 2"),
+        ({"algo": "rloo", "group_size": 1}, "--group-size must be >= 2"),
+        ({"batch_size": 8, "minibatch_size": 16}, "use --minibatch-size 8 or less"),
+        ({"batch_size": 8, "minibatch_size": 3}, "pick a minibatch size that divides"),
+        ({"steps": None, "time_budget": None}, "pass --steps N"),
+        ({"algo": "a2c"}, "choose one of reinforce, ppo, rloo, grpo"),
+        ({"algo": "grpo", "kl_target": 1.0}, "--kl-target (adaptive KL) is a PPO option"),
+        ({"algo": "ppo", "kl_target": 1.0, "kl_coef": 0.0}, "needs a starting --kl-coef > 0"),
+        ({"algo": "reinforce", "ppo_epochs": 2}, "drop --ppo-epochs"),
+        ({"lr": 0.0}, "--lr must be > 0"),
+        ({"kl_coef": -1.0}, "--kl-coef must be >= 0"),
+        ({"clip_range": 1.5}, "--clip-range must be in (0, 1)"),
+        ({"temperature": 0.0}, "--temperature must be > 0"),
+        ({"env_args": ("difficulty",)}, "key=value"),
+        ({"steps": 0}, "--steps must be >= 1"),
+        ({"time_budget": -5.0}, "--time-budget must be > 0"),
+    ],
+)
+def test_contradictions_raise_with_the_fix(kwargs, fix) -> None:
+    with pytest.raises(ConfigError) as info:
+        make(**kwargs)
+    assert fix in str(info.value)
+
+
+def test_group_size_is_ignored_by_algorithms_without_groups() -> None:
+    make(algo="ppo", batch_size=10, group_size=4)  # no error: ppo does not group prompts
+
+
+def test_env_args_parse_as_json_when_they_can() -> None:
+    cfg = make(env_args=("max_prompt_tokens=16", "difficulty=medium", 'prompts=["a", "b"]'))
+    assert cfg.parsed_env_args() == {"max_prompt_tokens": 16, "difficulty": "medium", "prompts": ["a", "b"]}
+
+
+def test_dict_round_trip_and_differences_skip_run_length_fields() -> None:
+    cfg = make(algo="grpo", env_args=("a=1",), time_budget=5.0)
+    assert TrainConfig.from_dict(cfg.to_dict()) == cfg
+    longer = make(algo="grpo", env_args=("a=1",), steps=50, out="elsewhere", device="cpu")
+    assert config_differences(cfg, longer) == []
+    diffs = config_differences(cfg, make(algo="grpo", env_args=("a=1",), lr=1e-3, seed=7))
+    assert diffs == ["lr: 1e-05 (checkpoint) != 0.001 (now)", "seed: 0 (checkpoint) != 7 (now)"]
+
+
+def test_from_dict_rejects_unknown_fields() -> None:
+    with pytest.raises(ConfigError, match="unknown config fields"):
+        TrainConfig.from_dict({"steps": 1, "bogus": 2})

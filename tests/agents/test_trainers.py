@@ -1,0 +1,172 @@
+"""The shared loop and the four algorithms on a tiny random GPT-2: outputs, determinism, guards.
+
+Learning tests (marked slow) train on the embedded model and check that mean reward rises well
+beyond noise over the untrained policy.
+"""
+
+from __future__ import annotations
+
+import json
+import math
+from pathlib import Path
+
+import pytest
+import torch
+
+import agents.reinforce
+from agents.checkpoint import list_checkpoints
+from agents.config import ConfigError
+from agents.rollout import collect_rollouts
+from agents.run_log import read_metrics
+from agents.trainer import Trainer, TrainingDivergedError, rollout_seed, train
+from tests.agents.helpers_trainers import one_torch_thread, save_tiny_model, tiny_config
+
+ALGOS = ("reinforce", "ppo", "rloo", "grpo")
+REQUIRED = {"step", "episodes", "reward_mean", "kl", "loss", "elapsed_s", "reward_std", "completion_length",
+            "eos_rate", "kl_coef", "entropy"}
+
+
+@pytest.fixture(scope="module", autouse=True)
+def _single_thread():
+    yield from one_torch_thread()
+
+
+@pytest.fixture(scope="module")
+def tiny_model(tmp_path_factory) -> str:
+    return save_tiny_model(tmp_path_factory.mktemp("tiny_gpt2"))
+
+
+@pytest.mark.parametrize("algo", ALGOS)
+def test_each_algorithm_writes_metrics_curve_and_checkpoint(tiny_model, tmp_path, algo) -> None:
+    result = train(tiny_config(tiny_model, tmp_path / "run", algo=algo, checkpoint_every=0))
+    records = read_metrics(tmp_path / "run")
+    assert [r["step"] for r in records] == [1, 2]
+    assert [r["episodes"] for r in records] == [8, 16]
+    for record in records:
+        assert REQUIRED <= set(record), REQUIRED - set(record)
+        assert math.isfinite(record["loss"]) and record["kl"] is not None
+    assert (tmp_path / "run" / "reward_curve.png").stat().st_size > 1000
+    assert [p.name for p in list_checkpoints(tmp_path / "run")] == ["step_000002"]  # the end-of-run one
+    assert result.step == 2 and result.checkpoint == list_checkpoints(tmp_path / "run")[-1]
+
+
+def test_algorithm_specific_stats_are_logged(tiny_model, tmp_path) -> None:
+    ppo = train(tiny_config(tiny_model, tmp_path / "ppo", algo="ppo", minibatch_size=4)).final
+    assert {"clipfrac", "approx_kl", "vf_loss", "pg_loss", "vf_clipfrac", "value_mean"} <= set(ppo)
+    grpo = train(tiny_config(tiny_model, tmp_path / "grpo", algo="grpo", ppo_epochs=2)).final
+    assert {"clipfrac", "kl_loss", "zero_std_groups"} <= set(grpo)
+
+
+@pytest.mark.parametrize("algo", ["ppo", "grpo"])
+def test_same_seed_gives_identical_loss_curve(tiny_model, tmp_path, algo) -> None:
+    def curve(name: str, seed: int) -> list[tuple[float, float]]:
+        cfg = tiny_config(tiny_model, tmp_path / name, algo=algo, steps=3, seed=seed, minibatch_size=4)
+        return [(r["loss"], r["reward_mean"]) for r in train(cfg).metrics]
+
+    first, second, other = curve("a", 0), curve("b", 0), curve("c", 1)
+    assert first == second
+    assert first != other
+
+
+def test_rollout_seeds_differ_between_updates_and_seeds() -> None:
+    seeds = {rollout_seed(s, k) for s in range(3) for k in range(50)}
+    assert len(seeds) == 150  # the env seeds sub-env i with seed + i: nearby integers would overlap
+
+
+def test_nan_loss_stops_and_keeps_the_last_good_checkpoint(tiny_model, tmp_path, monkeypatch) -> None:
+    real = agents.reinforce.policy_gradient_loss
+    calls = {"n": 0}
+
+    def nan_on_third_update(*args, **kwargs):
+        calls["n"] += 1
+        loss = real(*args, **kwargs)
+        return loss * float("nan") if calls["n"] == 3 else loss
+
+    monkeypatch.setattr(agents.reinforce, "policy_gradient_loss", nan_on_third_update)
+    run = tmp_path / "run"
+    with pytest.raises(TrainingDivergedError) as info:
+        train(tiny_config(tiny_model, run, algo="reinforce", steps=5, checkpoint_every=1, keep_checkpoints=5))
+    message = str(info.value)
+    assert "update 3" in message and "non-finite loss" in message and "step_000002" in message
+    assert "Lower --lr" in message
+    assert [p.name for p in list_checkpoints(run)] == ["step_000001", "step_000002"]
+    assert [r["step"] for r in read_metrics(run)] == [1, 2]
+    assert (run / "reward_curve.png").exists()  # the curve of the good part is still drawn
+
+
+def test_exploding_learning_rate_is_caught(tiny_model, tmp_path) -> None:
+    with pytest.raises(TrainingDivergedError, match="Lower --lr"):
+        train(tiny_config(tiny_model, tmp_path / "run", algo="reinforce", lr=1e30, steps=6, max_grad_norm=0.0))
+
+
+def test_time_budget_stops_the_run(tiny_model, tmp_path) -> None:
+    result = train(tiny_config(tiny_model, tmp_path / "run", steps=None, time_budget=0.3))
+    assert result.step >= 1
+    assert result.metrics[-1]["elapsed_s"] >= 0.3
+    assert len(result.metrics) < 1000
+
+
+def test_fresh_run_refuses_to_overwrite_an_existing_run(tiny_model, tmp_path) -> None:
+    train(tiny_config(tiny_model, tmp_path / "run", steps=1))
+    with pytest.raises(ConfigError, match="already holds a run; continue it with --resume"):
+        train(tiny_config(tiny_model, tmp_path / "run", steps=1))
+
+
+def test_missing_eos_penalty_lowers_the_reward_of_truncated_episodes(tiny_model, tmp_path, monkeypatch) -> None:
+    seen = []
+    real_update = agents.reinforce.Reinforce.update
+
+    def spy(self, batch, rewards):
+        seen.append((batch.rewards.clone(), batch.truncated.clone(), rewards.clone()))
+        return real_update(self, batch, rewards)
+
+    monkeypatch.setattr(agents.reinforce.Reinforce, "update", spy)
+    train(tiny_config(tiny_model, tmp_path / "run", algo="reinforce", steps=1, missing_eos_penalty=0.5))
+    env_rewards, truncated, rewards = seen[0]
+    assert truncated.any()
+    torch.testing.assert_close(rewards, env_rewards - 0.5 * truncated.float())
+
+
+def test_ppo_bootstraps_truncated_episodes_from_the_value(tiny_model, tmp_path) -> None:
+    cfg = tiny_config(tiny_model, tmp_path / "run", algo="ppo", kl_coef=0.0, gamma=1.0, lam=1.0)
+    trainer = Trainer(cfg)
+    assert trainer.algorithm.reference is None  # kl_coef = 0: no frozen copy at all
+    batch = collect_rollouts(trainer.policy, trainer.envs, seed=0)
+    rewards = batch.rewards.float()
+    batch.truncated[:] = False
+    terminal = trainer.algorithm.targets(batch, rewards)
+    # gamma = lam = 1 and no KL: the return of the first token is the episode's reward, exactly
+    torch.testing.assert_close(terminal["returns"][:, 0], rewards)
+    batch.truncated[:] = True
+    bootstrapped = trainer.algorithm.targets(batch, rewards)
+    v_after = bootstrapped["returns"][:, 0] - rewards  # ... plus V(s_T) when the episode was cut off
+    assert (v_after.abs() > 0).all()
+    trainer.envs.close()
+
+
+def test_ppo_keeps_one_frozen_reference_and_adapts_the_kl_coefficient(tiny_model, tmp_path) -> None:
+    cfg = tiny_config(tiny_model, tmp_path / "run", algo="ppo", steps=3, kl_target=0.01, kl_horizon=100)
+    trainer = Trainer(cfg)
+    ref = trainer.algorithm.reference
+    assert ref is not None and not any(p.requires_grad for p in ref.parameters())
+    policy_params = {p.data_ptr() for p in trainer.policy.parameters()}
+    assert not policy_params & {p.data_ptr() for p in ref.parameters()}
+    coefs = [r["kl_coef"] for r in trainer.run().metrics]
+    assert coefs[0] != coefs[-1]
+
+
+def test_metrics_lines_are_strict_json(tiny_model, tmp_path) -> None:
+    train(tiny_config(tiny_model, tmp_path / "run", algo="reinforce", kl_coef=0.0, steps=1))
+    line = (tmp_path / "run" / "metrics.jsonl").read_text().splitlines()[0]
+    record = json.loads(line, parse_constant=lambda c: pytest.fail(f"non-JSON constant {c}"))
+    assert record["kl"] is None  # no reference: no KL, written as null rather than NaN
+
+
+# ---- learning tests on the embedded model --------------------------------------------------------
+def _embedded_model() -> Path:
+    import rlenv
+
+    path = Path(rlenv.DEFAULT_MODEL)
+    if not (path / "config.json").exists():
+        pytest.skip("the embedded model (rlenv.DEFAULT_MODEL) has not been built yet")
+    return path
