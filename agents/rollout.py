@@ -3,9 +3,9 @@
 The loop is the RL loop: reset the env, prefill the prompts once, then per step sample a token for
 every sub-env from the last logits, ``envs.step(actions)``, and feed the new tokens (one incremental
 forward for the whole batch) until every sub-env is done. The env decides when an episode ends and
-what it earns; the policy only ever sees the tokens. Finished sub-envs keep riding along with a pad
-token whose attention-mask column is 0, so the batch and the cache keep their shapes (no re-indexing
-of the cache, no recompiles).
+what it earns; the policy only ever sees the tokens. Finished sub-envs ride along with a pad token
+whose attention-mask column is 0 until at most half of the carried rows are still live; then the
+batch and its KV cache shrink to the live rows (at most log2(B) cache copies per rollout).
 """
 
 from __future__ import annotations
@@ -80,18 +80,25 @@ def collect_rollouts(
     prompts = [str(p) for p in info["prompt"]]
 
     input_ids = torch.from_numpy(obs["input_ids"]).to(device)  # (B, P+T)
-    # one mask buffer for the whole episode: column P+t switches on when token t is fed
+    prompt_mask = torch.from_numpy(obs["attention_mask"][:, :P]).to(device).long()  # (B, P)
+    # one mask buffer for the carried rows: column P+t switches on when token t is fed
     attention_mask = torch.zeros(B, P + T, dtype=torch.long, device=device)
-    attention_mask[:, :P] = torch.from_numpy(obs["attention_mask"][:, :P]).to(device)
-    position_ids = position_ids_from_mask(attention_mask[:, :P])  # (B, P)
+    attention_mask[:, :P] = prompt_mask
+    position_ids = position_ids_from_mask(prompt_mask)  # (B, P)
 
     logits, values, cache = policy.forward_tokens(
         input_ids[:, :P], attention_mask[:, :P], position_ids, cache=_new_cache(policy),
         logits_to_keep=1, with_values=with_values,
     )
-    next_position = position_ids[:, -1:] + 1  # (B, 1)
+    next_position = position_ids[:, -1:] + 1  # (R, 1)
     pad = torch.full((B,), policy.pad_token_id, dtype=torch.long, device=device)
+    zeros = torch.zeros(B, device=device)
     active = torch.ones(B, dtype=torch.bool, device=device)  # device copy of ~done, for masking
+    # The model carries R <= B rows: finished rows ride along (pad, mask 0) until at most half of the
+    # carried rows are live, then the batch and its cache shrink to the live rows. Halving bounds
+    # the cache copies to log2(B) while late steps no longer pay for long-finished episodes.
+    rows = np.arange(B)  # (R,) sub-env index of each carried row
+    rows_t = torch.arange(B, device=device)
 
     mask_per_step: list[Tensor] = []  # (B,) float: 1 where the sub-env acted on that step
     actions_per_step: list[Tensor] = []
@@ -104,14 +111,14 @@ def collect_rollouts(
     components: dict[str, np.ndarray] = {}
 
     for t in range(T):
-        actions, logprobs = policy.sample(logits[:, -1], generator)  # (B,), (B,)
-        step_mask = active.float()
-        actions = torch.where(active, actions, pad)
+        sampled, sampled_logprobs = policy.sample(logits[:, -1], generator)  # (R,), (R,)
+        step_mask = active.float()  # (B,)
+        actions = torch.where(active, pad.index_copy(0, rows_t, sampled), pad)  # (B,)
         mask_per_step.append(step_mask)
         actions_per_step.append(actions)
-        logprobs_per_step.append(logprobs * step_mask)
+        logprobs_per_step.append(zeros.index_copy(0, rows_t, sampled_logprobs) * step_mask)
         if values is not None:
-            values_per_step.append(values[:, -1] * step_mask)
+            values_per_step.append(zeros.index_copy(0, rows_t, values[:, -1]) * step_mask)
         # the one host sync per step: the env is numpy
         _, reward, term, trunc, step_info = envs.step(actions.cpu().numpy())
         rewards += reward
@@ -119,14 +126,20 @@ def collect_rollouts(
         truncated |= trunc
         if "_completion" in step_info:
             _record_endings(step_info, completions, components, B)
-        ended = term | trunc
-        if (terminated | truncated).all():
+        done = terminated | truncated
+        if done.all():
             break
-        if ended.any():
-            active &= ~torch.from_numpy(ended).to(device)
-        attention_mask[:, P + t] = active
+        if (term | trunc).any():
+            active &= ~torch.from_numpy(term | trunc).to(device)
+            live = np.flatnonzero(~done[rows])  # positions among the carried rows
+            if 2 * live.size <= rows.size:
+                keep = torch.from_numpy(live).to(device)
+                cache.batch_select_indices(keep)
+                rows, rows_t = rows[live], rows_t[keep]
+                attention_mask, next_position = attention_mask[keep], next_position[keep]
+        attention_mask[:, P + t] = active[rows_t]
         logits, values, cache = policy.forward_tokens(
-            actions.unsqueeze(1), attention_mask[:, : P + t + 1], next_position,
+            actions[rows_t].unsqueeze(1), attention_mask[:, : P + t + 1], next_position,
             cache=cache, with_values=with_values,
         )
         next_position = next_position + 1
@@ -136,7 +149,7 @@ def collect_rollouts(
     final_ids = torch.cat([input_ids[:, :P], response_actions], dim=1)
     return RolloutBatch(
         input_ids=final_ids,
-        attention_mask=torch.cat([attention_mask[:, :P], response_mask.long()], dim=1),
+        attention_mask=torch.cat([prompt_mask, response_mask.long()], dim=1),
         response_mask=response_mask,
         actions=response_actions,
         logprobs=_pad_columns(torch.stack(logprobs_per_step, 1), T, 0.0),

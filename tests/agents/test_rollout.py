@@ -163,3 +163,21 @@ def test_needs_autoreset_disabled():
                                   reward_model=count_good, max_prompt_tokens=6, max_new_tokens=4)
     with pytest.raises(ValueError, match="autoreset_mode='Disabled'"):
         collect_rollouts(policy, envs)
+
+
+def test_finished_rows_are_dropped_from_the_batch():
+    policy = boost_eos(make_policy("llama", value_head=True), bias=2.5)
+    sizes = []
+    policy.model.register_forward_hook(lambda m, args, kwargs, out: sizes.append(kwargs["input_ids"].shape[0]),
+                                       with_kwargs=True)
+    batch = collect_rollouts(policy, make_envs(policy, num_envs=16, max_new_tokens=12), seed=0, with_values=True)
+    assert sizes[0] == 16 and min(sizes) < 8  # shrank at least twice
+    assert sizes == sorted(sizes, reverse=True)
+    scores = policy.score_sequences(batch.input_ids, batch.attention_mask, batch.prompt_length, with_values=True)
+    m = batch.response_mask.bool()
+    torch.testing.assert_close(scores.logprobs[m], batch.logprobs[m], atol=1e-5, rtol=1e-4)
+    torch.testing.assert_close(scores.values[m], batch.values[m], atol=1e-5, rtol=1e-4)
+    tok = policy.tokenizer
+    for i in range(16):
+        n = int(batch.response_mask[i].sum())
+        assert tok.decode(batch.actions[i, :n], skip_special_tokens=True) == batch.completions[i]
