@@ -57,13 +57,14 @@ def parse_args() -> argparse.Namespace:
     parser.add_argument("--num-pairs", type=int, default=80 if QUICK else 1000, help="preference pairs")
     parser.add_argument("--epochs", type=int, default=2 if QUICK else 6)
     parser.add_argument("--seed", type=int, default=0)
+    parser.add_argument("--threads", type=int, default=1 if QUICK else 2, help="torch CPU threads")
     return parser.parse_args()
 
 
 def main() -> None:
     args = parse_args()
     args.out.mkdir(parents=True, exist_ok=True)
-    torch.set_num_threads(min(2, torch.get_num_threads()))
+    torch.set_num_threads(args.threads)
     start = time.perf_counter()
 
     # 1. Data: review-like sentences scored by VADER, and pairs where the more positive one wins.
