@@ -23,8 +23,12 @@ RESUMABLE_FIELDS: frozenset[str] = frozenset(
 )
 
 
-class ConfigError(ValueError):
-    """A contradictory or impossible configuration; the message names the fix."""
+class ConfigError(Exception):
+    """A contradictory or impossible configuration; the message names the fix.
+
+    Deliberately not a ``ValueError``: tyro would catch that while parsing and print a framed
+    block, where the CLI prints one ``error:`` line and exits with 2.
+    """
 
 
 @dataclass(frozen=True)

@@ -243,9 +243,10 @@ class Trainer:
 
     def _build(self, resume: tuple[Path, dict[str, Any]] | None) -> None:
         config = self.config
-        seed_everything(config.seed)
-        from rlenv import DEFAULT_MODEL
+        from rlenv import DEFAULT_MODEL, check_env_id
 
+        check_env_id(config.env)  # a typo fails here, before any model is loaded
+        seed_everything(config.seed)
         model_path = config.model or DEFAULT_MODEL
         algo_cls = algorithm_class(config.algo)
         sampling = SamplingConfig(config.temperature, config.top_k, config.top_p)
@@ -370,3 +371,30 @@ class Trainer:
 def train(config: TrainConfig, callback: Callable[[dict[str, Any]], None] | None = None) -> TrainResult:
     """Run ``config`` to its step / time budget; see :class:`Trainer`."""
     return Trainer(config, callback).run()
+
+
+@torch.no_grad()
+def evaluate(policy: LMPolicy, envs: Any, episodes: int, *, seed: int = 0, group_size: int | None = None,
+             num_samples: int = 2) -> dict[str, Any]:
+    """Mean reward and episode statistics of ``policy`` over ``episodes`` rollouts (rounded up to whole
+    batches of ``envs.num_envs``), each batch seeded from ``(seed, i)``; plus a few sample texts."""
+    rewards, lengths, eos = [], [], []
+    samples: list[dict[str, Any]] = []
+    options = {"group_size": group_size} if group_size else None
+    for i in range(max(1, math.ceil(episodes / envs.num_envs))):
+        batch = collect_rollouts(policy, envs, seed=rollout_seed(seed, 10**6 + i), options=options)
+        rewards.append(batch.rewards.float().cpu())
+        lengths.append(batch.response_lengths.float().cpu())
+        eos.append(batch.terminated.float().cpu())
+        for j in range(min(num_samples - len(samples), batch.batch_size)):
+            samples.append({"prompt": batch.prompts[j], "completion": batch.completions[j],
+                            "reward": round(float(batch.rewards[j]), 4)})
+    r = torch.cat(rewards)
+    return {
+        "episodes": int(r.numel()),
+        "reward_mean": r.mean().item(),
+        "reward_std": r.std().item() if r.numel() > 1 else 0.0,
+        "length_mean": torch.cat(lengths).mean().item(),
+        "eos_rate": torch.cat(eos).mean().item(),
+        "samples": samples,
+    }

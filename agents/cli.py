@@ -1,0 +1,298 @@
+"""The ``rlenv`` command line: a thin tyro layer over the library's configs.
+
+    rlenv envs                                   # every id, its reward, prompts and defaults
+    rlenv train --algo ppo --env rlenv/PositiveReview-v0 --steps 50 [--time-budget S] [...]
+    rlenv eval  --env ID [--model PATH] [--episodes N] [--seed S]     # one JSON summary line
+    rlenv bench [GRID.json] [--algos ...] [--envs ...] [--seeds ...] [--steps N | --time-budget S]
+    rlenv rm train --loss {mse,ce,bt} --data FILE [--model PATH] [--out DIR]
+
+``rlenv <command> --help`` lists every flag. Bad input prints one ``error:`` line and exits with 2;
+set ``RLENV_DEBUG=1`` for the traceback.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import os
+import sys
+from collections.abc import Sequence
+from dataclasses import asdict, dataclass, replace
+from pathlib import Path
+from typing import Any, Literal
+
+import tyro
+
+from agents.config import ALGOS, ConfigError, TrainConfig
+
+USAGE = """usage: rlenv {envs,train,eval,bench,rm} ...
+
+  envs    list every registered environment id (reward, prompts, defaults)
+  train   train a policy: --algo {reinforce,ppo,rloo,grpo} --env ID [--steps N | --time-budget S] ...
+  eval    evaluate a model on an env; prints one JSON summary line
+  bench   grid of algos x env ids x seeds, each a short `train`; writes a summary table and JSON
+  rm      reward models: `rlenv rm train --loss {mse,ce,bt} --data FILE [--model PATH] [--out DIR]`
+
+`rlenv <command> --help` lists the flags of a command."""
+
+
+# ---- eval / envs / bench arguments -----------------------------------------------------------------
+@dataclass(frozen=True)
+class EvalArgs:
+    """Sample episodes from a model on an env and print one JSON summary line."""
+
+    env: str
+    """registered env id (``rlenv envs`` lists them)"""
+    model: str | None = None
+    """local model directory (a training checkpoint works too); default: rlenv.DEFAULT_MODEL"""
+    episodes: int = 64
+    seed: int = 0
+    batch_size: int = 32
+    """episodes per rollout batch"""
+    max_new_tokens: int | None = None
+    env_args: tuple[str, ...] = ()
+    """extra env kwargs as key=value (JSON values)"""
+    temperature: float = 1.0
+    top_k: int = 0
+    top_p: float = 1.0
+    device: Literal["cpu", "cuda", "auto"] = "auto"
+
+
+@dataclass(frozen=True)
+class EnvsArgs:
+    """List every registered rlenv id."""
+
+    json: bool = False
+    """print JSON records instead of a table"""
+
+
+@dataclass(frozen=True)
+class BenchConfig:
+    """A grid of short training runs: every algo x env id x seed, under one step / time budget each."""
+
+    algos: tuple[str, ...] = ALGOS
+    envs: tuple[str, ...] = ("rlenv/PositiveReview-v0",)
+    seeds: tuple[int, ...] = (0,)
+    steps: int | None = None
+    time_budget: float | None = 60.0
+    """seconds per run"""
+    model: str | None = None
+    batch_size: int = 16
+    group_size: int = 4
+    max_new_tokens: int | None = None
+    env_args: tuple[str, ...] = ()
+    """extra env kwargs as key=value, applied to every env of the grid"""
+    lr: float | None = None
+    """default: TrainConfig's"""
+    kl_coef: float | None = None
+    device: Literal["cpu", "cuda", "auto"] = "auto"
+    out: str = "runs/bench"
+
+
+# ---- commands -------------------------------------------------------------------------------------
+def cmd_train(config: TrainConfig) -> None:
+    from rich.progress import BarColumn, Progress, TextColumn, TimeElapsedColumn
+
+    from agents.trainer import Trainer
+
+    total = config.steps if config.steps is not None else config.time_budget
+    columns = [TextColumn("[bold]{task.description}"), BarColumn(), TextColumn("{task.fields[status]}"),
+               TimeElapsedColumn()]
+    trainer = Trainer(config)  # bad paths and ids fail here, before the bar is drawn
+    with Progress(*columns, transient=False) as progress:
+        task = progress.add_task(f"{config.algo} {config.env}", total=total, status="starting")
+
+        def on_update(record: dict[str, Any]) -> None:
+            kl = record.get("kl")
+            status = (f"step {record['step']}  reward {record['reward_mean']:+.3f}"
+                      + (f"  kl {kl:.3f}" if kl is not None else "") + f"  loss {record['loss']:+.4f}")
+            done = record["step"] if config.steps is not None else record["elapsed_s"]
+            progress.update(task, completed=min(done, total), status=status)
+
+        trainer.callback = on_update
+        progress.update(task, completed=trainer.step if config.steps is not None else 0, status="training")
+        result = trainer.run()
+    metrics = result.metrics
+    first, last = (metrics[0], metrics[-1]) if metrics else ({}, {})
+    kl = last.get("kl")
+    print(
+        f"done: {result.step} updates, {result.episodes} episodes in {result.elapsed_s:.1f}s; "
+        f"reward {first.get('reward_mean', float('nan')):+.3f} -> {last.get('reward_mean', float('nan')):+.3f}"
+        + (f"; kl {kl:.3f}" if kl is not None else "")
+        + f"; metrics, curve and checkpoints in {result.out}"
+    )
+
+
+def cmd_eval(args: EvalArgs) -> None:
+    from agents.policy import LMPolicy, SamplingConfig
+    from agents.trainer import evaluate, make_envs
+    from rlenv import DEFAULT_MODEL, check_env_id
+
+    check_env_id(args.env)
+    if args.episodes < 1 or args.batch_size < 1:
+        raise ConfigError("--episodes and --batch-size must be >= 1")
+    model = args.model or DEFAULT_MODEL
+    # the env needs the same knobs TrainConfig validates; reuse its env construction
+    env_config = TrainConfig(env=args.env, model=model, steps=1, batch_size=min(args.batch_size, args.episodes),
+                             max_new_tokens=args.max_new_tokens, env_args=args.env_args, device=args.device)
+    policy = LMPolicy.from_pretrained(model, device=args.device,
+                                      sampling=SamplingConfig(args.temperature, args.top_k, args.top_p))
+    envs = make_envs(env_config, model)
+    try:
+        summary = evaluate(policy, envs, args.episodes, seed=args.seed)
+    finally:
+        envs.close()
+    print(json.dumps({"env": args.env, "model": str(model), "seed": args.seed, **summary}))
+
+
+def cmd_envs(args: EnvsArgs) -> None:
+    import rlenv
+
+    records = rlenv.envs()
+    if args.json:
+        for info in records:
+            print(json.dumps(asdict(info), default=str))
+        return
+    from rich.table import Table
+
+    table = Table(title="rlenv environments", show_lines=True)
+    table.add_column("id", no_wrap=True, style="bold")
+    for column in ("summary", "reward", "prompts", "defaults"):
+        table.add_column(column, overflow="fold")
+    for info in records:
+        defaults = ", ".join(f"{k}={v}" for k, v in info.defaults.items())
+        table.add_row(info.id, info.summary, info.reward, info.prompts, defaults)
+    _console().print(table)
+
+
+def cmd_bench(bench: BenchConfig) -> None:
+    from agents.trainer import train
+
+    overrides = {k: v for k, v in (("lr", bench.lr), ("kl_coef", bench.kl_coef)) if v is not None}
+    configs = [
+        TrainConfig(algo=algo, env=env, seed=seed, model=bench.model, steps=bench.steps, time_budget=bench.time_budget,
+                    batch_size=bench.batch_size, group_size=bench.group_size, max_new_tokens=bench.max_new_tokens,
+                    env_args=bench.env_args, device=bench.device, checkpoint_every=0, keep_checkpoints=1, **overrides,
+                    out=str(Path(bench.out) / f"{algo}-{env.split('/')[-1]}-seed{seed}"))
+        for env in bench.envs for algo in bench.algos for seed in bench.seeds
+    ]  # every config is validated before the first run starts
+    rows = []
+    for i, config in enumerate(configs, 1):
+        print(f"[{i}/{len(configs)}] {config.algo} on {config.env} seed {config.seed}", file=sys.stderr)
+        metrics = train(config).metrics
+        tail = metrics[-3:]
+        rows.append({
+            "algo": config.algo, "env": config.env, "seed": config.seed, "updates": len(metrics),
+            "episodes": metrics[-1]["episodes"], "elapsed_s": round(metrics[-1]["elapsed_s"], 1),
+            "reward_first": round(metrics[0]["reward_mean"], 4),
+            "reward_last3": round(sum(r["reward_mean"] for r in tail) / len(tail), 4),
+            "kl_last": None if metrics[-1].get("kl") is None else round(metrics[-1]["kl"], 4),
+            "out": config.out,
+        })
+    Path(bench.out).mkdir(parents=True, exist_ok=True)
+    summary = {"bench": asdict(bench), "runs": rows}
+    (Path(bench.out) / "bench_summary.json").write_text(json.dumps(summary, indent=2) + "\n")
+    from rich.table import Table
+
+    table = Table(title=f"rlenv bench ({bench.out}/bench_summary.json)")
+    columns = ("algo", "env", "seed", "updates", "episodes", "elapsed_s", "reward_first", "reward_last3", "kl_last")
+    for column in columns:
+        table.add_column(column)
+    for row in rows:
+        table.add_row(*(str(row[c]) for c in columns))
+    _console().print(table)
+
+
+def _console() -> Any:
+    """Rich console; piped output gets a wide fixed width instead of 80 columns."""
+    from rich.console import Console
+
+    console = Console()
+    return console if console.is_terminal else Console(width=160)
+
+
+def cmd_rm_train(argv: Sequence[str]) -> None:
+    from reward_models.training import RMTrainConfig, RMTrainError, train_reward_model, validate_config
+
+    config = tyro.cli(RMTrainConfig, args=list(argv), prog="rlenv rm train")
+    try:
+        validate_config(config)
+    except RMTrainError as err:  # a bad flag or data path: bad input, not a training failure
+        raise ConfigError(str(err)) from None
+    result = train_reward_model(config)
+    print(json.dumps({"loss": config.loss, "data": config.data, "out": result.out, "num_train": result.num_train,
+                      "num_val": result.num_val, "val": result.val_metrics, "constant_baseline": result.baseline_metrics}))
+
+
+# ---- entry point ----------------------------------------------------------------------------------
+def _bench_args(argv: list[str]) -> BenchConfig:
+    """``rlenv bench [GRID.json] [flags]``: the JSON file gives defaults, flags override them."""
+    default = BenchConfig()
+    if argv and argv[0].endswith(".json"):
+        path = Path(argv.pop(0))
+        if not path.exists():
+            raise FileNotFoundError(f"bench grid file {str(path)!r} does not exist")
+        data = json.loads(path.read_text())
+        data = {k: tuple(v) if isinstance(v, list) else v for k, v in data.items()}
+        default = replace(default, **data)
+    return tyro.cli(BenchConfig, args=argv, default=default, prog="rlenv bench")
+
+
+def run(argv: Sequence[str]) -> None:
+    argv = list(argv)
+    if not argv or argv[0] in ("-h", "--help"):
+        print(USAGE)
+        return
+    command, rest = argv[0], argv[1:]
+    if command == "train":
+        cmd_train(tyro.cli(TrainConfig, args=rest, prog="rlenv train"))
+    elif command == "eval":
+        cmd_eval(tyro.cli(EvalArgs, args=rest, prog="rlenv eval"))
+    elif command == "envs":
+        cmd_envs(tyro.cli(EnvsArgs, args=rest, prog="rlenv envs"))
+    elif command == "bench":
+        cmd_bench(_bench_args(rest))
+    elif command == "rm" and rest[:1] == ["train"]:
+        cmd_rm_train(rest[1:])
+    elif command == "rm":
+        raise ConfigError("usage: rlenv rm train --loss {mse,ce,bt} --data FILE [--model PATH] [--out DIR]")
+    else:
+        raise ConfigError(f"unknown command {command!r}; use one of envs, train, eval, bench, rm (rlenv --help)")
+
+
+BAD_INPUT = (ConfigError, ValueError, KeyError, FileNotFoundError, TypeError)
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    """Console-script entry point; returns the exit code (0 ok, 2 bad input, 1 training failure)."""
+    logging.basicConfig(level=logging.WARNING, format="%(levelname)s %(name)s: %(message)s")
+    try:
+        from transformers.utils import logging as hf_logging
+
+        hf_logging.disable_progress_bar()  # "Loading weights" bars would interleave with ours
+    except ImportError:  # pragma: no cover
+        pass
+    debug = os.environ.get("RLENV_DEBUG") == "1"
+    try:
+        run(sys.argv[1:] if argv is None else argv)
+    except SystemExit as exit_:  # tyro / argparse usage errors already printed their message
+        return int(exit_.code or 0) if isinstance(exit_.code, int) else 2
+    except BAD_INPUT as err:
+        if debug:
+            raise
+        message = str(err.args[0]) if isinstance(err, KeyError) and err.args else str(err)
+        print(f"error: {' '.join(message.split())}", file=sys.stderr)
+        return 2
+    except RuntimeError as err:  # training diverged, reward-model training failed
+        if debug:
+            raise
+        print(f"error: {' '.join(str(err).split())}", file=sys.stderr)
+        return 1
+    except KeyboardInterrupt:
+        print("interrupted; resume with --resume <out> (the last checkpoint is kept)", file=sys.stderr)
+        return 130
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
