@@ -108,7 +108,7 @@ def sample_categorical(logprobs: Tensor, generator: torch.Generator | None = Non
     cdf = logprobs.double().exp().cumsum(-1)  # (B, V)
     total = cdf[:, -1:] * (1.0 - 1e-12)
     u = torch.rand(total.shape, dtype=torch.float64, device=cdf.device, generator=generator) * total
-    return torch.searchsorted(cdf, u, right=True)
+    return torch.searchsorted(cdf, u, right=True).clamp_max(cdf.shape[-1] - 1)  # NaN rows stay in range
 
 
 def position_ids_from_mask(attention_mask: Tensor) -> Tensor:
@@ -167,7 +167,7 @@ class LMPolicy(nn.Module):
             nn.init.normal_(head.weight, std=1.0 / (hidden + 1) ** 0.5)
             nn.init.zeros_(head.bias)
             value_head = head.to(self.device)
-        self.value_head: nn.Module | None = value_head or None
+        self.value_head: nn.Module | None = value_head if isinstance(value_head, nn.Module) else None
         self._adapters_off = False  # True only for the LoRA reference view
         self._frozen = False
         super().train(False)
@@ -373,7 +373,15 @@ class LMPolicy(nn.Module):
         """Sample one token per row from raw logits (B, V); returns actions (B,) long, logprobs (B,)."""
         logp = sampling_logprobs(logits, self.sampling)  # (B, V)
         actions = sample_categorical(logp, generator)  # (B, 1)
-        return actions.squeeze(1), logp.gather(1, actions).squeeze(1)
+        logprobs = logp.gather(1, actions).squeeze(1)
+        # NaN/inf logits make every logprob of the row NaN; a sampled token is otherwise never -inf.
+        # (One tiny sync; the rollout syncs on the actions right after anyway.)
+        if not bool(torch.isfinite(logprobs).all()):
+            raise RuntimeError(
+                "the policy's logits are not finite (NaN/inf), so no token can be sampled; the weights "
+                "have probably diverged: lower the learning rate or restore the last good checkpoint"
+            )
+        return actions.squeeze(1), logprobs
 
 
 def _cache_kwarg(model: PreTrainedModel) -> str:

@@ -218,3 +218,11 @@ def test_sample_categorical_follows_the_distribution_and_skips_filtered_tokens()
     torch.testing.assert_close(freq, p.double(), atol=0.01, rtol=0)
     top1 = sampling_logprobs(torch.tensor([[0.0, 5.0, 1.0]]), SamplingConfig(top_k=1))
     assert (sample_categorical(top1.expand(1000, 3), g) == 1).all()
+
+
+def test_sampling_from_non_finite_logits_raises_runtime_error():
+    policy = make_policy("gpt2")
+    logits = torch.zeros(3, len(policy.tokenizer))
+    logits[1, 5] = float("nan")
+    with pytest.raises(RuntimeError, match="not finite"):
+        policy.sample(logits)
