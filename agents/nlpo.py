@@ -140,13 +140,32 @@ class FrozenMaskLM:
         return V
 
 
-def _resolve_mask_lm(mask_lm: FrozenMaskLM | str | Path | PreTrainedModel, top_k: int | None, top_p: float | None,
-                     device: str | torch.device) -> FrozenMaskLM:
-    if isinstance(mask_lm, FrozenMaskLM):
-        if top_k is not None or top_p is not None:
-            raise ValueError("top_k/top_p belong to the FrozenMaskLM you passed; set them there, not on the wrapper")
-        return mask_lm
-    return FrozenMaskLM(mask_lm, top_k=top_k, top_p=1.0 if top_p is None else top_p, device=device)
+class _CurrentMasks:
+    """The (B, V) masks of the latest (B, L) observations: computed on first request, then kept until
+    the next observation or mask-LM refresh (``FrozenMaskLM.version``)."""
+
+    def __init__(self, mask_lm: FrozenMaskLM | str | Path | PreTrainedModel, top_k: int | None, top_p: float | None,
+                 device: str | torch.device, observation_space: spaces.Space, action_space: spaces.Space) -> None:
+        check_observation_space(observation_space)
+        if isinstance(mask_lm, FrozenMaskLM):
+            if top_k is not None or top_p is not None:
+                raise ValueError("top_k/top_p belong to the FrozenMaskLM you passed; set them there, not on the wrapper")
+        else:
+            mask_lm = FrozenMaskLM(mask_lm, top_k=top_k, top_p=1.0 if top_p is None else top_p, device=device)
+        self.mask_lm = mask_lm
+        self.vocab_size = mask_lm.check_vocab(action_space)
+        self._obs: tuple[np.ndarray, np.ndarray] | None = None  # input_ids, attention_mask: (B, L)
+        self._cached: tuple[int, np.ndarray] | None = None  # (mask_lm.version, (B, V) masks)
+
+    def observe(self, input_ids: np.ndarray, attention_mask: np.ndarray) -> None:
+        self._obs, self._cached = (input_ids, attention_mask), None
+
+    def get(self) -> np.ndarray:
+        if self._obs is None:
+            raise RuntimeError("action_masks() needs an observation; call reset() first")
+        if self._cached is None or self._cached[0] != self.mask_lm.version:
+            self._cached = (self.mask_lm.version, self.mask_lm(*self._obs, self.vocab_size))
+        return self._cached[1].copy()
 
 
 class LMActionMask(gym.Wrapper):
@@ -163,31 +182,23 @@ class LMActionMask(gym.Wrapper):
 
     def __init__(self, env: gym.Env, mask_lm: FrozenMaskLM | str | Path | PreTrainedModel, *,
                  top_k: int | None = None, top_p: float | None = None, device: str | torch.device = "auto") -> None:
-        check_observation_space(env.observation_space)
         super().__init__(env)
-        self.mask_lm = _resolve_mask_lm(mask_lm, top_k, top_p, device)
-        self.vocab_size = self.mask_lm.check_vocab(env.action_space)
-        self._obs: dict[str, np.ndarray] | None = None
-        self._cached: tuple[int, np.ndarray] | None = None  # (mask_lm.version, (V,) mask)
+        self._masks = _CurrentMasks(mask_lm, top_k, top_p, device, env.observation_space, env.action_space)
+        self.mask_lm = self._masks.mask_lm
 
     def reset(self, **kwargs: Any) -> tuple[Any, dict[str, Any]]:
         obs, info = self.env.reset(**kwargs)
-        self._obs, self._cached = obs, None
+        self._masks.observe(obs["input_ids"][None], obs["attention_mask"][None])
         return obs, info
 
     def step(self, action: Any) -> tuple[Any, Any, bool, bool, dict[str, Any]]:
         obs, reward, terminated, truncated, info = self.env.step(action)
-        self._obs, self._cached = obs, None
+        self._masks.observe(obs["input_ids"][None], obs["attention_mask"][None])
         return obs, reward, terminated, truncated, info
 
     def action_masks(self) -> np.ndarray:
         """(V,) bool: True on the tokens the policy may take at the current observation."""
-        if self._obs is None:
-            raise RuntimeError("action_masks() needs an observation; call reset() first")
-        if self._cached is None or self._cached[0] != self.mask_lm.version:
-            mask = self.mask_lm(self._obs["input_ids"][None], self._obs["attention_mask"][None], self.vocab_size)[0]
-            self._cached = (self.mask_lm.version, mask)
-        return self._cached[1].copy()
+        return self._masks.get()[0]
 
 
 class VecLMActionMask(VecEnvWrapper):
@@ -200,31 +211,23 @@ class VecLMActionMask(VecEnvWrapper):
 
     def __init__(self, venv: VecEnv, mask_lm: FrozenMaskLM | str | Path | PreTrainedModel, *,
                  top_k: int | None = None, top_p: float | None = None, device: str | torch.device = "auto") -> None:
-        check_observation_space(venv.observation_space)
         super().__init__(venv)
-        self.mask_lm = _resolve_mask_lm(mask_lm, top_k, top_p, device)
-        self.vocab_size = self.mask_lm.check_vocab(venv.action_space)
-        self._obs: dict[str, np.ndarray] | None = None
-        self._cached: tuple[int, np.ndarray] | None = None  # (mask_lm.version, (N, V) masks)
+        self._masks = _CurrentMasks(mask_lm, top_k, top_p, device, venv.observation_space, venv.action_space)
+        self.mask_lm = self._masks.mask_lm
 
     def reset(self) -> VecEnvObs:
         obs = self.venv.reset()
-        self._obs, self._cached = obs, None  # type: ignore[assignment]
+        self._masks.observe(obs["input_ids"], obs["attention_mask"])  # type: ignore[index, call-overload]
         return obs
 
     def step_wait(self) -> VecEnvStepReturn:
         obs, rewards, dones, infos = self.venv.step_wait()
-        self._obs, self._cached = obs, None  # type: ignore[assignment]
+        self._masks.observe(obs["input_ids"], obs["attention_mask"])  # type: ignore[index, call-overload]
         return obs, rewards, dones, infos
 
     def action_masks(self) -> np.ndarray:
         """(N, V) bool masks for the current observations of all sub-envs."""
-        if self._obs is None:
-            raise RuntimeError("action_masks() needs observations; call reset() first")
-        if self._cached is None or self._cached[0] != self.mask_lm.version:
-            masks = self.mask_lm(self._obs["input_ids"], self._obs["attention_mask"], self.vocab_size)
-            self._cached = (self.mask_lm.version, masks)
-        return self._cached[1].copy()
+        return self._masks.get()
 
     def has_attr(self, attr_name: str) -> bool:
         return attr_name in ("action_masks", "mask_lm") or self.venv.has_attr(attr_name)

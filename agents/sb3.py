@@ -12,7 +12,10 @@
 Every inherited method (``forward``, ``evaluate_actions``, ``predict``, ``predict_values``) then
 works unchanged, and so does sb3-contrib's maskable variant (:mod:`agents.nlpo`).
 
-Usage::
+Usage (``import agents`` does not import this module, so SB3 costs nothing until asked for)::
+
+    from stable_baselines3 import PPO
+    from agents.sb3 import LMActorCriticPolicy
 
     env = gym.make("rlenv/PositiveReview-v0")
     model = PPO(LMActorCriticPolicy, env, policy_kwargs=dict(model=rlenv.DEFAULT_MODEL))
