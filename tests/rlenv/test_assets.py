@@ -1,0 +1,89 @@
+"""The embedded default model: it loads offline with plain transformers calls, and the build script
+reproduces its corpus, tokenizer and task prompt files byte for byte (the LM retrain itself is too
+long for CI; its config is checked against the build script's instead)."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import pytest
+import torch
+from transformers import AutoModelForCausalLM, AutoTokenizer
+
+import rlenv
+from rlenv.assets import build
+
+MODEL_DIR = build.DEFAULT_MODEL_DIR
+
+
+@pytest.fixture(scope="module")
+def build_info() -> dict:
+    return json.loads((MODEL_DIR / "build_info.json").read_text(encoding="utf-8"))
+
+
+@pytest.fixture(scope="module")
+def corpus() -> build.Corpus:
+    return build.build_corpus(build.CorpusConfig(**json.loads((MODEL_DIR / "build_info.json").read_text())
+                                                 ["corpus_config"]))
+
+
+def test_default_model_is_the_shipped_directory():
+    assert Path(rlenv.DEFAULT_MODEL).resolve() == MODEL_DIR.resolve()
+    names = {p.name for p in MODEL_DIR.iterdir()}
+    assert {"config.json", "model.safetensors", "tokenizer.json", "build_info.json"} <= names
+    assert not any(n.endswith((".bin", ".pt", ".pkl")) for n in names), "weights ship as safetensors only"
+
+
+def test_loads_offline_with_plain_transformers_and_matches_its_tokenizer(build_info):
+    tokenizer = AutoTokenizer.from_pretrained(str(rlenv.DEFAULT_MODEL))
+    model = AutoModelForCausalLM.from_pretrained(str(rlenv.DEFAULT_MODEL))
+    assert model.config.vocab_size == len(tokenizer) == build.VOCAB_SIZE
+    assert tokenizer.eos_token == build.EOS and tokenizer.pad_token == build.PAD
+    assert model.config.eos_token_id == tokenizer.eos_token_id
+    assert sum(p.numel() for p in model.parameters()) == build_info["parameters"]
+    train = build.TrainConfig(**build_info["train_config"])
+    assert (model.config.n_layer, model.config.n_embd, model.config.n_head) == (train.n_layer, train.n_embd,
+                                                                                train.n_head)
+    assert [tokenizer.decode([i]) for i in tokenizer("12+345=")["input_ids"]] == list("12+345=")
+
+
+def test_model_continues_review_and_arithmetic_text_sensibly():
+    """Not a quality gate, a sanity one: the model ends documents with EOS and writes digits after '='."""
+    tokenizer = AutoTokenizer.from_pretrained(str(rlenv.DEFAULT_MODEL))
+    model = AutoModelForCausalLM.from_pretrained(str(rlenv.DEFAULT_MODEL)).eval()
+    torch.manual_seed(0)
+    batch = tokenizer(["12+7=", "I think the phone"], return_tensors="pt", padding=True, padding_side="left")
+    out = model.generate(**batch, do_sample=False, max_new_tokens=24, pad_token_id=tokenizer.pad_token_id)
+    arithmetic, review = tokenizer.batch_decode(out[:, batch["input_ids"].shape[1]:], skip_special_tokens=False)
+    assert arithmetic[:1].isdigit(), arithmetic
+    assert build.EOS in arithmetic and build.EOS in review, (arithmetic, review)
+    assert len(review.split(build.EOS)[0].split()) >= 2, review
+
+
+def test_corpus_build_reproduces_the_shipped_hash_and_prompt_files(corpus, build_info):
+    text = build.corpus_text(corpus.documents)
+    assert build.hashlib.sha256(text.encode("utf-8")).hexdigest() == build_info["corpus_sha256"]
+    shipped_reviews = (build.DATA_DIR / "review_prompts.txt").read_text(encoding="utf-8").splitlines()
+    assert shipped_reviews == corpus.review_prompts
+    shipped_keywords = [json.loads(line) for line in
+                        (build.DATA_DIR / "keyword_prompts.jsonl").read_text(encoding="utf-8").splitlines()]
+    assert shipped_keywords == corpus.keyword_prompts
+    assert not set(corpus.review_prompts) & set(corpus.documents), "task prompts must not be training documents"
+
+
+def test_tokenizer_build_reproduces_the_shipped_tokenizer(corpus, build_info, tmp_path):
+    path = build.train_tokenizer(corpus.documents, tmp_path / "tokenizer")
+    assert build.sha256_file(path) == build_info["tokenizer_json_sha256"]
+    assert build.sha256_file(path) == build.sha256_file(MODEL_DIR / "tokenizer.json")
+
+
+def test_corpus_mixes_the_four_document_kinds(corpus):
+    docs = corpus.documents
+    arithmetic = [d for d in docs if build.re.fullmatch(r"\d+[-+*]\d+=-?\d+", d)]
+    keyword = [d for d in docs if d.startswith("Write a sentence with the word ")]
+    assert len(arithmetic) == build.CorpusConfig().n_arithmetic
+    assert len(keyword) == build.CorpusConfig().n_keyword
+    wrong = sum(eval(d.split("=")[0]) != int(d.split("=")[1]) for d in arithmetic)  # noqa: S307 - digits only
+    assert 0.05 < wrong / len(arithmetic) < 0.6, "arithmetic must be mostly but not always right"
+    assert len(docs) - len(arithmetic) - len(keyword) > 50_000  # WordNet examples + reviews
