@@ -98,8 +98,10 @@ def run_sb3(args: argparse.Namespace, model: str, n_steps: int) -> dict[str, Any
     timed = range(1, args.updates)  # the first update warms up
     seconds = sum(bounds[i + 1] - bounds[i] for i in timed)
     rollout_s = sum(clock.ends[i] - clock.starts[i] for i in timed)
+    max_new_tokens = venv.get_attr("max_new_tokens")[0]
     venv.close()
     return {
+        "max_new_tokens": max_new_tokens,
         "updates_timed": len(timed),
         "env_tokens": per_update * len(timed),
         "tokens_per_update": per_update,
@@ -144,7 +146,7 @@ def main() -> None:
         "device": args.device,
         "threads": torch.get_num_threads(),
         "batch_size": args.batch_size,
-        "max_new_tokens": args.max_new_tokens,
+        "max_new_tokens": sb3.pop("max_new_tokens"),
         "sb3_n_steps": n_steps,
         "native": {k: round(v, 3) if isinstance(v, float) else v for k, v in native.items()},
         "sb3": {k: round(v, 3) if isinstance(v, float) else v for k, v in sb3.items()},
