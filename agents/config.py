@@ -65,7 +65,8 @@ class TrainConfig:
     """1.0 disables nucleus sampling"""
 
     # ---- optimisation -----------------------------------------------------------------------
-    lr: float = 1e-5
+    lr: float = 1e-4
+    """AdamW learning rate; 1e-4 suits the small embedded model, larger pretrained models want ~1e-5 or less"""
     max_grad_norm: float = 1.0
     """gradient-norm clip (0 disables)"""
     lora_rank: int = 0
