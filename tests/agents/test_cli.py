@@ -142,7 +142,7 @@ def test_resume_with_different_flags_lists_differences_in_one_line(tiny_model, t
     assert main([*base, "--steps", "2", "--lr", "0.5", "--seed", "4", "--resume", str(out)]) == 2
     err = capsys.readouterr().err.strip()
     assert len(err.splitlines()) == 1
-    assert "lr: 1e-05 (checkpoint) != 0.5 (now)" in err and "seed: 0 (checkpoint) != 4 (now)" in err
+    assert "lr: 0.0001 (checkpoint) != 0.5 (now)" in err and "seed: 0 (checkpoint) != 4 (now)" in err
 
 
 def test_help_exits_cleanly(capsys) -> None:

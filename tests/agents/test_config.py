@@ -63,7 +63,7 @@ def test_dict_round_trip_and_differences_skip_run_length_fields() -> None:
     longer = make(algo="grpo", env_args=("a=1",), steps=50, out="elsewhere", device="cpu")
     assert config_differences(cfg, longer) == []
     diffs = config_differences(cfg, make(algo="grpo", env_args=("a=1",), lr=1e-3, seed=7))
-    assert diffs == ["lr: 1e-05 (checkpoint) != 0.001 (now)", "seed: 0 (checkpoint) != 7 (now)"]
+    assert diffs == ["lr: 0.0001 (checkpoint) != 0.001 (now)", "seed: 0 (checkpoint) != 7 (now)"]
 
 
 def test_from_dict_rejects_unknown_fields() -> None:
