@@ -1,12 +1,12 @@
 """Per-token overhead of the native vector env, as a fraction of one batched LM forward.
 
 Both sides run in this process on the same batch: the env steps 64 sub-envs with random (non-EOS)
-tokens and a free reward model, and a GPT-2 of 4 layers x 256 wide (random init, the env's
-vocabulary) does (a) one KV-cached incremental forward of one token per sequence, the forward a
+tokens and a free reward model, and the embedded model ``rlenv.DEFAULT_MODEL`` (GPT-2, 4 layers x 224;
+or the model at ``--model``) does (a) one KV-cached incremental forward of one token per sequence, the forward a
 rollout actually pays per token, and (b) one full forward over the whole (B, L) batch. Target: env
 step < 5% of (a).
 
-    python benchmarks/env_step_overhead.py [--batch 64] [--max-new-tokens 64] [--tokenizer PATH]
+    python benchmarks/env_step_overhead.py [--batch 64] [--max-new-tokens 64] [--model PATH]
 """
 
 from __future__ import annotations
@@ -17,7 +17,7 @@ import time
 
 import numpy as np
 import torch
-from transformers import DynamicCache, GPT2Config, GPT2LMHeadModel
+from transformers import AutoModelForCausalLM, DynamicCache
 
 from rlenv import DEFAULT_MODEL, TextGenVectorEnv
 
@@ -64,28 +64,27 @@ def main() -> None:
     parser.add_argument("--batch", type=int, default=64)
     parser.add_argument("--max-new-tokens", type=int, default=64)
     parser.add_argument("--max-prompt-tokens", type=int, default=32)
-    parser.add_argument("--tokenizer", default=DEFAULT_MODEL)
+    parser.add_argument("--model", default=DEFAULT_MODEL, help="local causal LM + tokenizer directory")
     parser.add_argument("--repeats", type=int, default=20)
     args = parser.parse_args()
     torch.manual_seed(0)
 
-    envs = TextGenVectorEnv(args.batch, tokenizer=args.tokenizer, reward_model=zero_reward,
+    envs = TextGenVectorEnv(args.batch, tokenizer=args.model, reward_model=zero_reward,
                             max_prompt_tokens=args.max_prompt_tokens, max_new_tokens=args.max_new_tokens)
     rng = np.random.default_rng(0)
     time_env_steps(envs, args.max_new_tokens, rng)  # warm-up
     env_step = statistics.median(time_env_steps(envs, args.max_new_tokens * 2, rng) for _ in range(5))
 
-    config = GPT2Config(n_layer=4, n_embd=256, n_head=4, vocab_size=envs.single_action_space.n,
-                        n_positions=args.max_prompt_tokens + args.max_new_tokens)
-    model = GPT2LMHeadModel(config).eval()
+    model = AutoModelForCausalLM.from_pretrained(args.model).eval()
+    name = f"LM {model.config.model_type} {model.config.num_hidden_layers}x{model.config.hidden_size}"
     seq_len = args.max_prompt_tokens + args.max_new_tokens
     prefix = args.max_prompt_tokens + args.max_new_tokens // 2  # a mid-episode cache length
     incremental, full = time_forwards(model, args.batch, prefix, seq_len, args.repeats)
 
     print(f"batch={args.batch} L={seq_len} threads={torch.get_num_threads()}")
     print(f"env step (all {args.batch} sub-envs, incl. autoreset + reward calls): {env_step * 1e6:8.1f} us")
-    print(f"GPT-2 4x256 incremental forward (1 token, cache {prefix}):        {incremental * 1e6:8.1f} us")
-    print(f"GPT-2 4x256 full forward ({args.batch} x {seq_len}):                      {full * 1e6:8.1f} us")
+    print(f"{name} incremental forward (1 token, cache {prefix}): {incremental * 1e6:8.1f} us")
+    print(f"{name} full forward ({args.batch} x {seq_len}): {full * 1e6:8.1f} us")
     print(f"overhead vs incremental forward: {env_step / incremental:.1%} (target < 5%)")
     print(f"overhead vs full forward:        {env_step / full:.1%}")
 
