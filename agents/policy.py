@@ -349,18 +349,36 @@ class LMPolicy(nn.Module):
         T = input_ids.shape[1] - P
         if T < 1 or P < 1:
             raise ValueError(f"need 1 <= prompt_length < sequence length, got {P} and {input_ids.shape[1]}")
+        # Only the columns some row uses are run through the model: leading prompt columns that are
+        # padding in every row, and trailing response columns after every episode has ended (but one:
+        # its value is V(state after the longest episode's last token), which PPO bootstraps from).
+        # The outputs are padded back to T columns (zeros, masked out by the response mask anyway).
+        real = attention_mask.bool()
+        first = int(real[:, :P].any(0).long().argmax())  # first prompt column any row uses
+        used_cols = real[:, P:].any(0).nonzero()
+        used = min(T, int(used_cols[-1]) + 2) if used_cols.numel() else 1
+        ids, mask = input_ids[:, first : P + used], attention_mask[:, first : P + used]
         logits, values, _ = self.forward_tokens(
-            input_ids,
-            attention_mask,
-            position_ids_from_mask(attention_mask),
-            logits_to_keep=T + 1,
-            with_values=with_values,
+            ids, mask, position_ids_from_mask(mask), logits_to_keep=used + 1, with_values=with_values
         )
-        # the logits at column c predict token c+1: columns [P-1, P+T-1) score the response
-        logits = logits[:, :-1]  # (B, T, V)
-        tokens = input_ids[:, P:]  # (B, T)
+        tokens = ids[:, P - first :]  # (B, used)
+        scores = self._score_columns(logits, values, tokens, with_entropy)
+        if used == T:
+            return scores
+        pad = (0, T - used)
+        return SequenceScores(
+            torch.nn.functional.pad(scores.logprobs, pad),
+            torch.nn.functional.pad(scores.values, pad) if scores.values is not None else None,
+            torch.nn.functional.pad(scores.entropy, pad) if scores.entropy is not None else None,
+        )
+
+    def _score_columns(self, logits: Tensor, values: Tensor | None, tokens: Tensor,
+                       with_entropy: bool) -> SequenceScores:
+        """Logprobs, values and entropy of ``tokens`` (B, S) from the S + 1 last logits/values."""
+        # the logits at column c predict token c+1: columns [P-1, P+S-1) score the response
+        logits = logits[:, :-1]  # (B, S, V)
         with self._model_context():
-            logp_all = sampling_logprobs(logits, self.sampling, keep=tokens)  # (B, T, V)
+            logp_all = sampling_logprobs(logits, self.sampling, keep=tokens)  # (B, S, V)
             logprobs = logp_all.gather(-1, tokens.unsqueeze(-1)).squeeze(-1)
             entropy = None
             if with_entropy:  # of the sampling distribution itself, without the kept token

@@ -73,6 +73,27 @@ def test_left_padded_scoring_matches_unpadded(arch):
     torch.testing.assert_close(batch.values[1:], alone.values, atol=1e-5, rtol=1e-4)
 
 
+def test_scoring_skips_unused_columns_without_changing_the_scores():
+    """Prompt columns padded in every row and response columns after every episode ended are not
+    run through the model; the scores of the real columns equal a forward over every column."""
+    policy = make_policy("gpt2", value_head=True)
+    tok = policy.tokenizer
+    P, T = 8, 6
+    ids, mask = encode_left_padded(tok, ["the movie was good", "a film"], P)  # columns 0.. are pad in both rows
+    response = torch.tensor([tok.convert_tokens_to_ids(["very", "good", "!"])] * 2)
+    ids = torch.cat([ids, response, torch.full((2, T - 3), tok.pad_token_id)], 1)
+    mask = torch.cat([mask, torch.tensor([[1, 1, 1], [1, 1, 0]]), torch.zeros(2, T - 3, dtype=torch.long)], 1)
+    scores = policy.score_sequences(ids, mask, P, with_values=True, with_entropy=True)
+    assert scores.logprobs.shape == scores.values.shape == scores.entropy.shape == (2, T)
+    logits, values, _ = policy.forward_tokens(ids, mask, position_ids_from_mask(mask), logits_to_keep=T + 1,
+                                              with_values=True)
+    full_logp = torch.log_softmax(logits[:, :-1].float(), -1).gather(-1, ids[:, P:, None]).squeeze(-1)
+    real = mask[:, P:].bool()
+    torch.testing.assert_close(scores.logprobs[real], full_logp[real], atol=1e-5, rtol=1e-4)
+    torch.testing.assert_close(scores.values[:, :4], values[:, :4], atol=1e-5, rtol=1e-4)  # incl. V after "!"
+    assert (scores.logprobs[:, 4:] == 0).all()
+
+
 def test_dropout_off_in_train_mode_but_gradients_flow(tokenizer):
     policy = make_policy("gpt2", value_head=True)
     policy.train()
