@@ -89,5 +89,10 @@ class BatchReward(ABC):
     def score_batch(self, prompts: list[str], completions: list[str], **kwargs: Any) -> list[float]:
         """Score validated texts; one float per completion."""
 
+    @property
+    def __name__(self) -> str:
+        """The name TRL logs a reward function under (``GRPOTrainer`` reads ``__name__``)."""
+        return self.name
+
     def __repr__(self) -> str:
         return f"<reward model {self.name!r} ({type(self).__name__})>"

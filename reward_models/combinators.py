@@ -45,6 +45,11 @@ class WeightedSum:
             total = [t + weight * r for t, r in zip(total, batch.rewards, strict=True)]
         return total, components
 
+    @property
+    def __name__(self) -> str:
+        """The name TRL logs a reward function under (``GRPOTrainer`` reads ``__name__``)."""
+        return self.name
+
     def __call__(self, prompts: Sequence[str], completions: Sequence[str], **kwargs: Any) -> list[float]:
         return self.score_with_components(prompts, completions, **kwargs)[0]
 
@@ -95,6 +100,11 @@ class RunningNormalize:
         if self.update:
             self.observe(batch.rewards)
         return self.normalize(batch.rewards), {"raw": batch.rewards, **batch.components}
+
+    @property
+    def __name__(self) -> str:
+        """The name TRL logs a reward function under (``GRPOTrainer`` reads ``__name__``)."""
+        return self.name
 
     def __call__(self, prompts: Sequence[str], completions: Sequence[str], **kwargs: Any) -> list[float]:
         return self.score_with_components(prompts, completions, **kwargs)[0]
@@ -148,6 +158,11 @@ class Clip:
         clipped = [r if math.isnan(r) else min(self.high, max(self.low, r)) for r in values]
         raw_part = {"raw": values} if all(math.isfinite(r) for r in values) else {}  # inf is no component
         return clipped, {**raw_part, **dict(components)}
+
+    @property
+    def __name__(self) -> str:
+        """The name TRL logs a reward function under (``GRPOTrainer`` reads ``__name__``)."""
+        return self.name
 
     def __call__(self, prompts: Sequence[str], completions: Sequence[str], **kwargs: Any) -> list[float]:
         return self.score_with_components(prompts, completions, **kwargs)[0]

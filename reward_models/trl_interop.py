@@ -1,0 +1,73 @@
+"""TRL interop: any rlenv reward model as a ``trl.GRPOTrainer`` reward function.
+
+Our protocol already is TRL's reward-function signature, so most reward models can be passed to
+``GRPOTrainer(reward_funcs=[...])`` as they are (TRL logs them under ``__name__``, which every
+built-in defines). :func:`as_trl_reward` covers the rest and adds what TRL's calling convention
+needs:
+
+- TRL passes bookkeeping kwargs (``trainer_state``, ``completion_ids``, ``log_extra``,
+  ``log_metric``, ``environments``) beside the dataset columns; they are dropped, the columns kept;
+- conversational datasets give prompts and completions as lists of ``{"role", "content"}``
+  messages; the prompt's last user message and the completion's text are scored;
+- TRL treats an ``nn.Module`` reward as a Hugging Face sequence classifier and calls it on token
+  tensors, which is wrong for :class:`reward_models.ScalarRewardModel` (it scores text); the wrapper
+  is a plain function, so TRL calls it with text;
+- outputs are validated like the env validates them (count, numbers, NaN/inf), naming the model.
+
+The other direction needs nothing: a TRL reward function ``f(prompts, completions, **kwargs)`` is
+an rlenv reward model (``gym.make("rlenv/TextGen-v0", reward_model=f)``).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Sequence
+from typing import Any
+
+from reward_models.base import RewardModelError, reward_name, score
+
+__all__ = ["TRL_BOOKKEEPING_KWARGS", "as_trl_reward"]
+
+TRL_BOOKKEEPING_KWARGS = frozenset({"trainer_state", "completion_ids", "log_extra", "log_metric", "environments"})
+
+
+def _message_text(item: Any, who: str, what: str, index: int) -> str:
+    """A standard-format text, or the text of a conversational message list."""
+    if isinstance(item, str):
+        return item
+    if isinstance(item, Sequence) and item and all(isinstance(m, dict) and "content" in m for m in item):
+        if what == "prompts":
+            users = [m for m in item if m.get("role") == "user"] or list(item)
+            return str(users[-1]["content"])
+        return "".join(str(m["content"]) for m in item)
+    raise RewardModelError(
+        f"reward model {who!r}: {what}[{index}] is neither a str nor a list of {{'role', 'content'}} messages "
+        f"(got {type(item).__name__})"
+    )
+
+
+def as_trl_reward(rm: Any, name: str | None = None, **options: Any) -> Callable[..., list[float]]:
+    """Wrap ``rm`` — a registry name (with ``options``), a reward-model instance or any callable with
+    our signature — as a plain function for ``trl.GRPOTrainer(reward_funcs=[...])``.
+
+    The function's ``__name__`` (TRL's log key, e.g. ``rewards/vader/mean``) is ``name`` or the
+    reward model's own name.
+    """
+    if isinstance(rm, str):
+        from reward_models.registry import make
+
+        rm = make(rm, **options)
+    elif options:
+        raise TypeError(f"options {sorted(options)} apply only when rm is a registry name; configure the instance")
+    if not callable(rm):
+        raise TypeError(f"as_trl_reward needs a reward model (callable) or a registry name, got {type(rm).__name__}")
+    who = name or reward_name(rm)
+
+    def reward(prompts: Sequence[Any], completions: Sequence[Any], **kwargs: Any) -> list[float]:
+        columns = {k: v for k, v in kwargs.items() if k not in TRL_BOOKKEEPING_KWARGS}
+        prompt_texts = [_message_text(p, who, "prompts", i) for i, p in enumerate(prompts)]
+        completion_texts = [_message_text(c, who, "completions", i) for i, c in enumerate(completions)]
+        return score(rm, prompt_texts, completion_texts, **columns).rewards
+
+    reward.__name__ = reward.__qualname__ = who
+    reward.__doc__ = f"TRL reward function scoring completions with the rlenv reward model {who!r}."
+    return reward

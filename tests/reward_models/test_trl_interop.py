@@ -1,0 +1,101 @@
+"""Our reward models inside TRL's GRPOTrainer, TRL-style reward functions inside our envs."""
+
+from __future__ import annotations
+
+import gymnasium as gym
+import pytest
+import torch
+
+import reward_models
+from reward_models import RewardModelError
+from reward_models.trl_interop import as_trl_reward
+
+
+def test_builtins_and_combinators_carry_the_name_trl_logs():
+    vader = reward_models.make("vader")
+    assert vader.__name__ == "vader"
+    assert type(vader).__name__ == "VaderSentiment"  # the class keeps its own name
+    assert reward_models.WeightedSum({"v": (vader, 1.0)}, name="mix").__name__ == "mix"
+    assert reward_models.Clip(vader, 0.0, 1.0).__name__ == "clip(vader)"
+
+
+def test_as_trl_reward_drops_trl_bookkeeping_and_keeps_dataset_columns():
+    reward = as_trl_reward("numeric")
+    assert reward.__name__ == "numeric"
+    got = reward(["2+2=", "1+1="], ["4", "3"], answer=["4", "2"], completion_ids=[[1], [2]], trainer_state=object(),
+                 log_extra=print, log_metric=print)
+    assert got == [1.0, 0.0]
+
+
+def test_as_trl_reward_reads_conversational_messages():
+    reward = as_trl_reward(reward_models.make("keyword", keywords=["garden"]))
+    prompts = [[{"role": "system", "content": "be brief"}, {"role": "user", "content": "a word"}]] * 2
+    completions = [[{"role": "assistant", "content": "my garden"}], [{"role": "assistant", "content": "no"}]]
+    assert reward(prompts, completions) == [1.0, 0.0]
+
+
+def test_as_trl_reward_validates_outputs_and_names_the_model():
+    def broken(prompts, completions, **kwargs):
+        return [float("nan")] * len(completions)
+
+    with pytest.raises(RewardModelError, match="broken"):
+        as_trl_reward(broken)(["p"], ["c"])
+    with pytest.raises(TypeError, match="registry name"):
+        as_trl_reward(reward_models.make("vader"), threshold=1)
+
+
+def test_learned_reward_model_is_wrapped_as_a_text_function(word_tokenizer):
+    """TRL would call an nn.Module with token tensors; the wrapper makes it score text."""
+    from tests.reward_models.test_learned import tiny
+
+    rm = tiny(word_tokenizer)
+    reward = as_trl_reward(rm)
+    assert not isinstance(reward, torch.nn.Module) and reward.__name__ == "learned"
+    assert reward(["the movie", "the film"], ["good", "bad"]) == pytest.approx(rm(["the movie", "the film"],
+                                                                                 ["good", "bad"]))
+
+
+def test_trl_style_function_is_an_env_reward():
+    import rlenv  # noqa: F401 - registers the ids
+
+    calls = []
+
+    def shout(prompts, completions, **kwargs):  # a TRL reward function, unchanged
+        calls.append(kwargs)
+        return [float(c.count("!")) for c in completions]
+
+    env = gym.make("rlenv/TextGen-v0", prompts=["Say it:"], reward_model=shout, max_new_tokens=3)
+    env.reset(seed=0)
+    bang = env.unwrapped.tokenizer.convert_tokens_to_ids("!")
+    *_, info = env.step(bang)
+    _, reward, terminated, truncated, info = env.step(bang)
+    _, reward, terminated, truncated, info = env.step(bang)
+    assert truncated and reward == 3.0 and info["completion"] == "!!!"
+    assert len(calls) == 1
+
+
+@pytest.mark.slow
+def test_grpo_trainer_trains_with_our_reward_models(tmp_path):
+    """A real trl.GRPOTrainer run (2 steps, CPU) on the embedded model, rewarded by our registry's
+    VADER and the Keyword task's own reward over rlenv.hf_dataset's prompts (whose ``keyword`` column
+    TRL passes on); TRL logs both by name and the weights move."""
+    from trl import GRPOConfig, GRPOTrainer
+
+    import rlenv
+    from rlenv.hf_dataset import prompt_dataset, task_reward
+
+    config = GRPOConfig(
+        output_dir=str(tmp_path), max_steps=2, per_device_train_batch_size=8, num_generations=4,
+        max_completion_length=12, learning_rate=1e-4, use_cpu=True, bf16=False, fp16=False, report_to="none",
+        logging_steps=1, save_strategy="no", disable_tqdm=True, seed=0,
+    )
+    torch.manual_seed(0)
+    trainer = GRPOTrainer(model=str(rlenv.DEFAULT_MODEL), args=config,
+                          train_dataset=prompt_dataset("rlenv/Keyword-v0", n=32),
+                          reward_funcs=[reward_models.make("vader"), task_reward("rlenv/Keyword-v0")])
+    before = {k: v.detach().clone() for k, v in trainer.model.named_parameters()}
+    trainer.train()
+    logged = {k for record in trainer.state.log_history for k in record}
+    assert {"rewards/vader/mean", "rewards/keyword/mean"} <= logged, sorted(logged)
+    changed = any(not torch.equal(before[k], v) for k, v in trainer.model.named_parameters())
+    assert changed, "two GRPO steps left every weight unchanged"
