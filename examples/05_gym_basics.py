@@ -12,13 +12,26 @@ prompt (over ``a b c d``) backwards. SB3's ``PPO("MultiInputPolicy")`` — an ML
 ids — learns it from the terminal reward alone. We print the reward of a random policy,
 the trained one, and a few of its answers.
 
+Part 2, a language model as the policy: the same stock ``stable_baselines3.PPO`` trains the
+embedded LM on ``rlenv/PositiveReview-v0`` through ``agents.sb3.LMActorCriticPolicy`` (the LM's
+next-token logits are SB3's categorical action distribution; a value head reads its last hidden
+state). ``make_sb3_vec_env`` hands SB3 the env from ``gym.make_vec`` (the native batched env), so
+16 episodes step as one numpy batch. SB3 is per-transition (no KV cache, every stored transition
+re-scored in the update), hence slower than ``rlenv train`` — but it is unmodified SB3.
+
+Measured (seed 0; 60,000 toy steps on 1 thread in 24 s, 10,000 LM steps on 2 threads in 171 s):
+toy 0.15 (random) -> 1.00 (greedy); the LM's mean VADER over the first fifth of its 528 episodes
+-0.02, over the last fifth +0.89. No KL penalty here (SB3's PPO has none), so the text ends as
+positive-word salad ("... outstanding, The, superb,, The superb ..."): reward hacking, in
+example 04's terms.
+
 Run
 ---
-    python examples/05_gym_basics.py                 # about a minute on 2 CPU cores
+    python examples/05_gym_basics.py                 # about four minutes on 2 CPU cores
     python examples/05_gym_basics.py --out /tmp/gym  # PNG there
     RLENV_EXAMPLES_QUICK=1 python examples/05_gym_basics.py   # smoke test: a few hundred steps
 
-Writes ``<out>/05_gym_basics.png`` (episode reward against environment steps).
+Writes ``<out>/05_gym_basics.png`` (episode reward against environment steps, both parts).
 """
 
 from __future__ import annotations
@@ -49,6 +62,8 @@ def parse_args() -> argparse.Namespace:
     parser.add_argument("--out", type=Path, default=Path("examples/out"), help="output directory")
     parser.add_argument("--toy-steps", type=int, default=512 if QUICK else 60_000,
                         help="environment steps of SB3 PPO on TokenReverse-v0")
+    parser.add_argument("--lm-steps", type=int, default=256 if QUICK else 10_000,
+                        help="environment steps (tokens) of SB3 PPO with the LM policy on PositiveReview-v0")
     parser.add_argument("--seed", type=int, default=0)
     return parser.parse_args()
 
@@ -101,14 +116,56 @@ def toy_task(args: argparse.Namespace) -> dict[str, np.ndarray]:
     return {"steps": np.cumsum(lengths), "reward": rewards, "before": before, "after": after}
 
 
+def lm_task(args: argparse.Namespace) -> dict[str, np.ndarray]:
+    """Stock SB3 PPO with the embedded LM as its policy on PositiveReview-v0; returns its curve."""
+    from stable_baselines3.common.callbacks import BaseCallback
+
+    from agents.sb3 import LMActorCriticPolicy, make_sb3_vec_env
+
+    torch.set_num_threads(1 if QUICK else 2)
+    n_envs = 4 if QUICK else 16
+    env = make_sb3_vec_env("rlenv/PositiveReview-v0", n_envs=n_envs)  # VecMonitor-wrapped
+    model = PPO(LMActorCriticPolicy, env, n_steps=16, batch_size=n_envs * 16, n_epochs=4, learning_rate=3e-4,
+                seed=args.seed, policy_kwargs=dict(model=rlenv.DEFAULT_MODEL), verbose=0)
+    returns: list[float] = []
+    steps: list[int] = []
+
+    class Episodes(BaseCallback):
+        def _on_step(self) -> bool:
+            for info in self.locals["infos"]:
+                if "episode" in info:
+                    returns.append(float(info["episode"]["r"]))
+                    steps.append(self.num_timesteps)
+            return True
+
+    print("\nPositiveReview-v0 with stock SB3 PPO + agents.sb3.LMActorCriticPolicy (the embedded LM)")
+    start = time.perf_counter()
+    model.learn(args.lm_steps, callback=Episodes())
+    seconds = time.perf_counter() - start
+    r = np.array(returns)
+    k = max(1, len(r) // 5)
+    print(f"  {args.lm_steps} env steps, {len(r)} episodes, {seconds:.0f} s; mean VADER of the first {k} "
+          f"episodes {r[:k].mean():+.3f}, of the last {k} {r[-k:].mean():+.3f}")
+    obs = env.reset()
+    for _ in range(64):  # finish one batch of episodes with the trained policy, print one
+        actions, _ = model.predict(obs, deterministic=False)
+        obs, _, dones, infos = env.step(actions)
+        if dones[0]:
+            print(f"  e.g. {infos[0].get('prompt', '')!r} -> {infos[0].get('completion', '')!r}")
+            break
+    env.close()
+    return {"steps": np.array(steps), "reward": r}
+
+
 def main() -> None:
     args = parse_args()
     args.out.mkdir(parents=True, exist_ok=True)
     torch.set_num_threads(1)  # the policy is a tiny MLP: more threads only add overhead
     start = time.perf_counter()
     toy = toy_task(args)
+    lm = lm_task(args)
 
-    fig, ax = plt.subplots(1, 1, figsize=(6.5, 4.2))
+    fig, (ax, ax_lm) = plt.subplots(1, 2, figsize=(12, 4.2))
     window = 200 if not QUICK else 5
     ax.plot(toy["steps"][window - 1:], rolling_mean(toy["reward"], window), color="C0",
             label=f"training episodes ({window}-episode mean)")
@@ -117,6 +174,13 @@ def main() -> None:
     ax.set(title="Stock SB3 PPO on rlenv/TokenReverse-v0", xlabel="environment steps (tokens)",
            ylabel="episode reward", ylim=(-0.05, 1.05))
     ax.legend(fontsize=8, loc="lower right")
+    lm_window = 50 if not QUICK else 2
+    ax_lm.plot(lm["steps"], lm["reward"], ".", color="C1", alpha=0.15, ms=3)
+    ax_lm.plot(lm["steps"][lm_window - 1:], rolling_mean(lm["reward"], lm_window), color="C1",
+               label=f"training episodes ({lm_window}-episode mean)")
+    ax_lm.set(title="Stock SB3 PPO + LMActorCriticPolicy on rlenv/PositiveReview-v0",
+              xlabel="environment steps (tokens)", ylabel="episode reward (VADER compound)", ylim=(-1.05, 1.05))
+    ax_lm.legend(fontsize=8, loc="lower right")
     fig.tight_layout()
     png = args.out / "05_gym_basics.png"
     fig.savefig(png, dpi=110)
