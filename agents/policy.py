@@ -193,7 +193,7 @@ class LMPolicy(nn.Module):
         ``lora_adapter/`` is loaded (trainable) whatever ``lora_rank`` says.
         """
         path = Path(path)
-        _check_model_dir(path)
+        check_model_dir(path)
         tokenizer = AutoTokenizer.from_pretrained(str(path), trust_remote_code=trust_remote_code)
         check_tokenizer(tokenizer)
         model = AutoModelForCausalLM.from_pretrained(
@@ -423,7 +423,7 @@ def _add_lora(model: PreTrainedModel, rank: int, alpha: float | None) -> PreTrai
     return get_peft_model(model, config)
 
 
-def _check_model_dir(path: Path) -> None:
+def check_model_dir(path: Path) -> None:
     """Fail before any loading with an error that names the fix."""
     if not path.exists():
         raise FileNotFoundError(

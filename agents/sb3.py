@@ -49,6 +49,8 @@ from stable_baselines3.common.vec_env.base_vec_env import VecEnvIndices, VecEnvO
 from torch import Tensor, nn
 from transformers import AutoModelForCausalLM, PreTrainedModel
 
+from agents.policy import check_model_dir
+
 __all__ = [
     "LMActorCriticPolicy",
     "LMFeaturesExtractor",
@@ -63,17 +65,15 @@ _FIXED_KWARGS = ("net_arch", "features_extractor_class", "features_extractor_kwa
 
 
 def load_causal_lm(model: str | Path | PreTrainedModel, *, trust_remote_code: bool = False) -> PreTrainedModel:
-    """Return ``model`` itself, or load a causal LM from a local directory (never from a hub)."""
+    """Return ``model`` itself, or load a causal LM from a local directory (never from a hub;
+    safetensors weights only, checked as :meth:`agents.policy.LMPolicy.from_pretrained` does)."""
     if isinstance(model, PreTrainedModel):
         return model
     if isinstance(model, (str, Path)):
         path = Path(model)
-        if not path.is_dir():
-            raise FileNotFoundError(
-                f"model path {str(path)!r} is not a directory; pass a local save_pretrained() directory "
-                "(e.g. rlenv.DEFAULT_MODEL) or a PreTrainedModel instance"
-            )
-        return AutoModelForCausalLM.from_pretrained(str(path), trust_remote_code=trust_remote_code)
+        check_model_dir(path)
+        return AutoModelForCausalLM.from_pretrained(str(path), use_safetensors=True,
+                                                    trust_remote_code=trust_remote_code)
     raise TypeError(
         f"policy_kwargs['model'] must be a local path or a transformers PreTrainedModel, got {type(model).__name__}"
     )

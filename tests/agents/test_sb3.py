@@ -82,8 +82,14 @@ def test_policy_rejects_wrong_spaces():
 
 
 def test_policy_rejects_missing_path_and_small_vocab(tmp_path):
-    with pytest.raises(FileNotFoundError, match="not a directory"):
+    with pytest.raises(FileNotFoundError, match="does not exist"):
         PPO(LMActorCriticPolicy, reverse_env(), policy_kwargs=dict(model=str(tmp_path / "nope")))
+    pickled = tmp_path / "pickled"  # a config plus pickle-based weights only: refused, never unpickled
+    lm = tiny_lm(REVERSE_VOCAB)
+    lm.config.save_pretrained(pickled)
+    torch.save(lm.state_dict(), pickled / "pytorch_model.bin")
+    with pytest.raises(FileNotFoundError, match="no safetensors weights"):
+        PPO(LMActorCriticPolicy, reverse_env(), policy_kwargs=dict(model=str(pickled)))
     with pytest.raises(ValueError, match="resize_token_embeddings"):
         PPO(LMActorCriticPolicy, reverse_env(), policy_kwargs=dict(model=tiny_lm(5)))
 
