@@ -75,7 +75,7 @@ def main() -> None:
     time_env_steps(envs, args.max_new_tokens, rng)  # warm-up
     env_step = statistics.median(time_env_steps(envs, args.max_new_tokens * 2, rng) for _ in range(5))
 
-    model = AutoModelForCausalLM.from_pretrained(args.model).eval()
+    model = AutoModelForCausalLM.from_pretrained(args.model, use_safetensors=True).eval()
     name = f"LM {model.config.model_type} {model.config.num_hidden_layers}x{model.config.hidden_size}"
     seq_len = args.max_prompt_tokens + args.max_new_tokens
     prefix = args.max_prompt_tokens + args.max_new_tokens // 2  # a mid-episode cache length
