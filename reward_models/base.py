@@ -59,6 +59,12 @@ def _check_values(values: Any, n: int, who: str) -> list[float]:
         )
     out: list[float] = []
     for i, v in enumerate(values):
+        if v is None:  # TRL's "not applicable": GRPOTrainer skips it, but every rlenv score is used
+            raise RewardModelError(
+                f"reward model {who!r} returned a non-number at index {i}: None (TRL's 'not applicable' marker, "
+                "which GRPOTrainer skips; rlenv needs a number for every completion, e.g. an episode's terminal "
+                "reward); return a default such as 0.0 there, or wrap it: reward_models.trl_interop.none_as(rm, 0.0)"
+            )
         if isinstance(v, bool) or not isinstance(v, (int, float)) and not hasattr(v, "__float__"):
             raise RewardModelError(
                 f"reward model {who!r} returned a non-number at index {i}: {v!r}; return floats"

@@ -13,6 +13,11 @@ from typing import Any
 from reward_models.base import RewardModelError
 
 
+def is_chat_messages(item: Any) -> bool:
+    """Whether ``item`` is a conversational sample: a non-empty list of ``{"role", "content"}`` dicts."""
+    return isinstance(item, list) and bool(item) and all(isinstance(m, dict) and "content" in m for m in item)
+
+
 def check_batch(who: str, prompts: Sequence[str], completions: Sequence[str]) -> tuple[list[str], list[str]]:
     """Return ``prompts`` and ``completions`` as lists after checking they are equal-length lists of str."""
     for label, texts in (("prompts", prompts), ("completions", completions)):
@@ -22,6 +27,12 @@ def check_batch(who: str, prompts: Sequence[str], completions: Sequence[str]) ->
                 f"got {type(texts).__name__}; wrap a single text as [text]"
             )
         for i, text in enumerate(texts):
+            if is_chat_messages(text):
+                raise RewardModelError(
+                    f"reward model {who!r}: {label}[{i}] is a list of chat messages (a TRL conversational "
+                    "dataset); wrap the reward with reward_models.trl_interop.as_trl_reward(rm), which scores "
+                    "the messages' text"
+                )
             if not isinstance(text, str):
                 raise RewardModelError(
                     f"reward model {who!r}: {label}[{i}] is {type(text).__name__}, expected str; "

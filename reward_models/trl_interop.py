@@ -15,7 +15,10 @@ needs:
 - outputs are validated like the env validates them (count, numbers, NaN/inf), naming the model.
 
 The other direction needs nothing: a TRL reward function ``f(prompts, completions, **kwargs)`` is
-an rlenv reward model (``gym.make("rlenv/TextGen-v0", reward_model=f)``).
+an rlenv reward model (``gym.make("rlenv/TextGen-v0", reward_model=f)``). One difference: TRL lets a
+function return ``None`` for a sample it does not apply to and leaves it out of that sample's
+reward; an env has no other reward to fall back on, so rlenv rejects ``None`` with an error naming
+the model. :func:`none_as` gives ``None`` an explicit value when that is what you mean.
 """
 
 from __future__ import annotations
@@ -24,8 +27,9 @@ from collections.abc import Callable, Sequence
 from typing import Any
 
 from reward_models.base import RewardModelError, reward_name, score
+from reward_models.batch import is_chat_messages
 
-__all__ = ["TRL_BOOKKEEPING_KWARGS", "as_trl_reward"]
+__all__ = ["TRL_BOOKKEEPING_KWARGS", "as_trl_reward", "none_as"]
 
 TRL_BOOKKEEPING_KWARGS = frozenset({"trainer_state", "completion_ids", "log_extra", "log_metric", "environments"})
 
@@ -34,7 +38,7 @@ def _message_text(item: Any, who: str, what: str, index: int) -> str:
     """A standard-format text, or the text of a conversational message list."""
     if isinstance(item, str):
         return item
-    if isinstance(item, Sequence) and item and all(isinstance(m, dict) and "content" in m for m in item):
+    if is_chat_messages(item):
         if what == "prompts":
             users = [m for m in item if m.get("role") == "user"] or list(item)
             return str(users[-1]["content"])
@@ -70,4 +74,25 @@ def as_trl_reward(rm: Any, name: str | None = None, **options: Any) -> Callable[
 
     reward.__name__ = reward.__qualname__ = who
     reward.__doc__ = f"TRL reward function scoring completions with the rlenv reward model {who!r}."
+    return reward
+
+
+def none_as(rm: Callable[..., Sequence[float | None]], value: float) -> Callable[..., list[float]]:
+    """``rm`` with every ``None`` it returns (TRL's "not applicable") replaced by ``value``, so that a
+    TRL reward function written for multi-task training can be an env's reward model.
+
+    Keeps ``rm``'s name for logs and errors; the result is still validated wherever it is scored.
+    """
+    if not callable(rm):
+        raise TypeError(f"none_as needs a reward function, got {type(rm).__name__}")
+    value = float(value)
+
+    def reward(prompts: Sequence[Any], completions: Sequence[Any], **kwargs: Any) -> list[float]:
+        out = rm(prompts, completions, **kwargs)
+        if isinstance(out, (str, bytes)) or not isinstance(out, Sequence):
+            return out  # let the scoring guard name the problem
+        return [value if r is None else r for r in out]
+
+    reward.__name__ = reward.__qualname__ = reward_name(rm)
+    reward.__doc__ = f"{reward_name(rm)!r} with None read as {value}."
     return reward

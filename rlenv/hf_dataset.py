@@ -78,7 +78,16 @@ def prompt_dataset(source: Any, n: int | None = None, *, seed: int = 0, **env_kw
         from datasets import Dataset
     except ImportError as exc:  # pragma: no cover - depends on the environment
         raise ImportError("prompt_dataset needs the 'datasets' package: pip install -e \".[trl]\"") from exc
-    return Dataset.from_list(prompt_records(source, n, seed=seed, **env_kwargs))
+    records = prompt_records(source, n, seed=seed, **env_kwargs)
+    try:
+        return Dataset.from_list(records)
+    except (TypeError, ValueError) as exc:  # pyarrow's ArrowInvalid / ArrowTypeError subclass these
+        mixed = {k: sorted({type(r[k]).__name__ for r in records if r[k] is not None}) for k in records[0]}
+        mixed = {k: kinds for k, kinds in mixed.items() if len(kinds) > 1}
+        raise ValueError(
+            f"prompt_dataset: a datasets column holds one type, but {mixed or 'some column'} mixes several ({exc}); "
+            "give every prompt's extra column the same type, e.g. all strings"
+        ) from exc
 
 
 def task_reward(env_id: str, **env_kwargs: Any) -> Any:

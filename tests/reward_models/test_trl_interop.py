@@ -8,7 +8,7 @@ import torch
 
 import reward_models
 from reward_models import RewardModelError
-from reward_models.trl_interop import as_trl_reward
+from reward_models.trl_interop import as_trl_reward, none_as
 
 
 def test_builtins_and_combinators_carry_the_name_trl_logs():
@@ -17,6 +17,25 @@ def test_builtins_and_combinators_carry_the_name_trl_logs():
     assert type(vader).__name__ == "VaderSentiment"  # the class keeps its own name
     assert reward_models.WeightedSum({"v": (vader, 1.0)}, name="mix").__name__ == "mix"
     assert reward_models.Clip(vader, 0.0, 1.0).__name__ == "clip(vader)"
+
+
+def test_builtins_called_the_way_trl_calls_them_still_reject_wrong_input():
+    trl_kwargs = dict(completion_ids=[[1], [2]], trainer_state=object(), log_extra=print, log_metric=print)
+    assert reward_models.make("numeric")(["2+2=", "1+1="], ["4", "3"], answer=["4", "2"], **trl_kwargs) == [1.0, 0.0]
+    with pytest.raises(RewardModelError, match="'answer' has 1 entries for 2"):
+        reward_models.make("numeric")(["2+2=", "1+1="], ["4", "3"], answer=["4"], **trl_kwargs)
+    with pytest.raises(RewardModelError, match="needs the per-example column 'answer'"):
+        reward_models.make("numeric")(["2+2=", "1+1="], ["4", "3"], **trl_kwargs)
+    with pytest.raises(RewardModelError, match=r"completions\[1\] is list"):
+        reward_models.make("vader")(["a", "b"], ["good", [3, 4]], **trl_kwargs)
+
+
+def test_builtin_given_chat_messages_names_the_wrapper_that_reads_them():
+    vader = reward_models.make("vader")
+    completions = [[{"role": "assistant", "content": "great"}]]
+    with pytest.raises(RewardModelError, match=r"'vader': completions\[0\] is a list of chat messages.*as_trl_reward"):
+        vader(["hi"], completions)
+    assert as_trl_reward(vader)(["hi"], completions)[0] > 0
 
 
 def test_as_trl_reward_drops_trl_bookkeeping_and_keeps_dataset_columns():
@@ -74,6 +93,26 @@ def test_trl_style_function_is_an_env_reward():
     assert len(calls) == 1
 
 
+def test_none_from_a_trl_function_is_refused_by_the_env_with_the_fix():
+    """TRL reads None as "this function does not apply here" and skips it; an episode's terminal
+    reward has nothing to fall back on, so the env refuses it, and none_as maps it explicitly."""
+    import rlenv  # noqa: F401 - registers the ids
+
+    def math_only(prompts, completions, answer=None, **kwargs):  # multi-task style: None off its task
+        return [None if a is None else float(c.strip() == str(a)) for c, a in zip(completions, answer, strict=True)]
+
+    prompts = [{"prompt": "Say it:", "answer": None}]
+    env = gym.make("rlenv/TextGen-v0", prompts=prompts, reward_model=math_only, max_new_tokens=1)
+    env.reset(seed=0)
+    with pytest.raises(RewardModelError, match=r"'math_only' returned a non-number at index 0: None.*none_as\(rm, 0.0\)"):
+        env.step(0)
+    env = gym.make("rlenv/TextGen-v0", prompts=prompts, reward_model=none_as(math_only, -1.0), max_new_tokens=1)
+    env.reset(seed=0)
+    _, reward, terminated, truncated, info = env.step(0)
+    assert (terminated or truncated) and reward == -1.0 and info["prompt"] == "Say it:"
+    assert none_as(math_only, 0.0).__name__ == "math_only"
+
+
 @pytest.mark.slow
 def test_grpo_trainer_trains_with_our_reward_models(tmp_path):
     """A real trl.GRPOTrainer run (2 steps, CPU) on the embedded model, rewarded by our registry's
@@ -87,7 +126,7 @@ def test_grpo_trainer_trains_with_our_reward_models(tmp_path):
     config = GRPOConfig(
         output_dir=str(tmp_path), max_steps=2, per_device_train_batch_size=8, num_generations=4,
         max_completion_length=12, learning_rate=1e-4, use_cpu=True, bf16=False, fp16=False, report_to="none",
-        logging_steps=1, save_strategy="no", disable_tqdm=True, seed=0,
+        logging_steps=1, save_strategy="no", disable_tqdm=True, seed=0, gradient_checkpointing=False,
     )
     torch.manual_seed(0)
     trainer = GRPOTrainer(model=str(rlenv.DEFAULT_MODEL), args=config,

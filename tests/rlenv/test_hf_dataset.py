@@ -22,6 +22,11 @@ def test_jsonl_extra_columns_become_dataset_columns(tmp_path):
     assert ds["answer"] == ["4", None]
 
 
+def test_a_column_of_mixed_types_names_the_column_and_the_fix():
+    with pytest.raises(ValueError, match=r"\{'answer': \['int', 'str'\]\} mixes several.*same type"):
+        prompt_dataset([{"prompt": "2+2=", "answer": 4}, {"prompt": "hi", "answer": "x"}])
+
+
 def test_named_task_with_a_prompt_file_gives_the_whole_file():
     from rlenv.assets.build import DATA_DIR
 
