@@ -16,15 +16,20 @@ reward: 1 if the completion is clearly positive (VADER compound > 0.5, standing 
 one untrained completion in six earns it. A 0/1 reward makes the variance of REINFORCE's gradient
 easy to see. The script prints the mean reward at the start and the end of each run, and the time
 each took; the PNG shows the two reward curves against updates and against wall-clock time (PPO
-does more work per batch). Measured (2 CPU threads, seed 0, 150 updates of 32): REINFORCE 0.24 -> 1.00
-in 48 s, PPO 0.32 -> 0.96 in 140 s. Neither run has a KL penalty, so both end up writing whatever
-VADER likes ("... was superb superb was ...") — the reward hacking that examples 03 and 04 take
-apart. (Arithmetic-v0's indicator is too sparse for this small model to learn
-in minutes: both algorithms stay near its 9% start.)
+does more work per batch). Measured (1 CPU thread, seed 0, the default 100 updates of 32, 206 s in
+all): REINFORCE 0.21 -> 1.00 in 52 s (0.5 s/update); PPO 0.28 -> 0.79 in 153 s (1.5 s/update).
+Per update PPO climbs faster at first (updates 16-25: 0.70 vs REINFORCE's 0.47), since it takes
+eight minibatch steps per batch to REINFORCE's one; both pass 0.8 (12-update mean) around update
+31-34. Per second REINFORCE wins, and it ends at 1.00 while PPO peaks at 0.94 near update 65 and
+sags to 0.79 as its entropy climbs (1.5 -> 3.7 nats) and its text decays into fragments. Neither
+run has a KL penalty, so both end up writing whatever VADER likes (REINFORCE: "... was always
+happy and always happy ..."; PPO: "... fairly happy. The soap was somewhat happy ...") — the reward
+hacking that examples 03 and 04 take apart. (Arithmetic-v0's indicator is too sparse for this
+small model to learn in minutes: both algorithms stay near its 9% start.)
 
 Run
 ---
-    python examples/02_reinforce_vs_ppo.py                 # a few minutes on 2 CPU cores
+    python examples/02_reinforce_vs_ppo.py                 # about 3.5 minutes on 1 CPU thread
     python examples/02_reinforce_vs_ppo.py --steps 200     # longer runs
     RLENV_EXAMPLES_QUICK=1 python examples/02_reinforce_vs_ppo.py   # smoke test: 2 tiny updates each
 

@@ -15,13 +15,19 @@ the completion, in [-1, 1]) with the embedded model, once per beta, everything e
 script prints each run's final mean reward and KL; the PNG shows the reward and KL curves and the
 frontier (final reward against final KL, one point per beta).
 
-Measured (2 CPU threads, seed 0, 60 updates of 16, lr 1e-4; final = mean of the last 12 updates;
-untrained reward -0.07): beta 0.002 -> reward +0.73 at KL 97 nats, 0.05 -> +0.56 at 7.1,
-0.2 -> +0.30 at 4.4, 1.0 -> +0.05 at 2.4. About two minutes in all.
+Measured (1 CPU thread, seed 0, 60 updates of 16, lr 1e-4; final = mean of the last 12 updates;
+untrained reward -0.07; 195 s in all): beta 1.0 -> reward +0.06 at KL 2.7 nats, 0.2 -> +0.30 at
+4.0, 0.05 -> +0.80 at 25, 0.002 -> +0.52 at 99. Up to beta 0.05 each step down in beta buys
+reward with KL. Below it the policy drifts without a leash: the beta-0.002 run reached +0.7 by
+update 20, then collapsed to +0.3 around update 40 as its text fell apart ("much better rather
+fantastic smo Irictmet dev ..."), and ended below beta 0.05 at four times the KL. That far end
+is noisy: an earlier run on 2 threads (same seed, different floating-point sums) ended it at
++0.73 at 97 nats. The penalty does more than hold the text near the reference; it steadies the
+optimisation.
 
 Run
 ---
-    python examples/03_kl_tradeoff.py                       # a few minutes on 2 CPU cores
+    python examples/03_kl_tradeoff.py                       # about 3.5 minutes on 1 CPU thread
     python examples/03_kl_tradeoff.py --kl-coefs 0.01 0.3   # your own betas
     RLENV_EXAMPLES_QUICK=1 python examples/03_kl_tradeoff.py   # smoke test: 2 tiny updates per beta
 

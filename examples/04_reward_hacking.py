@@ -73,9 +73,11 @@ def parse_args() -> argparse.Namespace:
     parser.add_argument("--out", type=Path, default=Path("examples/out"), help="output directory")
     parser.add_argument("--rm-texts", type=int, default=80 if QUICK else 300,
                         help="VADER-scored sentences the proxy RM is trained on (small on purpose)")
+    parser.add_argument("--rm-epochs", type=int, default=2 if QUICK else 8, help="passes over them")
     parser.add_argument("--steps", type=int, default=2 if QUICK else 80, help="PPO updates")
     parser.add_argument("--batch-size", type=int, default=4 if QUICK else 16, help="episodes per update")
     parser.add_argument("--kl-coef", type=float, default=0.01, help="small, so the policy may drift far")
+    parser.add_argument("--lr", type=float, default=1e-4, help="PPO learning rate")
     parser.add_argument("--model", default=None, help="local causal LM directory (default: rlenv.DEFAULT_MODEL)")
     parser.add_argument("--seed", type=int, default=0)
     parser.add_argument("--threads", type=int, default=1 if QUICK else 2, help="torch CPU threads")
@@ -111,7 +113,7 @@ def train_proxy(args: argparse.Namespace) -> Any:
     """A deliberately weak RM: a tiny encoder, a few hundred templated sentences, MSE on VADER scores."""
     data = sentiment_dataset(args.rm_texts, seed=args.seed)
     path = write_jsonl([{"text": e.text, "score": e.score} for e in data], args.out / "04_data" / "proxy_train.jsonl")
-    config = RMTrainConfig(loss="mse", data=str(path), out=str(args.out / "04_proxy_rm"), epochs=2 if QUICK else 8,
+    config = RMTrainConfig(loss="mse", data=str(path), out=str(args.out / "04_proxy_rm"), epochs=args.rm_epochs,
                            hidden_size=32, num_layers=1, num_heads=2, intermediate_size=64, include_prompt=False,
                            seed=args.seed)
     result = train_reward_model(config)
@@ -153,7 +155,7 @@ def main() -> None:
     out = args.out / "04_runs" / "ppo_proxy"
     shutil.rmtree(out, ignore_errors=True)  # the trainer refuses to overwrite a finished run
     config = TrainConfig(algo="ppo", env=ENV, env_args=("reward_model=proxy_rm",), model=args.model,
-                         steps=args.steps, batch_size=args.batch_size, kl_coef=args.kl_coef, lr=1e-4,
+                         steps=args.steps, batch_size=args.batch_size, kl_coef=args.kl_coef, lr=args.lr,
                          ppo_epochs=4, minibatch_size=args.batch_size // 2, seed=args.seed, out=str(out),
                          device="cpu", checkpoint_every=0, max_new_tokens=6 if QUICK else 24)
     history: list[dict[str, float]] = []

@@ -65,6 +65,7 @@ def parse_args() -> argparse.Namespace:
     parser.add_argument("--lm-steps", type=int, default=256 if QUICK else 10_000,
                         help="environment steps (tokens) of SB3 PPO with the LM policy on PositiveReview-v0")
     parser.add_argument("--seed", type=int, default=0)
+    parser.add_argument("--threads", type=int, default=1 if QUICK else 2, help="torch CPU threads for the LM part")
     return parser.parse_args()
 
 
@@ -122,7 +123,7 @@ def lm_task(args: argparse.Namespace) -> dict[str, np.ndarray]:
 
     from agents.sb3 import LMActorCriticPolicy, make_sb3_vec_env
 
-    torch.set_num_threads(1 if QUICK else 2)
+    torch.set_num_threads(args.threads)
     n_envs = 4 if QUICK else 16
     env = make_sb3_vec_env("rlenv/PositiveReview-v0", n_envs=n_envs)  # VecMonitor-wrapped
     model = PPO(LMActorCriticPolicy, env, n_steps=16, batch_size=n_envs * 16, n_epochs=4, learning_rate=3e-4,
