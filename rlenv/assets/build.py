@@ -6,10 +6,13 @@ Three stages, each deterministic under a fixed seed::
     python -m rlenv.assets.build tokenizer --out build/   # byte-level BPE trained on corpus.txt
     python -m rlenv.assets.build model     --out build/   # GPT-2-style LM trained on corpus.txt
     python -m rlenv.assets.build all       --out build/   # the three in a row
+    python -m rlenv.assets.build extract-wordnet          # rewrite data/wordnet_examples.tsv.gz from
+                                                          # /usr/share/wordnet (Debian's wordnet-base)
 
 The corpus mixes four kinds of document, one per line, each ended by the EOS token in training:
 
-- WordNet usage examples (real English; Debian's ``wordnet-base``, see ``data/WORDNET_LICENSE``);
+- WordNet usage examples (real English; the extract ``data/wordnet_examples.tsv.gz`` that the repo
+  carries, see ``data/WORDNET_LICENSE``; ``extract-wordnet`` rewrites it from WordNet 3.0's data files);
 - generated product / place / media / service reviews of mixed sentiment, balanced by VADER
   into positive, negative and neutral thirds, so the untrained model is neutral on average;
 - arithmetic statements ``a+b=c`` that are right most but not all of the time;
@@ -40,7 +43,8 @@ log = logging.getLogger(__name__)
 ASSETS = Path(__file__).resolve().parent
 DEFAULT_MODEL_DIR = ASSETS / "default_model"
 DATA_DIR = ASSETS / "data"
-WORDNET_DIR = Path("/usr/share/wordnet")
+WORDNET_DIR = Path("/usr/share/wordnet")  # only ``extract-wordnet`` reads it
+WORDNET_EXTRACT = DATA_DIR / "wordnet_examples.tsv.gz"
 
 SEED = 1234
 EOS = "<|endoftext|>"
@@ -62,14 +66,16 @@ class Synset:
 _QUOTED = re.compile(r'"([^"]+)"')
 
 
-def read_wordnet(wordnet_dir: Path = WORDNET_DIR) -> list[Synset]:
-    """Every synset with at least one usage example, in file order (adj, adv, noun, verb)."""
+def read_wordnet_data_files(wordnet_dir: Path = WORDNET_DIR) -> list[Synset]:
+    """Every synset with at least one usage example, in file order (adj, adv, noun, verb), read from
+    WordNet 3.0's ``data.*`` files. Only :func:`write_wordnet_extract` needs this."""
     synsets = []
     for part in ("adj", "adv", "noun", "verb"):
         path = wordnet_dir / f"data.{part}"
         if not path.is_file():
             raise FileNotFoundError(
-                f"{path} is missing; the corpus needs WordNet's data files: apt-get install wordnet-base"
+                f"{path} is missing; extracting from WordNet needs its data files (apt-get install "
+                "wordnet-base). Building the corpus does not: it reads the extract the repo carries"
             )
         for line in path.read_text(encoding="utf-8", errors="replace").splitlines():
             if line.startswith("  ") or " | " not in line:
@@ -82,6 +88,36 @@ def read_wordnet(wordnet_dir: Path = WORDNET_DIR) -> list[Synset]:
             examples = tuple(e for e in examples if e)
             if examples:
                 synsets.append(Synset(int(parts[1]), lemmas, examples))
+    return synsets
+
+
+# One synset per line: lexicographer file number, lemmas joined by spaces, examples joined by tabs.
+# Cleaned examples hold no tab or newline (whitespace is collapsed) and lemmas no space (WordNet
+# writes multi-word lemmas with underscores), so the format needs no quoting.
+def write_wordnet_extract(synsets: Sequence[Synset], path: Path = WORDNET_EXTRACT) -> Path:
+    """Write the synsets the corpus uses as a gzipped TSV with fixed gzip metadata (same bytes every time)."""
+    import gzip
+
+    lines = "".join(f"{s.lex_file}\t{' '.join(s.lemmas)}\t" + "\t".join(s.examples) + "\n" for s in synsets)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    with path.open("wb") as raw, gzip.GzipFile(filename="", mode="wb", fileobj=raw, mtime=0, compresslevel=9) as gz:
+        gz.write(lines.encode("utf-8"))
+    return path
+
+
+def read_wordnet(path: Path = WORDNET_EXTRACT) -> list[Synset]:
+    """The synsets with usage examples, from the extract the repo carries (no system package needed)."""
+    import gzip
+
+    if not path.is_file():
+        raise FileNotFoundError(
+            f"{path} is missing; it ships with rlenv (reinstall the package), or rewrite it from WordNet "
+            "with `python -m rlenv.assets.build extract-wordnet` after `apt-get install wordnet-base`"
+        )
+    synsets = []
+    for line in gzip.decompress(path.read_bytes()).decode("utf-8").splitlines():
+        lex_file, lemmas, *examples = line.split("\t")
+        synsets.append(Synset(int(lex_file), tuple(lemmas.split(" ")), tuple(examples)))
     return synsets
 
 
@@ -536,9 +572,9 @@ class Corpus:
     keyword_prompts: list[dict[str, str]]
 
 
-def build_corpus(config: CorpusConfig = CorpusConfig(), wordnet_dir: Path = WORDNET_DIR) -> Corpus:
+def build_corpus(config: CorpusConfig = CorpusConfig(), wordnet_extract: Path = WORDNET_EXTRACT) -> Corpus:
     """All documents, shuffled by a seeded RNG; the task prompts never equal a training document."""
-    synsets = read_wordnet(wordnet_dir)
+    synsets = read_wordnet(wordnet_extract)
     # one RNG per part, so changing one part's size leaves the others' documents alone
     reviews = review_documents(config.n_reviews, random.Random(f"{config.seed}-reviews"))
     arithmetic = arithmetic_documents(config.n_arithmetic, random.Random(f"{config.seed}-arithmetic"))
@@ -780,7 +816,7 @@ def train_model(corpus_path: Path, tokenizer_dir: Path, out: Path, config: Train
 
 def main(argv: Sequence[str] | None = None) -> None:
     parser = argparse.ArgumentParser(prog="python -m rlenv.assets.build", description=__doc__.split("\n\n")[0])
-    parser.add_argument("stage", choices=("corpus", "tokenizer", "model", "all"))
+    parser.add_argument("stage", choices=("corpus", "tokenizer", "model", "all", "extract-wordnet"))
     parser.add_argument("--out", type=Path, default=Path("build/default_model"),
                         help="build directory (corpus.txt, tokenizer/, model/)")
     parser.add_argument("--model-dir", type=Path, default=None,
@@ -788,8 +824,15 @@ def main(argv: Sequence[str] | None = None) -> None:
                              "rlenv/assets/default_model to replace the shipped one")
     parser.add_argument("--data-dir", type=Path, default=DATA_DIR, help="where the task prompt files go")
     parser.add_argument("--steps", type=int, default=TrainConfig.steps)
+    parser.add_argument("--wordnet-dir", type=Path, default=WORDNET_DIR,
+                        help="WordNet 3.0's data files (extract-wordnet only)")
     args = parser.parse_args(argv)
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(message)s")
+
+    if args.stage == "extract-wordnet":
+        path = write_wordnet_extract(read_wordnet_data_files(args.wordnet_dir))
+        print(f"{path} sha256 {sha256_file(path)}")
+        return
 
     corpus_path = args.out / "corpus.txt"
     tokenizer_dir = args.out / "tokenizer"

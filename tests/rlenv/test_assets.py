@@ -87,3 +87,36 @@ def test_corpus_mixes_the_four_document_kinds(corpus):
     wrong = sum(eval(d.split("=")[0]) != int(d.split("=")[1]) for d in arithmetic)  # noqa: S307 - digits only
     assert 0.05 < wrong / len(arithmetic) < 0.6, "arithmetic must be mostly but not always right"
     assert len(docs) - len(arithmetic) - len(keyword) > 50_000  # WordNet examples + reviews
+
+
+def test_wordnet_extract_round_trips_what_the_data_files_hold(tmp_path):
+    """The extract keeps each synset's lexicographer file, lemmas and cleaned examples; the corpus
+    build reads only it, so no system package is needed."""
+    (tmp_path / "wn").mkdir()
+    header = "  1 This software and database is being provided to you, the LICENSEE, by Princeton\n"
+    rows = {
+        "adj": '00001740 00 a 01 able 0 005 | (usually followed by `to\') having the necessary means; "able to '
+               'swim";  "she was able to program her computer"\n',
+        "adv": '00001740 02 r 02 a_priori 0 priori 0 000 | "we know a priori"; "x"\n',  # "x": one word, dropped
+        "noun": "00001930 03 n 01 entity 0 003 | that which exists (no example)\n",
+        "verb": '00001740 29 v 04 breathe 0 take_a_breath 0 respire 0 suspire 3 021 | draw air; "Clinton '
+                'breathed   a sigh"\n',
+    }
+    for part, row in rows.items():
+        (tmp_path / "wn" / f"data.{part}").write_text(header + row, encoding="utf-8")
+    synsets = build.read_wordnet_data_files(tmp_path / "wn")
+    assert synsets == [
+        build.Synset(0, ("able",), ("able to swim", "she was able to program her computer")),
+        build.Synset(2, ("a_priori", "priori"), ("we know a priori",)),
+        build.Synset(29, ("breathe", "take_a_breath", "respire", "suspire"), ("Clinton breathed a sigh",)),
+    ]
+    path = build.write_wordnet_extract(synsets, tmp_path / "extract.tsv.gz")
+    assert build.read_wordnet(path) == synsets
+    first = path.read_bytes()
+    assert build.write_wordnet_extract(synsets, tmp_path / "extract.tsv.gz").read_bytes() == first  # fixed gzip header
+
+
+def test_shipped_wordnet_extract_loads():
+    synsets = build.read_wordnet()
+    assert len(synsets) > 30_000
+    assert all(s.examples and all("\t" not in e for e in s.examples) for s in synsets)
