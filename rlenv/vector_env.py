@@ -34,6 +34,11 @@ class TextGenVectorEnv(VectorEnv):
 
     Reset options: ``prompts`` (one string for all, or N strings/dicts), ``group_size`` (draw
     N / G prompts and repeat each G times consecutively, for GRPO/RLOO), ``reset_mask``.
+
+    Groups survive autoreset: the ``group_size`` of the last reset is remembered, and the k-th
+    episode of every member of a group gets the group's k-th prompt (drawn by the group's first
+    sub-env), however long each member's earlier episodes were. A ``reset_mask`` must therefore
+    cover whole groups.
     """
 
     def __init__(self, num_envs: int = 1, *, autoreset_mode: str | AutoresetMode = AutoresetMode.NEXT_STEP,
@@ -59,6 +64,10 @@ class TextGenVectorEnv(VectorEnv):
         self._episodes = EpisodeBatch(self.setup, self.num_envs)
         self._rngs = [seeding.np_random()[0] for _ in range(self.num_envs)]
         self._pending_reset = np.zeros(self.num_envs, dtype=bool)
+        self._group_size = 1
+        # groups' prompt queues: sub-env i's next episode takes _group_prompts[i // G][_episode_index[i]]
+        self._episode_index = np.zeros(self.num_envs, dtype=np.int64)
+        self._group_prompts: list[dict[int, Prompt]] = [{} for _ in range(self.num_envs)]
 
     # ---- convenience for agents -------------------------------------------------------------
     tokenizer = property(lambda self: self.setup.tokenizer)
@@ -91,6 +100,10 @@ class TextGenVectorEnv(VectorEnv):
         if mask.shape != (self.num_envs,):
             raise ValueError(f"reset_mask must have shape ({self.num_envs},), got {mask.shape}")
         rows = np.flatnonzero(mask)
+        if "prompts" not in options:
+            # a partial reset without the option keeps the remembered groups; a full one starts ungrouped
+            default_group = self._group_size if rows.size != self.num_envs else 1
+            self._start_groups(rows, int(options.get("group_size", default_group)))
         for i, prompt in zip(rows, self._draw_prompts(rows, options), strict=True):
             self._episodes.start(int(i), prompt)
         self._pending_reset[rows] = False
@@ -154,17 +167,43 @@ class TextGenVectorEnv(VectorEnv):
                 raise ValueError(f"options['prompts'] has {len(forced)} entries for {self.num_envs} envs")
             return [Prompt(p) if isinstance(p, str) else Prompt(p["prompt"], {k: v for k, v in p.items() if k != "prompt"})
                     for p in (forced[i] for i in rows)]
-        group = int(options.get("group_size", 1))
+        return [self._next_group_prompt(int(i)) for i in rows]
+
+    def _start_groups(self, rows: np.ndarray, group: int) -> None:
+        """Begin fresh prompt queues for the groups ``rows`` covers (whole groups only)."""
         if group < 1 or self.num_envs % group:
             raise ValueError(f"group_size={group} must divide num_envs={self.num_envs}")
-        drawn: dict[int, Prompt] = {}
-        out = []
-        for i in rows:
-            leader = int(i) - int(i) % group  # the group's first sub-env draws for all of it
-            if leader not in drawn:
-                drawn[leader] = self.setup.prompts.sample(self._rngs[leader])
-            out.append(drawn[leader])
-        return out
+        previous = self._group_size
+        if group != previous and rows.size != self.num_envs:
+            raise ValueError(
+                f"group_size changes from {previous} to {group} but reset_mask covers only {rows.size} of "
+                f"{self.num_envs} sub-envs; reset all of them to regroup"
+            )
+        leaders = np.unique(rows - rows % group)
+        members = (leaders[:, None] + np.arange(group)).reshape(-1)
+        if members.size != rows.size:
+            raise ValueError(
+                f"reset_mask covers part of a group of {group} (sub-envs {sorted(set(members) - set(rows))} "
+                "are left out); GRPO/RLOO groups must restart together, so reset whole groups"
+            )
+        self._group_size = group
+        self._episode_index[rows] = 0
+        for leader in leaders:
+            self._group_prompts[int(leader)] = {}
+
+    def _next_group_prompt(self, i: int) -> Prompt:
+        """Sub-env i's next prompt: its group's k-th, drawn by the group's first sub-env on first use."""
+        group = self._group_size
+        leader, k = i - i % group, int(self._episode_index[i])
+        queue = self._group_prompts[leader]
+        if k not in queue:
+            queue[k] = self.setup.prompts.sample(self._rngs[leader])
+        prompt = queue[k]
+        self._episode_index[i] += 1
+        oldest = int(self._episode_index[leader : leader + group].min())
+        for done_k in [j for j in queue if j < oldest]:  # every member has moved past it
+            del queue[done_k]
+        return prompt
 
     def render(self) -> tuple[str, ...] | None:
         if self.render_mode != "ansi":

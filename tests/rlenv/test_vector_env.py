@@ -139,3 +139,47 @@ def test_render_ansi(word_tokenizer):
     envs.reset(options={"prompts": "the movie was"})
     envs.step(np.array([word_tokenizer.convert_tokens_to_ids("good")] * 2))
     assert envs.render() == ("the movie was good", "the movie was good")
+
+
+def _episode_prompts(env, steps, tok, seed):
+    """Per sub-env, the prompts of its episodes in order, driven by random actions through autoresets."""
+    obs, info = env.reset(seed=seed, options={"group_size": 2})
+    prompts = [[p] for p in info["prompt"]]
+    rng = np.random.default_rng(seed)
+    for _ in range(steps):
+        obs, _, term, trunc, info = env.step(random_actions(rng, tok, env.num_envs))
+        if env.autoreset_mode == AutoresetMode.SAME_STEP:
+            for i in np.flatnonzero(term | trunc):
+                prompts[i].append(info["prompt"][i])
+        elif "_prompt" in info:  # NextStep: the reset happens on the following step
+            for i in np.flatnonzero(info["_prompt"]):
+                prompts[i].append(info["prompt"][i])
+    return prompts
+
+
+@pytest.mark.parametrize("mode", [AutoresetMode.NEXT_STEP, AutoresetMode.SAME_STEP])
+def test_groups_survive_autoreset(word_tokenizer, mode):
+    """The k-th episode of each member of a group shares the group's k-th prompt, although the
+    members' episodes end at different steps (so they reset at different times)."""
+    env = TextGenVectorEnv(4, autoreset_mode=mode, **kwargs(word_tokenizer, prompts=[f"p{i} a" for i in range(50)]))
+    prompts = _episode_prompts(env, 60, word_tokenizer, seed=3)
+    for leader in (0, 2):
+        a, b = prompts[leader], prompts[leader + 1]
+        k = min(len(a), len(b))
+        assert k >= 4, "episodes should have ended several times"
+        assert a[:k] == b[:k]
+    assert prompts[0][:3] != prompts[2][:3]  # different groups draw different prompts
+    # without groups every sub-env draws its own prompts, as before
+    env.reset(seed=3)
+    assert env._group_size == 1
+
+
+def test_reset_mask_must_cover_whole_groups(word_tokenizer):
+    env = TextGenVectorEnv(4, autoreset_mode="Disabled", **kwargs(word_tokenizer))
+    env.reset(seed=0, options={"group_size": 2})
+    with pytest.raises(ValueError, match="part of a group"):
+        env.reset(options={"reset_mask": np.array([True, False, False, False])})
+    _, info = env.reset(options={"reset_mask": np.array([False, False, True, True])})  # a whole group: fine
+    assert info["prompt"][2] == info["prompt"][3]
+    with pytest.raises(ValueError, match="reset all of them to regroup"):
+        env.reset(options={"reset_mask": np.array([False, False, True, True]), "group_size": 1})
