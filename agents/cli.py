@@ -23,7 +23,8 @@ from typing import Any, Literal
 
 import tyro
 
-from agents.config import ALGOS, ConfigError, TrainConfig
+from agents.config import ALGOS, TrainConfig
+from agents.errors import ConfigError, TrainingDivergedError, built_from_user_input
 
 USAGE = """usage: rlenv {envs,train,eval,bench,rm} ...
 
@@ -135,8 +136,9 @@ def cmd_eval(args: EvalArgs) -> None:
     # the env needs the same knobs TrainConfig validates; reuse its env construction
     env_config = TrainConfig(env=args.env, model=model, steps=1, batch_size=min(args.batch_size, args.episodes),
                              max_new_tokens=args.max_new_tokens, env_args=args.env_args, device=args.device)
-    policy = LMPolicy.from_pretrained(model, device=args.device,
-                                      sampling=SamplingConfig(args.temperature, args.top_k, args.top_p))
+    with built_from_user_input(f"cannot load the model in {model}"):
+        policy = LMPolicy.from_pretrained(model, device=args.device,
+                                          sampling=SamplingConfig(args.temperature, args.top_k, args.top_p))
     envs = make_envs(env_config, model)
     try:
         summary = evaluate(policy, envs, args.episodes, seed=args.seed)
@@ -260,7 +262,23 @@ def run(argv: Sequence[str]) -> None:
         raise ConfigError(f"unknown command {command!r}; use one of envs, train, eval, bench, rm (rlenv --help)")
 
 
-BAD_INPUT = (ConfigError, ValueError, KeyError, FileNotFoundError, TypeError)
+def _user_input_errors() -> tuple[type[BaseException], ...]:
+    """What counts as bad input (one ``error:`` line, exit 2): a config, a missing file, an unknown
+    id or reward name, malformed prompts or RM data, a reward model's bad output. Anything else —
+    a ValueError deep inside training, say — is a bug and keeps its traceback."""
+    from reward_models.base import RewardModelError
+    from reward_models.data import RMDataError
+    from rlenv.prompts import PromptSourceError
+    from rlenv.registration import UnknownEnvError
+
+    return (ConfigError, FileNotFoundError, UnknownEnvError, RewardModelError, PromptSourceError, RMDataError)
+
+
+def _training_failures() -> tuple[type[BaseException], ...]:
+    """Failures of a run the user can act on (exit 1): divergence, a reward model that would not train."""
+    from reward_models.training import RMTrainError
+
+    return (TrainingDivergedError, RMTrainError)
 
 
 def main(argv: Sequence[str] | None = None) -> int:
@@ -277,13 +295,13 @@ def main(argv: Sequence[str] | None = None) -> int:
         run(sys.argv[1:] if argv is None else argv)
     except SystemExit as exit_:  # tyro / argparse usage errors already printed their message
         return int(exit_.code or 0) if isinstance(exit_.code, int) else 2
-    except BAD_INPUT as err:
+    except _user_input_errors() as err:
         if debug:
             raise
         message = str(err.args[0]) if isinstance(err, KeyError) and err.args else str(err)
         print(f"error: {' '.join(message.split())}", file=sys.stderr)
         return 2
-    except RuntimeError as err:  # training diverged, reward-model training failed
+    except _training_failures() as err:
         if debug:
             raise
         print(f"error: {' '.join(str(err).split())}", file=sys.stderr)

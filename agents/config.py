@@ -2,7 +2,9 @@
 
 Field names map to the command line (``batch_size`` <-> ``--batch-size``). :meth:`TrainConfig.validate`
 rejects contradictions up front with errors that name the fix, so a bad flag costs milliseconds, not
-a model load. Algorithm-specific fields are ignored by the algorithms that do not use them.
+a model load. Algorithm-specific defaults and constraints are declared by each algorithm class
+(:mod:`agents.algorithms`); this file only asks the registry. Fields an algorithm does not use are
+ignored by it.
 """
 
 from __future__ import annotations
@@ -11,10 +13,12 @@ import json
 from dataclasses import asdict, dataclass, fields
 from typing import Any, Literal
 
-Algo = Literal["reinforce", "ppo", "rloo", "grpo"]
-ALGOS: tuple[str, ...] = ("reinforce", "ppo", "rloo", "grpo")
-LossAggregation = Literal["token-mean", "sequence-mean", "sequence-sum"]
-KLEstimator = Literal["k1", "k2", "k3"]
+from agents.algorithms import ALGOS, Algo, algorithm_class
+from agents.errors import ConfigError
+from agents.kl import KLEstimator
+from agents.losses import LossAggregation
+
+__all__ = ["ALGOS", "RESUMABLE_FIELDS", "ConfigError", "TrainConfig", "config_differences"]
 
 # Fields that may change between a run and its resumption: how long to run, where to write and
 # what to watch. Everything else shapes the learning curve, so resuming with a change is refused.
@@ -23,21 +27,13 @@ RESUMABLE_FIELDS: frozenset[str] = frozenset(
 )
 
 
-class ConfigError(Exception):
-    """A contradictory or impossible configuration; the message names the fix.
-
-    Deliberately not a ``ValueError``: tyro would catch that while parsing and print a framed
-    block, where the CLI prints one ``error:`` line and exits with 2.
-    """
-
-
 @dataclass(frozen=True)
 class TrainConfig:
     """Hyper-parameters of one training run (``rlenv train``)."""
 
     # ---- what to train, on what ---------------------------------------------------------------
     algo: Algo = "ppo"
-    """reinforce | ppo | rloo | grpo"""
+    """the algorithm (agents/algorithms/): reinforce | ppo | rloo | grpo"""
     env: str = "rlenv/PositiveReview-v0"
     """registered env id (``rlenv envs`` lists them)"""
     model: str | None = None
@@ -66,7 +62,7 @@ class TrainConfig:
 
     # ---- optimisation -----------------------------------------------------------------------
     lr: float = 1e-4
-    """AdamW learning rate; 1e-4 suits the small embedded model, larger pretrained models want ~1e-5 or less"""
+    """Adam learning rate (no weight decay); 1e-4 suits the small embedded model, larger pretrained models want ~1e-5 or less"""
     max_grad_norm: float = 1.0
     """gradient-norm clip (0 disables)"""
     lora_rank: int = 0
@@ -76,7 +72,7 @@ class TrainConfig:
     kl_coef: float = 0.05
     """KL penalty weight (beta); 0 means no reference model is loaded for reinforce and rloo"""
     kl_estimator: KLEstimator | None = None
-    """k1 | k2 | k3; default k3 for grpo (in the loss), k1 elsewhere (in the reward)"""
+    """k1 | k2 | k3; default: the algorithm's (k3 for grpo, whose KL is in the loss; k1 elsewhere, in the reward)"""
     kl_target: float | None = None
     """ppo: set to use the adaptive KL controller aiming at this KL per sequence"""
     kl_horizon: int = 10000
@@ -90,15 +86,17 @@ class TrainConfig:
     baseline_momentum: float = 0.9
     """reinforce: running-mean baseline update rate"""
     scale_advantages: bool = True
-    """grpo/rloo: divide group-relative advantages by the group std (grpo) / batch std (rloo)"""
+    """grpo/rloo: divide group-relative advantages by the group std (grpo) / batch std (rloo);
+    Dr. GRPO is --no-scale-advantages with --loss-aggregation sequence-sum"""
     loss_aggregation: LossAggregation | None = None
     """token-mean | sequence-mean | sequence-sum; default sequence-sum for reinforce/rloo, token-mean otherwise"""
 
     # ---- PPO / clipped updates --------------------------------------------------------------
     ppo_epochs: int | None = None
-    """passes over each rollout batch: ppo default 4; grpo default 1 (> 1 uses the clipped ratio); reinforce/rloo: 1"""
+    """passes over each rollout batch; default: the algorithm's (ppo 4, others 1); reinforce/rloo take only 1"""
     minibatch_size: int | None = None
-    """episodes per optimizer step; default: the whole batch"""
+    """episodes per forward pass; default: the whole batch. ppo/grpo take an optimizer step per minibatch
+    (with the importance ratio); reinforce/rloo accumulate the minibatches into one on-policy step"""
     clip_range: float = 0.2
     value_clip_range: float = 0.2
     vf_coef: float = 0.1
@@ -127,8 +125,7 @@ class TrainConfig:
     # ---- checks -----------------------------------------------------------------------------
     def validate(self) -> None:
         """Raise :class:`ConfigError` naming the first contradiction and how to fix it."""
-        if self.algo not in ALGOS:
-            raise ConfigError(f"unknown algo {self.algo!r}; choose one of {', '.join(ALGOS)} (--algo)")
+        algorithm = algorithm_class(self.algo)
         if self.steps is None and self.time_budget is None:
             raise ConfigError("no stopping rule: pass --steps N (updates) or --time-budget S (seconds), or both")
         if self.steps is not None and self.steps < 1:
@@ -137,18 +134,6 @@ class TrainConfig:
             raise ConfigError(f"--time-budget must be > 0 seconds, got {self.time_budget}")
         if self.batch_size < 1:
             raise ConfigError(f"--batch-size must be >= 1, got {self.batch_size}")
-        if self.algo in ("rloo", "grpo"):
-            if self.group_size < 2:
-                raise ConfigError(
-                    f"{self.algo} compares completions of the same prompt, so --group-size must be >= 2 "
-                    f"(got {self.group_size}); e.g. --group-size 4"
-                )
-            if self.batch_size % self.group_size:
-                lower = self.batch_size - self.batch_size % self.group_size
-                raise ConfigError(
-                    f"--batch-size {self.batch_size} is not divisible by --group-size {self.group_size}; "
-                    f"use --batch-size {lower or self.group_size} or {lower + self.group_size}"
-                )
         if self.minibatch_size is not None:
             if self.minibatch_size < 1:
                 raise ConfigError(f"--minibatch-size must be >= 1, got {self.minibatch_size}")
@@ -169,8 +154,6 @@ class TrainConfig:
         if self.kl_coef < 0:
             raise ConfigError(f"--kl-coef must be >= 0, got {self.kl_coef}")
         if self.kl_target is not None:
-            if self.algo != "ppo":
-                raise ConfigError("--kl-target (adaptive KL) is a PPO option; drop it or use --algo ppo")
             if not self.kl_target > 0:
                 raise ConfigError(f"--kl-target must be > 0, got {self.kl_target}")
             if self.kl_coef == 0:
@@ -179,11 +162,6 @@ class TrainConfig:
             raise ConfigError(f"--kl-horizon must be >= 1, got {self.kl_horizon}")
         if self.ppo_epochs is not None and self.ppo_epochs < 1:
             raise ConfigError(f"--ppo-epochs must be >= 1, got {self.ppo_epochs}")
-        if self.algo in ("reinforce", "rloo") and (self.ppo_epochs or 1) > 1:
-            raise ConfigError(
-                f"{self.algo} makes one on-policy pass per batch; drop --ppo-epochs, or use --algo grpo/ppo "
-                "to reuse batches with a clipped ratio"
-            )
         if not 0 < self.clip_range < 1:
             raise ConfigError(f"--clip-range must be in (0, 1), got {self.clip_range}")
         if not self.value_clip_range > 0:
@@ -203,21 +181,18 @@ class TrainConfig:
         if self.top_k < 0 or not 0 < self.top_p <= 1:
             raise ConfigError(f"--top-k must be >= 0 and --top-p in (0, 1], got {self.top_k} and {self.top_p}")
         self.parsed_env_args()  # malformed key=value pairs fail here too
+        algorithm.check_config(self)
 
     # ---- derived values ---------------------------------------------------------------------
     @property
-    def kl_kind(self) -> str:
-        """The KL estimator in use: the explicit one, else k3 for grpo and k1 for the others."""
-        if self.kl_estimator is not None:
-            return self.kl_estimator
-        return "k3" if self.algo == "grpo" else "k1"
+    def kl_kind(self) -> KLEstimator:
+        """The KL estimator in use: the explicit one, else the algorithm's default."""
+        return algorithm_class(self.algo).kl_estimator_for(self)
 
     @property
     def epochs(self) -> int:
-        """Passes over each rollout batch (``ppo_epochs``, defaulting per algorithm)."""
-        if self.ppo_epochs is not None:
-            return self.ppo_epochs
-        return 4 if self.algo == "ppo" else 1
+        """Passes over each rollout batch (``ppo_epochs``, else the algorithm's default)."""
+        return algorithm_class(self.algo).epochs_for(self)
 
     @property
     def minibatch(self) -> int:

@@ -3,6 +3,17 @@
 Estimators follow Schulman's note "Approximating KL Divergence": with tokens sampled from pi and
 log r = log ref - log pi, KL(pi || ref) is estimated per token by k1 = -log r (unbiased, can be
 negative), k2 = (log r)^2 / 2 (biased, low variance), k3 = (r - 1) - log r (unbiased, >= 0).
+
+As a *value* (a reward penalty, PPO/REINFORCE/RLOO) all three estimate KL(pi || ref). As a *loss*
+differentiated through pi (GRPO puts beta * KL in its loss) they differ, taking the expectation over
+the sampled tokens and not differentiating the sampling itself:
+
+- k1: grad = grad log pi, whose expectation under pi is 0 — no pull towards the reference at all,
+  only noise; GRPO refuses it.
+- k2: grad = (log pi - log ref) grad log pi, in expectation exactly grad KL(pi || ref).
+- k3: grad = (1 - ref / pi) grad log pi, in expectation -E_ref[grad log pi] = grad KL(ref || pi):
+  the *forward* KL's gradient, which also pulls towards the reference (GRPO's default, as in the
+  DeepSeekMath paper).
 """
 
 from __future__ import annotations
@@ -12,10 +23,10 @@ from typing import Any, Literal
 import torch
 from torch import Tensor
 
-KLKind = Literal["k1", "k2", "k3"]
+KLEstimator = Literal["k1", "k2", "k3"]
 
 
-def kl_estimate(logprobs: Tensor, ref_logprobs: Tensor, kind: KLKind = "k1") -> Tensor:
+def kl_estimate(logprobs: Tensor, ref_logprobs: Tensor, kind: KLEstimator = "k1") -> Tensor:
     """Per-token estimate (B, T) of KL(pi || ref) from the sampled tokens' logprobs (B, T)."""
     log_ratio = logprobs - ref_logprobs  # log pi - log ref
     if kind == "k1":

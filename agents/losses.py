@@ -11,7 +11,7 @@ from typing import Literal
 import torch
 from torch import Tensor
 
-AggregateMode = Literal["token-mean", "sequence-mean", "sequence-sum"]
+LossAggregation = Literal["token-mean", "sequence-mean", "sequence-sum"]
 
 
 def masked_sum(x: Tensor, mask: Tensor, dim: int | None = None) -> Tensor:
@@ -26,7 +26,7 @@ def masked_mean(x: Tensor, mask: Tensor, dim: int | None = None) -> Tensor:
     return masked_sum(x, mask, dim) / count.clamp_min(1)
 
 
-def aggregate(per_token: Tensor, mask: Tensor, mode: AggregateMode = "token-mean") -> Tensor:
+def aggregate(per_token: Tensor, mask: Tensor, mode: LossAggregation = "token-mean") -> Tensor:
     """Reduce a (B, T) per-token loss to a scalar.
 
     - ``token-mean``: mean over every valid token of the batch (long answers weigh more; PPO, DAPO).
@@ -49,7 +49,7 @@ def _per_token(advantages: Tensor, like: Tensor) -> Tensor:
 
 
 def policy_gradient_loss(
-    logprobs: Tensor, advantages: Tensor, mask: Tensor, mode: AggregateMode = "sequence-sum"
+    logprobs: Tensor, advantages: Tensor, mask: Tensor, mode: LossAggregation = "sequence-sum"
 ) -> Tensor:
     """REINFORCE: -A * log pi(a|s), aggregated. ``advantages`` is (B,) or (B, T) and held constant."""
     return aggregate(-_per_token(advantages.detach(), logprobs) * logprobs, mask, mode)
@@ -62,14 +62,15 @@ def clipped_surrogate_loss(
     mask: Tensor,
     *,
     clip_range: float,
-    mode: AggregateMode = "token-mean",
+    mode: LossAggregation = "token-mean",
 ) -> tuple[Tensor, dict[str, Tensor]]:
     """PPO's clipped objective as a loss: max(-A r, -A clip(r, 1-eps, 1+eps)), r = pi / pi_old.
 
     ``logprobs`` (B, T) carry gradients; ``old_logprobs`` (B, T) and ``advantages`` (B,) or (B, T)
-    are constants. Stats (detached 0-dim tensors): ``clipfrac`` — share of valid tokens where the
-    clipped term is the active one; ``approx_kl`` — k3 estimate of KL(pi_old || pi) over valid tokens;
-    ``ratio_mean``.
+    are constants. Stats (detached 0-dim tensors): ``clipfrac`` — share of valid tokens whose ratio
+    left [1 - eps, 1 + eps], whatever the advantage's sign (OpenAI baselines' and TRL's definition, so
+    the numbers compare across libraries); ``approx_kl`` — k3 estimate of KL(pi_old || pi) over valid
+    tokens; ``ratio_mean``.
     """
     advantages = _per_token(advantages.detach(), logprobs)
     log_ratio = logprobs - old_logprobs.detach()
@@ -79,7 +80,7 @@ def clipped_surrogate_loss(
     loss = aggregate(torch.maximum(unclipped, clipped), mask, mode)
     with torch.no_grad():
         stats = {
-            "clipfrac": masked_mean((clipped > unclipped).float(), mask),
+            "clipfrac": masked_mean(((ratio - 1.0).abs() > clip_range).float(), mask),
             "approx_kl": masked_mean((ratio - 1) - log_ratio, mask),
             "ratio_mean": masked_mean(ratio, mask),
         }

@@ -2,8 +2,14 @@
 
 The policy acts on batches with a KV cache (see :mod:`agents.rollout`) and scores whole sequences
 for the update in one forward pass. Its log-probabilities are always those of the distribution it
-samples from — temperature-scaled and top-k/top-p filtered — so the importance ratios and KL terms
-of the update compare like with like.
+samples from — temperature-scaled and top-k/top-p filtered — so the importance ratios of the update
+compare like with like. The frozen reference (:meth:`LMPolicy.reference`) is scored at the same
+temperature but never filtered: the KL is to the reference's own distribution.
+
+The action space is the tokenizer's ids, ``[0, len(tokenizer))``, the env's ``Discrete(V)``. Many
+models pad their output head past the tokenizer (Qwen2.5: 151,936 rows for 151,665 tokens); the
+extra logits are cut off before any softmax, so no id outside the env's space is ever sampled and
+every logprob is normalised over the actions that exist.
 
 Dropout is off in both phases. :meth:`LMPolicy.train` records the mode on the wrapper only and keeps
 every submodule in eval mode; eval mode changes dropout (and norm statistics) but not autograd, so
@@ -160,6 +166,13 @@ class LMPolicy(nn.Module):
         self.model = model
         self.tokenizer = tokenizer
         self.sampling = sampling
+        self.num_actions = len(tokenizer)
+        head_rows = model.get_output_embeddings().weight.shape[0]
+        if head_rows < self.num_actions:
+            raise ValueError(
+                f"the tokenizer has {self.num_actions} tokens but the model's output head only {head_rows} rows; "
+                "resize the model's embeddings (model.resize_token_embeddings(len(tokenizer))) or use its own tokenizer"
+            )
         self._cache_kwarg = _cache_kwarg(model)
         if value_head is True:
             hidden = model.get_output_embeddings().weight.shape[1]
@@ -237,7 +250,8 @@ class LMPolicy(nn.Module):
             save_file(state, str(path / VALUE_HEAD_FILE))
 
     def reference(self) -> LMPolicy:
-        """A frozen policy for KL: eval, no grad, no value head, same sampling config.
+        """A frozen policy for KL: eval, no grad, no value head, the policy's temperature but no
+        top-k/top-p filter (the KL is to the reference's own distribution, not to its filtered head).
 
         Without LoRA this is one deep copy of the model. With LoRA it is a view on the *same* model
         with adapters disabled — no second copy; the view does not register the shared model as a
@@ -252,7 +266,8 @@ class LMPolicy(nn.Module):
             ref.model = copy.deepcopy(self.model).requires_grad_(False).eval()
             ref._adapters_off = False
         ref.tokenizer = self.tokenizer
-        ref.sampling = self.sampling
+        ref.num_actions = self.num_actions
+        ref.sampling = SamplingConfig(temperature=self.sampling.temperature)
         ref._cache_kwarg = self._cache_kwarg
         ref.value_head = None
         ref._frozen = True
@@ -305,7 +320,8 @@ class LMPolicy(nn.Module):
     ) -> tuple[Tensor, Tensor | None, Any]:
         """One model call: logits (B, K, V), values (B, K) | None and the updated KV cache.
 
-        K = ``logits_to_keep`` last positions (0 = all). ``attention_mask`` covers the cache plus
+        K = ``logits_to_keep`` last positions (0 = all); V = :attr:`num_actions` (a padded head's
+        extra rows are cut off). ``attention_mask`` covers the cache plus
         the new tokens, (B, cached + S); ``input_ids``/``position_ids`` are the new tokens, (B, S).
         """
         if with_values and self.value_head is None:
@@ -327,7 +343,10 @@ class LMPolicy(nn.Module):
             if logits_to_keep:
                 hidden = hidden[:, -logits_to_keep:]
             values = self.value_head(hidden.to(self.value_head.weight.dtype)).squeeze(-1).float()
-        return out.logits, values, getattr(out, cache_kwarg)
+        logits = out.logits
+        if logits.shape[-1] != self.num_actions:
+            logits = logits[..., : self.num_actions]  # (B, K, V)
+        return logits, values, getattr(out, cache_kwarg)
 
     def score_sequences(
         self,
@@ -350,13 +369,12 @@ class LMPolicy(nn.Module):
         if T < 1 or P < 1:
             raise ValueError(f"need 1 <= prompt_length < sequence length, got {P} and {input_ids.shape[1]}")
         # Only the columns some row uses are run through the model: leading prompt columns that are
-        # padding in every row, and trailing response columns after every episode has ended (but one:
-        # its value is V(state after the longest episode's last token), which PPO bootstraps from).
+        # padding in every row, and trailing response columns after every episode has ended.
         # The outputs are padded back to T columns (zeros, masked out by the response mask anyway).
         real = attention_mask.bool()
         first = int(real[:, :P].any(0).long().argmax())  # first prompt column any row uses
         used_cols = real[:, P:].any(0).nonzero()
-        used = min(T, int(used_cols[-1]) + 2) if used_cols.numel() else 1
+        used = int(used_cols[-1]) + 1 if used_cols.numel() else 1
         ids, mask = input_ids[:, first : P + used], attention_mask[:, first : P + used]
         logits, values, _ = self.forward_tokens(
             ids, mask, position_ids_from_mask(mask), logits_to_keep=used + 1, with_values=with_values

@@ -171,12 +171,11 @@ def _check_envs(policy: LMPolicy, envs: Any) -> None:
             f"collect_rollouts needs a vector env with autoreset_mode='Disabled' (got {mode!r}); make it "
             "with gym.make_vec(id, num_envs=N, vectorization_mode='vector_entry_point', autoreset_mode='Disabled')"
         )
-    vocab = envs.single_action_space.n
-    model_vocab = policy.model.get_output_embeddings().weight.shape[0]
-    if model_vocab < vocab:
+    vocab = int(envs.single_action_space.n)
+    if vocab != policy.num_actions:
         raise ValueError(
-            f"the env's action space has {vocab} tokens but the model's head only {model_vocab}; use the "
-            "policy's tokenizer for the env (tokenizer=policy.tokenizer) or resize the model's embeddings"
+            f"the env's action space has {vocab} tokens but the policy acts over {policy.num_actions} (its "
+            "tokenizer's size); build the env with the policy's tokenizer (tokenizer=policy.tokenizer)"
         )
 
 

@@ -1,4 +1,4 @@
-"""The one training loop every algorithm shares, and the :class:`Algorithm` base they override.
+"""The one training loop every algorithm shares (the algorithms themselves live in agents/algorithms/).
 
     for step in 1..N (or until the time budget):
         batch  = collect_rollouts(policy, envs)          # the env drives generation
@@ -18,145 +18,23 @@ import logging
 import math
 import shutil
 import time
-from collections.abc import Callable, Iterator
+from collections.abc import Callable
 from dataclasses import dataclass, field, replace
 from pathlib import Path
-from typing import Any, ClassVar
+from typing import Any
 
 import numpy as np
 import torch
-from torch import Tensor
 
+from agents.algorithms import algorithm_class
 from agents.checkpoint import list_checkpoints, load_checkpoint, rng_state, save_checkpoint, set_rng_state
-from agents.config import ConfigError, TrainConfig, config_differences
-from agents.kl import FixedKLController, kl_estimate
-from agents.losses import masked_sum
+from agents.config import TrainConfig, config_differences
+from agents.errors import ConfigError, TrainingDivergedError, built_from_user_input
 from agents.policy import LMPolicy, SamplingConfig
 from agents.rollout import RolloutBatch, collect_rollouts
 from agents.run_log import CURVE_FILE, METRICS_FILE, RunLog, plot_curves, read_metrics, truncate_metrics
 
 logger = logging.getLogger(__name__)
-
-
-class TrainingDivergedError(RuntimeError):
-    """The loss, gradients or weights went non-finite; training stopped before saving anything bad."""
-
-
-# ---- the algorithm interface ---------------------------------------------------------------------
-class Algorithm:
-    """What differs between REINFORCE, PPO, RLOO and GRPO: :meth:`update` and a few class flags.
-
-    The base owns the optimizer, the KL coefficient, the frozen reference (if any) and the
-    bookkeeping every update needs (minibatches, a guarded optimizer step, KL to the reference).
-    """
-
-    value_head: ClassVar[bool] = False
-    """True when the policy needs a value head on its trunk (PPO)."""
-    default_aggregation: ClassVar[str] = "token-mean"
-
-    def __init__(self, policy: LMPolicy, config: TrainConfig, reference: LMPolicy | None = None) -> None:
-        self.policy = policy
-        self.config = config
-        self.reference = reference
-        params = [p for p in policy.parameters() if p.requires_grad]
-        self.optimizer = torch.optim.Adam(params, lr=config.lr)
-        self.kl_controller: Any = FixedKLController(config.kl_coef)
-        self.generator = torch.Generator().manual_seed(config.seed)  # minibatch order only
-
-    @classmethod
-    def needs_reference(cls, config: TrainConfig) -> bool:
-        """A frozen reference is loaded only when some KL term uses it."""
-        return config.kl_coef > 0
-
-    @property
-    def aggregation(self) -> str:
-        return self.config.loss_aggregation or self.default_aggregation
-
-    def reset_options(self) -> dict[str, Any] | None:
-        """Options for ``envs.reset`` (RLOO / GRPO ask for groups of completions per prompt)."""
-        return None
-
-    def update(self, batch: RolloutBatch, rewards: Tensor) -> dict[str, float]:
-        """One learning step on a rollout batch; ``rewards`` (B,) are the env's, EOS penalty applied."""
-        raise NotImplementedError
-
-    # ---- shared pieces -----------------------------------------------------------------------
-    @torch.no_grad()
-    def reference_logprobs(self, batch: RolloutBatch) -> Tensor | None:
-        """(B, T) logprobs of the batch's tokens under the frozen reference, or None without one."""
-        if self.reference is None:
-            return None
-        return self.reference.score_sequences(batch.input_ids, batch.attention_mask, batch.prompt_length).logprobs
-
-    def sequence_kl(self, logprobs: Tensor, ref_logprobs: Tensor, mask: Tensor, kind: str | None = None) -> Tensor:
-        """(B,) summed per-token KL estimate of each episode, detached (a reward term, not a loss)."""
-        per_token = kl_estimate(logprobs.detach(), ref_logprobs, kind or self.config.kl_kind)  # (B, T)
-        return masked_sum(per_token, mask, dim=1)
-
-    def minibatches(self, size: int) -> Iterator[Tensor]:
-        """Shuffled index tensors of ``minibatch_size`` episodes covering the batch once."""
-        order = torch.randperm(size, generator=self.generator)
-        step = self.config.minibatch
-        for start in range(0, size, step):
-            yield order[start : start + step].to(self.policy.device)
-
-    def optimizer_step(self, loss: Tensor) -> float:
-        """Backward, clip, step; refuse to step on a non-finite loss or gradient. Returns the grad norm."""
-        if not torch.isfinite(loss):
-            raise TrainingDivergedError(f"non-finite loss ({loss.item()})")
-        self.optimizer.zero_grad(set_to_none=True)
-        loss.backward()
-        params = [p for group in self.optimizer.param_groups for p in group["params"]]
-        max_norm = self.config.max_grad_norm or float("inf")
-        grad_norm = float(torch.nn.utils.clip_grad_norm_(params, max_norm))
-        if not math.isfinite(grad_norm):
-            raise TrainingDivergedError(f"non-finite gradient norm ({grad_norm})")
-        self.optimizer.step()
-        if not all(torch.isfinite(p).all() for p in params):
-            raise TrainingDivergedError("the optimizer step made some weights non-finite")
-        return grad_norm
-
-    def state_dict(self) -> dict[str, Any]:
-        return {
-            "optimizer": self.optimizer.state_dict(),
-            "kl_controller": self.kl_controller.state_dict(),
-            "generator": self.generator.get_state(),
-        }
-
-    def load_state_dict(self, state: dict[str, Any]) -> None:
-        self.optimizer.load_state_dict(state["optimizer"])
-        self.kl_controller.load_state_dict(state["kl_controller"])
-        self.generator.set_state(state["generator"])
-
-
-def algorithm_class(name: str) -> type[Algorithm]:
-    """The :class:`Algorithm` subclass for ``--algo``."""
-    from agents.grpo import GRPO
-    from agents.ppo import PPO
-    from agents.reinforce import Reinforce
-    from agents.rloo import RLOO
-
-    classes: dict[str, type[Algorithm]] = {"reinforce": Reinforce, "ppo": PPO, "rloo": RLOO, "grpo": GRPO}
-    if name not in classes:
-        raise ConfigError(f"unknown algo {name!r}; choose one of {', '.join(classes)}")
-    return classes[name]
-
-
-def batch_stats(batch: RolloutBatch, ref_logprobs: Tensor | None = None, kind: str = "k1") -> dict[str, float]:
-    """Rollout statistics every algorithm logs: reward, length, EOS rate, and the summed per-token
-    KL of the sampling policy to the reference (``kind`` estimator), averaged over episodes."""
-    rewards = batch.rewards.float()
-    stats = {
-        "reward_mean": rewards.mean().item(),
-        "reward_std": rewards.std().item() if rewards.numel() > 1 else 0.0,
-        "completion_length": batch.response_mask.sum(-1).float().mean().item(),
-        "eos_rate": batch.terminated.float().mean().item(),
-        "kl": None,
-    }
-    if ref_logprobs is not None:
-        per_token = kl_estimate(batch.logprobs, ref_logprobs, kind)  # (B, T)
-        stats["kl"] = masked_sum(per_token, batch.response_mask, dim=1).mean().item()
-    return stats
 
 
 # ---- the loop ------------------------------------------------------------------------------------
@@ -198,8 +76,9 @@ def make_envs(config: TrainConfig, tokenizer_path: str) -> Any:
     kwargs = config.parsed_env_args()
     if config.max_new_tokens is not None:
         kwargs["max_new_tokens"] = config.max_new_tokens
-    return gym.make_vec(config.env, num_envs=config.batch_size, vectorization_mode="vector_entry_point",
-                        autoreset_mode="Disabled", tokenizer=tokenizer_path, **kwargs)
+    with built_from_user_input(f"cannot build {config.env} from its arguments"):
+        return gym.make_vec(config.env, num_envs=config.batch_size, vectorization_mode="vector_entry_point",
+                            autoreset_mode="Disabled", tokenizer=tokenizer_path, **kwargs)
 
 
 class Trainer:
@@ -251,8 +130,9 @@ class Trainer:
         algo_cls = algorithm_class(config.algo)
         sampling = SamplingConfig(config.temperature, config.top_k, config.top_p)
         start_from = resume[0] if resume else model_path
-        self.policy = LMPolicy.from_pretrained(start_from, value_head=algo_cls.value_head, lora_rank=config.lora_rank,
-                                               device=config.device, sampling=sampling)
+        with built_from_user_input(f"cannot load the model in {start_from}"):
+            self.policy = LMPolicy.from_pretrained(start_from, value_head=algo_cls.value_head,
+                                                   lora_rank=config.lora_rank, device=config.device, sampling=sampling)
         reference = None
         if algo_cls.needs_reference(config):
             if resume and not self.policy.is_lora:

@@ -65,14 +65,21 @@ def envs() -> list[EnvInfo]:
     return [_INFOS[k] for k in sorted(_INFOS)]
 
 
+class UnknownEnvError(KeyError):
+    """An env id that is not registered; the message suggests close matches."""
+
+    def __str__(self) -> str:  # KeyError's own str() would quote the message
+        return str(self.args[0]) if self.args else ""
+
+
 def check_env_id(env_id: str) -> str:
-    """Return ``env_id`` if registered, else raise a KeyError suggesting close matches."""
+    """Return ``env_id`` if registered, else raise :class:`UnknownEnvError` suggesting close matches."""
     if env_id in gym.registry:
         return env_id
     ours = list(_INFOS)
     close = difflib.get_close_matches(env_id, ours + list(gym.registry), n=3, cutoff=0.5)
     hint = f"; did you mean {', '.join(repr(c) for c in close)}?" if close else ""
-    raise KeyError(f"unknown env id {env_id!r}{hint} (`rlenv envs` lists them: {', '.join(sorted(ours))})")
+    raise UnknownEnvError(f"unknown env id {env_id!r}{hint} (`rlenv envs` lists them: {', '.join(sorted(ours))})")
 
 
 def identity_builder(**kwargs: Any) -> dict[str, Any]:

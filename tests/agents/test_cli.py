@@ -150,3 +150,24 @@ def test_help_exits_cleanly(capsys) -> None:
     assert "rlenv" in capsys.readouterr().out
     assert main(["train", "--help"]) == 0
     assert "--time-budget" in capsys.readouterr().out
+
+
+def test_a_bug_inside_training_keeps_its_traceback(tiny_model, tmp_path, monkeypatch) -> None:
+    """Only user-input errors become one-line exit-2 messages; a ValueError deep inside an update is a bug."""
+    import agents.algorithms.grpo
+
+    def broken_update(self, batch, rewards):
+        raise ValueError("an internal shape bug")
+
+    monkeypatch.setattr(agents.algorithms.grpo.GRPO, "update", broken_update)
+    with pytest.raises(ValueError, match="an internal shape bug"):
+        main(["train", "--algo", "grpo", *env_flags(), "--model", tiny_model, "--steps", "1", "--batch-size", "4",
+              "--out", str(tmp_path / "run"), "--device", "cpu"])
+
+
+def test_bad_env_arguments_are_bad_input(tiny_model, tmp_path, capsys) -> None:
+    code = main(["train", "--algo", "grpo", "--env", "rlenv/TextGen-v0", "--env-args", *tiny_env_args(),
+                 "max_prompt_tokens=0", "--model", tiny_model, "--steps", "1", "--out", str(tmp_path / "r")])
+    err = capsys.readouterr().err.strip()
+    assert code == 2 and err.count("\n") == 0
+    assert "cannot build rlenv/TextGen-v0" in err and "max_prompt_tokens must be >= 1" in err

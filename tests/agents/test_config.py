@@ -30,7 +30,8 @@ def test_defaults_are_valid_and_derive_per_algorithm_values() -> None:
         ({"batch_size": 8, "minibatch_size": 3}, "pick a minibatch size that divides"),
         ({"steps": None, "time_budget": None}, "pass --steps N"),
         ({"algo": "a2c"}, "choose one of reinforce, ppo, rloo, grpo"),
-        ({"algo": "grpo", "kl_target": 1.0}, "--kl-target (adaptive KL) is a PPO option"),
+        ({"algo": "grpo", "kl_target": 1.0}, "--kl-target (adaptive KL) is not supported by grpo"),
+        ({"algo": "grpo", "kl_estimator": "k1"}, "use --kl-estimator k3 (the default) or k2"),
         ({"algo": "ppo", "kl_target": 1.0, "kl_coef": 0.0}, "needs a starting --kl-coef > 0"),
         ({"algo": "reinforce", "ppo_epochs": 2}, "drop --ppo-epochs"),
         ({"lr": 0.0}, "--lr must be > 0"),
@@ -69,3 +70,25 @@ def test_dict_round_trip_and_differences_skip_run_length_fields() -> None:
 def test_from_dict_rejects_unknown_fields() -> None:
     with pytest.raises(ConfigError, match="unknown config fields"):
         TrainConfig.from_dict({"steps": 1, "bogus": 2})
+
+
+def test_grpo_accepts_k1_only_without_a_kl_term() -> None:
+    make(algo="grpo", kl_estimator="k1", kl_coef=0.0)  # nothing is differentiated: harmless
+    make(algo="ppo", kl_estimator="k1")  # a reward penalty: k1 is the usual choice there
+
+
+def test_a_new_algorithm_is_one_class_plus_one_registry_entry(monkeypatch) -> None:
+    """The config asks the registry for defaults and constraints; it never tests names."""
+    from agents.algorithms import ALGORITHMS, Algorithm
+
+    class TwoPassReinforce(Algorithm):
+        name = "two-pass"
+        uses_groups = True
+        default_epochs = 2
+        default_kl_estimator = "k2"
+
+    monkeypatch.setitem(ALGORITHMS, "two-pass", TwoPassReinforce)
+    cfg = make(algo="two-pass", batch_size=8, group_size=4)
+    assert (cfg.epochs, cfg.kl_kind) == (2, "k2")
+    with pytest.raises(ConfigError, match="use --batch-size 8 or 12"):
+        make(algo="two-pass", batch_size=10, group_size=4)

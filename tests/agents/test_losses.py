@@ -81,3 +81,13 @@ def test_entropy_from_logits():
     filtered = torch.tensor([0.0, 0.0, 0.0, float("-inf")])
     torch.testing.assert_close(entropy_from_logits(filtered), torch.tensor(math.log(3)))
     assert entropy_from_logits(torch.tensor([50.0, 0.0, -50.0])).item() < 1e-6
+
+
+def test_clipfrac_counts_ratios_outside_the_range_whatever_the_advantage_sign():
+    """TRL / OpenAI baselines: the share of tokens with |r - 1| > eps. A token at r = 1.5 with a
+    negative advantage is outside the range though its unclipped term is the active one."""
+    old = torch.zeros(1, 3)
+    logprobs = torch.log(torch.tensor([[1.5, 1.1, 0.7]]))
+    adv = torch.tensor([[-1.0, 1.0, 1.0]])
+    _, stats = clipped_surrogate_loss(logprobs, old, adv, torch.ones(1, 3), clip_range=0.2)
+    torch.testing.assert_close(stats["clipfrac"], torch.tensor(2 / 3))

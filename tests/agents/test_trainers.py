@@ -12,7 +12,7 @@ import math
 import pytest
 import torch
 
-import agents.reinforce
+import agents.algorithms.reinforce
 from agents.checkpoint import list_checkpoints
 from agents.config import ConfigError
 from agents.rollout import collect_rollouts
@@ -73,7 +73,7 @@ def test_rollout_seeds_differ_between_updates_and_seeds() -> None:
 
 
 def test_nan_loss_stops_and_keeps_the_last_good_checkpoint(tiny_model, tmp_path, monkeypatch) -> None:
-    real = agents.reinforce.policy_gradient_loss
+    real = agents.algorithms.reinforce.policy_gradient_loss
     calls = {"n": 0}
 
     def nan_on_third_update(*args, **kwargs):
@@ -81,7 +81,7 @@ def test_nan_loss_stops_and_keeps_the_last_good_checkpoint(tiny_model, tmp_path,
         loss = real(*args, **kwargs)
         return loss * float("nan") if calls["n"] == 3 else loss
 
-    monkeypatch.setattr(agents.reinforce, "policy_gradient_loss", nan_on_third_update)
+    monkeypatch.setattr(agents.algorithms.reinforce, "policy_gradient_loss", nan_on_third_update)
     run = tmp_path / "run"
     with pytest.raises(TrainingDivergedError) as info:
         train(tiny_config(tiny_model, run, algo="reinforce", steps=5, checkpoint_every=1, keep_checkpoints=5))
@@ -113,33 +113,35 @@ def test_fresh_run_refuses_to_overwrite_an_existing_run(tiny_model, tmp_path) ->
 
 def test_missing_eos_penalty_lowers_the_reward_of_truncated_episodes(tiny_model, tmp_path, monkeypatch) -> None:
     seen = []
-    real_update = agents.reinforce.Reinforce.update
+    real_update = agents.algorithms.reinforce.Reinforce.update
 
     def spy(self, batch, rewards):
         seen.append((batch.rewards.clone(), batch.truncated.clone(), rewards.clone()))
         return real_update(self, batch, rewards)
 
-    monkeypatch.setattr(agents.reinforce.Reinforce, "update", spy)
+    monkeypatch.setattr(agents.algorithms.reinforce.Reinforce, "update", spy)
     train(tiny_config(tiny_model, tmp_path / "run", algo="reinforce", steps=1, missing_eos_penalty=0.5))
     env_rewards, truncated, rewards = seen[0]
     assert truncated.any()
     torch.testing.assert_close(rewards, env_rewards - 0.5 * truncated.float())
 
 
-def test_ppo_bootstraps_truncated_episodes_from_the_value(tiny_model, tmp_path) -> None:
+def test_ppo_never_bootstraps_a_scored_episode(tiny_model, tmp_path) -> None:
+    """The env scores truncated text too, so with gamma = lam = 1 and no KL the return of every token
+    is the episode's reward, exactly, whether it ended on EOS or at max_new_tokens (on the old code a
+    truncated episode's return also held V(s_T): its reward counted twice)."""
     cfg = tiny_config(tiny_model, tmp_path / "run", algo="ppo", kl_coef=0.0, gamma=1.0, lam=1.0)
     trainer = Trainer(cfg)
     assert trainer.algorithm.reference is None  # kl_coef = 0: no frozen copy at all
     batch = collect_rollouts(trainer.policy, trainer.envs, seed=0)
     rewards = batch.rewards.float()
-    batch.truncated[:] = False
-    terminal = trainer.algorithm.targets(batch, rewards)
-    # gamma = lam = 1 and no KL: the return of the first token is the episode's reward, exactly
-    torch.testing.assert_close(terminal["returns"][:, 0], rewards)
-    batch.truncated[:] = True
-    bootstrapped = trainer.algorithm.targets(batch, rewards)
-    v_after = bootstrapped["returns"][:, 0] - rewards  # ... plus V(s_T) when the episode was cut off
-    assert (v_after.abs() > 0).all()
+    for truncated in (False, True):
+        batch.truncated[:] = truncated
+        batch.terminated[:] = not truncated
+        targets = trainer.algorithm.targets(batch, rewards)
+        mask = batch.response_mask.bool()
+        want = rewards.unsqueeze(1).expand_as(mask)
+        torch.testing.assert_close(targets["returns"][mask], want[mask])
     trainer.envs.close()
 
 

@@ -6,23 +6,21 @@ depend on x_i) and needs no value network:
 
     A_i = R'_i - (Σ_{j≠i} R'_j) / (G - 1),     R' = R - kl_coef * Σ_t KL_t   (sequence-level penalty)
 
-optionally divided by the batch std (``scale_advantages``). Everything else — one on-policy pass,
-the ``-A · Σ log π`` loss — is REINFORCE's, so this file only swaps the baseline.
+optionally divided by the batch std (``scale_advantages``). Everything else — one on-policy step
+per batch, the ``-A · Σ log π`` loss — is REINFORCE's, so this file only swaps the baseline.
 """
 
 from __future__ import annotations
 
-from typing import Any
-
 from torch import Tensor
 
 from agents.advantages import leave_one_out_advantages
-from agents.reinforce import Reinforce
+from agents.algorithms.reinforce import Reinforce
 
 
 class RLOO(Reinforce):
-    def reset_options(self) -> dict[str, Any] | None:
-        return {"group_size": self.config.group_size}
+    name = "rloo"
+    uses_groups = True
 
     def advantages(self, shaped_rewards: Tensor) -> Tensor:
         advantages = leave_one_out_advantages(shaped_rewards, self.config.group_size)  # (B,)

@@ -6,7 +6,9 @@ Per update, with x a completion of B sampled from the policy and R(x) its reward
     A(x)   = R'(x) - b                              # b: batch mean, or a running mean of past batches
     loss   = - A(x) · Σ_t log π(x_t | x_<t)         # "sequence-sum": the whole completion's log-likelihood
 
-One forward and one optimizer step per minibatch, one pass over the batch: on-policy, no ratio.
+One optimizer step per batch, on-policy, so no importance ratio is needed. ``--minibatch-size``
+only bounds memory: minibatch gradients are accumulated (each weighted by its share of the batch)
+into that one step, which therefore equals the full-batch step.
 """
 
 from __future__ import annotations
@@ -15,12 +17,14 @@ from typing import Any
 
 from torch import Tensor
 
+from agents.algorithms.base import Algorithm, batch_stats, mean
 from agents.losses import masked_mean, policy_gradient_loss
 from agents.rollout import RolloutBatch
-from agents.trainer import Algorithm, batch_stats
 
 
 class Reinforce(Algorithm):
+    name = "reinforce"
+    max_epochs = 1
     default_aggregation = "sequence-sum"
 
     def __init__(self, *args: Any, **kwargs: Any) -> None:
@@ -45,20 +49,23 @@ class Reinforce(Algorithm):
             shaped = rewards - self.kl_controller.value * self.sequence_kl(batch.logprobs, ref_logprobs, mask)
         advantages = self.advantages(shaped)  # (B,)
 
-        losses, entropies, grad_norms = [], [], []
+        loss_total, entropies = 0.0, []
+        self.optimizer.zero_grad(set_to_none=True)
         for idx in self.minibatches(batch.batch_size):
             scores = self.policy.score_sequences(batch.input_ids[idx], batch.attention_mask[idx],
                                                  batch.prompt_length, with_entropy=True)
             loss = policy_gradient_loss(scores.logprobs, advantages[idx], mask[idx], self.aggregation)
-            grad_norms.append(self.optimizer_step(loss))
-            losses.append(loss.item())
+            weighted = self.minibatch_weight(idx, mask) * loss
+            self.backward(weighted)
+            loss_total += weighted.item()
             entropies.append(masked_mean(scores.entropy, mask[idx]).item())
+        grad_norm = self.step()
         return {
-            **batch_stats(batch, ref_logprobs, self.config.kl_kind),
-            "loss": sum(losses) / len(losses),
-            "entropy": sum(entropies) / len(entropies),
+            **batch_stats(batch, ref_logprobs, self.kl_kind),
+            "loss": loss_total,
+            "entropy": mean(entropies),
             "advantage_std": advantages.std().item() if advantages.numel() > 1 else 0.0,
-            "grad_norm": sum(grad_norms) / len(grad_norms),
+            "grad_norm": grad_norm,
         }
 
     def state_dict(self) -> dict[str, Any]:

@@ -6,11 +6,12 @@ details of RLHF with PPO", 2024).
 - Per-token reward: ``-beta * KL_t`` on every generated token (k1 estimator by default) plus the env's
   reward on the last one; beta is fixed or follows the adaptive controller (``--kl-target``).
 - Optional whitening of those rewards (sign kept); advantages from GAE, always whitened.
-- EOS handling: an episode that ended on EOS is terminal (next value 0); one truncated at
-  ``max_new_tokens`` bootstraps from V(s_T), the value after its last token (truncation is not
-  termination). ``--missing-eos-penalty`` lowers the reward of truncated episodes (trainer).
+- No bootstrap at the end of any episode: whether it ended on EOS or was cut at ``max_new_tokens``,
+  the env's reward model scored the text it has, so the return is complete and V after the last
+  token is 0 (bootstrapping at truncation would count the reward twice). ``--missing-eos-penalty``
+  lowers the reward of truncated episodes instead (trainer).
 - Several epochs over shuffled minibatches of the batch; clipped policy and value losses;
-  approx-KL (old || new) and clip fractions logged.
+  approx-KL (old || new), clip fractions and the value head's explained variance logged.
 """
 
 from __future__ import annotations
@@ -21,14 +22,17 @@ import torch
 from torch import Tensor
 
 from agents.advantages import gae_advantages, whiten
+from agents.algorithms.base import Algorithm, batch_stats
 from agents.kl import AdaptiveKLController, kl_estimate
 from agents.losses import clipped_surrogate_loss, clipped_value_loss, masked_mean
 from agents.rollout import RolloutBatch
-from agents.trainer import Algorithm, batch_stats
 
 
 class PPO(Algorithm):
+    name = "ppo"
     value_head = True
+    default_epochs = 4
+    supports_kl_target = True
 
     def __init__(self, *args: Any, **kwargs: Any) -> None:
         super().__init__(*args, **kwargs)
@@ -42,15 +46,12 @@ class PPO(Algorithm):
     @torch.no_grad()
     def targets(self, batch: RolloutBatch, rewards: Tensor) -> dict[str, Tensor]:
         """Old logprobs and values, per-token rewards, advantages and returns; all (B, T)."""
-        config, mask, P = self.config, batch.response_mask, batch.prompt_length
-        B, T = mask.shape
-        # one extra pad column (attention 0) so the forward also reads V(s_T) after the last token
-        pad = torch.full((B, 1), self.policy.pad_token_id, dtype=batch.input_ids.dtype, device=mask.device)
-        ids = torch.cat([batch.input_ids, pad], dim=1)  # (B, P+T+1)
-        attn = torch.cat([batch.attention_mask, torch.zeros_like(pad)], dim=1)
-        old = self.policy.score_sequences(ids, attn, P, with_values=True)
-        old_logprobs, values_ext = old.logprobs[:, :T], old.values  # (B, T), (B, T+1)
-        values = torch.where(mask.bool(), values_ext[:, :T], torch.zeros_like(mask))
+        config, mask = self.config, batch.response_mask
+        B = mask.shape[0]
+        old = self.policy.score_sequences(batch.input_ids, batch.attention_mask, batch.prompt_length,
+                                          with_values=True)
+        old_logprobs = old.logprobs  # (B, T)
+        values = torch.where(mask.bool(), old.values, torch.zeros_like(mask))  # (B, T) V(s_t)
 
         lengths = mask.sum(-1).long()  # (B,) >= 1
         token_rewards = torch.zeros_like(mask)  # (B, T)
@@ -58,14 +59,12 @@ class PPO(Algorithm):
         ref_logprobs = self.reference_logprobs(batch)
         kl = None
         if ref_logprobs is not None:
-            kl = torch.where(mask.bool(), kl_estimate(old_logprobs, ref_logprobs, config.kl_kind), torch.zeros_like(mask))
+            kl = torch.where(mask.bool(), kl_estimate(old_logprobs, ref_logprobs, self.kl_kind), torch.zeros_like(mask))
             token_rewards = token_rewards - self.kl_controller.value * kl
         if config.whiten_rewards:
             token_rewards = whiten(token_rewards, mask, shift_mean=False)
-        v_after_last = values_ext.gather(1, lengths.unsqueeze(1)).squeeze(1)  # (B,) V(s_len)
-        bootstrap = torch.where(batch.truncated, v_after_last, torch.zeros_like(v_after_last))
-        advantages, returns = gae_advantages(token_rewards, values, mask, gamma=config.gamma, lam=config.lam,
-                                             bootstrap=bootstrap)
+        # every episode's return is complete (module docstring): no bootstrap after the last token
+        advantages, returns = gae_advantages(token_rewards, values, mask, gamma=config.gamma, lam=config.lam)
         return {
             "old_logprobs": old_logprobs,
             "values": values,
@@ -79,7 +78,7 @@ class PPO(Algorithm):
         config, mask = self.config, batch.response_mask
         t = self.targets(batch, rewards)
         history: dict[str, list[float]] = {}
-        for _ in range(config.epochs):
+        for _ in range(self.epochs):
             for idx in self.minibatches(batch.batch_size):
                 new = self.policy.score_sequences(batch.input_ids[idx], batch.attention_mask[idx],
                                                   batch.prompt_length, with_values=True, with_entropy=True)
@@ -97,7 +96,19 @@ class PPO(Algorithm):
         if t["kl_per_episode"] is not None:
             self.kl_controller.update(t["kl_per_episode"].mean().item(), batch.batch_size)
         return {
-            **batch_stats(batch, t["ref_logprobs"], config.kl_kind),
+            **batch_stats(batch, t["ref_logprobs"], self.kl_kind),
             **{key: sum(values) / len(values) for key, values in history.items()},
             "return_mean": masked_mean(t["returns"], mask).item(),
+            "explained_variance": explained_variance(t["values"], t["returns"], mask),
         }
+
+
+def explained_variance(values: Tensor, returns: Tensor, mask: Tensor) -> float:
+    """1 - Var(returns - values) / Var(returns) over the valid tokens, for the values the batch was
+    collected with: 1 is a perfect critic, 0 no better than a constant, < 0 worse."""
+    m = mask.bool()
+    target = returns[m]
+    var = target.var() if target.numel() > 1 else target.new_tensor(0.0)
+    if var <= 0:
+        return float("nan")
+    return (1 - (target - values[m]).var() / var).item()

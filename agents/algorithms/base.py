@@ -1,0 +1,221 @@
+"""The :class:`Algorithm` base every policy-gradient algorithm overrides, and the pieces they share.
+
+An algorithm is one class: :meth:`Algorithm.update` (one learning step on a rollout batch) plus
+class-level declarations of its defaults and constraints, which :class:`agents.config.TrainConfig`
+reads instead of testing algorithm names:
+
+    name                  the ``--algo`` value
+    value_head            needs a value head on the policy's trunk (PPO)
+    uses_groups           draws ``group_size`` completions per prompt (GRPO, RLOO)
+    default_epochs        passes over each batch when ``--ppo-epochs`` is not given
+    max_epochs            the most passes it accepts (None: any)
+    default_kl_estimator  k1 / k2 / k3 when ``--kl-estimator`` is not given
+    kl_in_loss            the KL term is differentiated (GRPO), so k1 is refused (kl.py says why)
+    supports_kl_target    accepts the adaptive KL controller (``--kl-target``)
+    default_aggregation   how per-token losses become a scalar (losses.aggregate)
+
+and :meth:`Algorithm.check_config` for anything more. The base owns the optimizer, the KL
+coefficient, the frozen reference (if any), minibatching and a guarded optimizer step.
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Iterator
+from typing import TYPE_CHECKING, Any, ClassVar
+
+import torch
+from torch import Tensor
+
+from agents.errors import ConfigError, TrainingDivergedError
+from agents.kl import FixedKLController, KLEstimator, kl_estimate
+from agents.losses import LossAggregation, masked_sum
+from agents.policy import LMPolicy
+from agents.rollout import RolloutBatch
+
+if TYPE_CHECKING:
+    from agents.config import TrainConfig
+
+
+class Algorithm:
+    """What differs between REINFORCE, PPO, RLOO and GRPO: :meth:`update` and the declarations above."""
+
+    name: ClassVar[str] = ""
+    value_head: ClassVar[bool] = False
+    uses_groups: ClassVar[bool] = False
+    default_epochs: ClassVar[int] = 1
+    max_epochs: ClassVar[int | None] = None
+    default_kl_estimator: ClassVar[KLEstimator] = "k1"
+    kl_in_loss: ClassVar[bool] = False
+    supports_kl_target: ClassVar[bool] = False
+    default_aggregation: ClassVar[LossAggregation] = "token-mean"
+
+    def __init__(self, policy: LMPolicy, config: TrainConfig, reference: LMPolicy | None = None) -> None:
+        self.policy = policy
+        self.config = config
+        self.reference = reference
+        params = [p for p in policy.parameters() if p.requires_grad]
+        # Adam without weight decay (AdamW with weight_decay=0 is the same update; TRL's default)
+        self.optimizer = torch.optim.Adam(params, lr=config.lr)
+        self.kl_controller: Any = FixedKLController(config.kl_coef)
+        self.generator = torch.Generator().manual_seed(config.seed)  # minibatch order only
+
+    # ---- declarations read by TrainConfig ----------------------------------------------------
+    @classmethod
+    def check_config(cls, config: TrainConfig) -> None:
+        """Raise :class:`ConfigError` for settings this algorithm cannot honour (the message names the fix)."""
+        if cls.uses_groups:
+            if config.group_size < 2:
+                raise ConfigError(
+                    f"{cls.name} compares completions of the same prompt, so --group-size must be >= 2 "
+                    f"(got {config.group_size}); e.g. --group-size 4"
+                )
+            if config.batch_size % config.group_size:
+                lower = config.batch_size - config.batch_size % config.group_size
+                raise ConfigError(
+                    f"--batch-size {config.batch_size} is not divisible by --group-size {config.group_size}; "
+                    f"use --batch-size {lower or config.group_size} or {lower + config.group_size}"
+                )
+        if cls.max_epochs is not None and cls.epochs_for(config) > cls.max_epochs:
+            raise ConfigError(
+                f"{cls.name} makes {cls.max_epochs} on-policy pass per batch; drop --ppo-epochs, or use --algo "
+                "grpo/ppo to reuse batches with a clipped ratio"
+            )
+        if config.kl_target is not None and not cls.supports_kl_target:
+            raise ConfigError(f"--kl-target (adaptive KL) is not supported by {cls.name}; drop it or use --algo ppo")
+        if cls.kl_in_loss and config.kl_coef > 0 and cls.kl_estimator_for(config) == "k1":
+            raise ConfigError(
+                f"{cls.name} puts the KL in its loss, where k1's gradient is zero in expectation (it would not pull "
+                "towards the reference); use --kl-estimator k3 (the default) or k2"
+            )
+
+    @classmethod
+    def epochs_for(cls, config: TrainConfig) -> int:
+        return config.ppo_epochs if config.ppo_epochs is not None else cls.default_epochs
+
+    @classmethod
+    def kl_estimator_for(cls, config: TrainConfig) -> KLEstimator:
+        return config.kl_estimator or cls.default_kl_estimator
+
+    @classmethod
+    def needs_reference(cls, config: TrainConfig) -> bool:
+        """A frozen reference is loaded only when some KL term uses it."""
+        return config.kl_coef > 0
+
+    # ---- per-run derived values --------------------------------------------------------------
+    @property
+    def aggregation(self) -> LossAggregation:
+        return self.config.loss_aggregation or self.default_aggregation
+
+    @property
+    def epochs(self) -> int:
+        return self.epochs_for(self.config)
+
+    @property
+    def kl_kind(self) -> KLEstimator:
+        return self.kl_estimator_for(self.config)
+
+    @property
+    def steps_per_batch(self) -> int:
+        """Optimizer steps one batch gets when each minibatch is a step (epochs x minibatches)."""
+        return self.epochs * math.ceil(self.config.batch_size / self.config.minibatch)
+
+    def reset_options(self) -> dict[str, Any] | None:
+        """Options for ``envs.reset``: groups of completions per prompt for the algorithms that use them."""
+        return {"group_size": self.config.group_size} if self.uses_groups else None
+
+    def update(self, batch: RolloutBatch, rewards: Tensor) -> dict[str, float]:
+        """One learning step on a rollout batch; ``rewards`` (B,) are the env's, EOS penalty applied."""
+        raise NotImplementedError
+
+    # ---- shared pieces -----------------------------------------------------------------------
+    @torch.no_grad()
+    def reference_logprobs(self, batch: RolloutBatch) -> Tensor | None:
+        """(B, T) logprobs of the batch's tokens under the frozen reference, or None without one."""
+        if self.reference is None:
+            return None
+        return self.reference.score_sequences(batch.input_ids, batch.attention_mask, batch.prompt_length).logprobs
+
+    @torch.no_grad()
+    def current_logprobs(self, batch: RolloutBatch) -> Tensor:
+        """(B, T) logprobs of the batch under the policy's weights now, from one full forward: the
+        pi_old of importance ratios (the rollout's own logprobs come from the KV-cached forward and
+        may differ by float noise, so the first ratio would not be exactly 1)."""
+        return self.policy.score_sequences(batch.input_ids, batch.attention_mask, batch.prompt_length).logprobs
+
+    def sequence_kl(self, logprobs: Tensor, ref_logprobs: Tensor, mask: Tensor) -> Tensor:
+        """(B,) summed per-token KL estimate of each episode, detached (a reward term, not a loss)."""
+        per_token = kl_estimate(logprobs.detach(), ref_logprobs, self.kl_kind)  # (B, T)
+        return masked_sum(per_token, mask, dim=1)
+
+    def minibatches(self, size: int) -> Iterator[Tensor]:
+        """Shuffled index tensors of ``minibatch_size`` episodes covering the batch once."""
+        order = torch.randperm(size, generator=self.generator)
+        step = self.config.minibatch
+        for start in range(0, size, step):
+            yield order[start : start + step].to(self.policy.device)
+
+    def minibatch_weight(self, idx: Tensor, mask: Tensor) -> float:
+        """The share of the full batch's loss that minibatch ``idx`` carries under this aggregation, so
+        that summing weighted minibatch losses gives the full-batch loss (gradient accumulation)."""
+        if self.aggregation == "token-mean":
+            return float(mask[idx].sum() / mask.sum().clamp_min(1))
+        return idx.numel() / mask.shape[0]
+
+    def backward(self, loss: Tensor) -> None:
+        """Accumulate the gradient of ``loss``; refuse a non-finite one."""
+        if not torch.isfinite(loss):
+            raise TrainingDivergedError(f"non-finite loss ({loss.item()})")
+        loss.backward()
+
+    def step(self) -> float:
+        """Clip the accumulated gradient, step, clear it; returns the pre-clip grad norm."""
+        params = [p for group in self.optimizer.param_groups for p in group["params"]]
+        max_norm = self.config.max_grad_norm or float("inf")
+        grad_norm = float(torch.nn.utils.clip_grad_norm_(params, max_norm))
+        if not math.isfinite(grad_norm):
+            raise TrainingDivergedError(f"non-finite gradient norm ({grad_norm})")
+        self.optimizer.step()
+        self.optimizer.zero_grad(set_to_none=True)
+        if not all(torch.isfinite(p).all() for p in params):
+            raise TrainingDivergedError("the optimizer step made some weights non-finite")
+        return grad_norm
+
+    def optimizer_step(self, loss: Tensor) -> float:
+        """Backward and step on one loss; returns the grad norm."""
+        self.optimizer.zero_grad(set_to_none=True)
+        self.backward(loss)
+        return self.step()
+
+    def state_dict(self) -> dict[str, Any]:
+        return {
+            "optimizer": self.optimizer.state_dict(),
+            "kl_controller": self.kl_controller.state_dict(),
+            "generator": self.generator.get_state(),
+        }
+
+    def load_state_dict(self, state: dict[str, Any]) -> None:
+        self.optimizer.load_state_dict(state["optimizer"])
+        self.kl_controller.load_state_dict(state["kl_controller"])
+        self.generator.set_state(state["generator"])
+
+
+def batch_stats(batch: RolloutBatch, ref_logprobs: Tensor | None = None, kind: KLEstimator = "k1") -> dict[str, Any]:
+    """Rollout statistics every algorithm logs: reward, length, EOS rate, and the summed per-token
+    KL of the sampling policy to the reference (``kind`` estimator), averaged over episodes."""
+    rewards = batch.rewards.float()
+    stats: dict[str, Any] = {
+        "reward_mean": rewards.mean().item(),
+        "reward_std": rewards.std().item() if rewards.numel() > 1 else 0.0,
+        "completion_length": batch.response_mask.sum(-1).float().mean().item(),
+        "eos_rate": batch.terminated.float().mean().item(),
+        "kl": None,
+    }
+    if ref_logprobs is not None:
+        per_token = kl_estimate(batch.logprobs, ref_logprobs, kind)  # (B, T)
+        stats["kl"] = masked_sum(per_token, batch.response_mask, dim=1).mean().item()
+    return stats
+
+
+def mean(values: list[float]) -> float:
+    return sum(values) / len(values) if values else 0.0
