@@ -23,8 +23,9 @@ def gae_advantages(
     """Generalized advantage estimation over (B, T) per-token rewards and values.
 
     ``values[:, t]`` is V(s_t), the state before action t. After a row's last valid step the next
-    value is ``bootstrap`` (B,) when given — pass V(s_T) for truncated rows and 0 for terminated
-    ones (truncation is not termination: the episode could have gone on) — and 0 otherwise.
+    value is ``bootstrap`` (B,) when given, else 0. rlenv's episodes never need one (the reward model
+    scores truncated text too, so every return is complete); it is for envs where a time limit cuts
+    off reward that would still have come.
 
     Returns ``(advantages, returns)``, both (B, T), 0 where ``mask`` is 0; returns = A + V.
     """
@@ -78,8 +79,8 @@ def group_advantages(
 ) -> Tensor:
     """GRPO's baseline: (r - mean of its group) / (std of its group + eps); (B,) -> (B,).
 
-    ``scale_by_std=False`` drops the division (Dr. GRPO), which avoids up-weighting groups whose
-    rewards barely differ. The std is unbiased; a group of one has advantage 0.
+    ``scale_by_std=False`` drops the division (one of Dr. GRPO's two changes; the other is the loss
+    aggregation), which avoids up-weighting groups whose rewards barely differ. The std is unbiased; a group of one has advantage 0.
     """
     groups = _groups(rewards, group_size)
     centered = groups - groups.mean(dim=1, keepdim=True)
