@@ -100,6 +100,9 @@ def cmd_train(config: TrainConfig) -> None:
     columns = [TextColumn("[bold]{task.description}"), BarColumn(), TextColumn("{task.fields[status]}"),
                TimeElapsedColumn()]
     trainer = Trainer(config)  # bad paths and ids fail here, before the bar is drawn
+    if not trainer.ranks.is_main:  # accelerate launch: rank 0 alone draws the bar and prints the summary
+        trainer.run()
+        return
     with Progress(*columns, transient=False) as progress:
         task = progress.add_task(f"{config.algo} {config.env}", total=total, status="starting")
 

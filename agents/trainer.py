@@ -27,8 +27,16 @@ import numpy as np
 import torch
 
 from agents.algorithms import algorithm_class
-from agents.checkpoint import list_checkpoints, load_checkpoint, rng_state, save_checkpoint, set_rng_state
+from agents.checkpoint import (
+    CHECKPOINTS_DIR,
+    list_checkpoints,
+    load_checkpoint,
+    rng_state,
+    save_checkpoint,
+    set_rng_state,
+)
 from agents.config import TrainConfig, config_differences
+from agents.distributed import Ranks, current_ranks, reduce_stats, weights_sha256
 from agents.errors import ConfigError, TrainingDivergedError, built_from_user_input
 from agents.policy import LMPolicy, SamplingConfig
 from agents.rollout import RolloutBatch, collect_rollouts
@@ -87,9 +95,12 @@ class Trainer:
     ``callback(record)`` is called after every update with the logged record (the CLI's progress bar).
     """
 
-    def __init__(self, config: TrainConfig, callback: Callable[[dict[str, Any]], None] | None = None) -> None:
+    def __init__(self, config: TrainConfig, callback: Callable[[dict[str, Any]], None] | None = None,
+                 ranks: Ranks | None = None) -> None:
         self.config = config
         self.callback = callback
+        self.ranks = ranks if ranks is not None else current_ranks()
+        self.local_config = self._local_config(config, self.ranks)
         self.step = 0
         self.episodes = 0
         self.elapsed_offset = 0.0
@@ -97,11 +108,34 @@ class Trainer:
         self._last_batch: RolloutBatch | None = None
         resume_state = self._prepare_resume() if config.resume else None
         self.out = self._out_dir(resume_state[0] if resume_state else None)
+        self.ranks.barrier()  # every rank has checked the output directory before rank 0 writes to it
         self._build(resume_state)
 
     # ---- setup -------------------------------------------------------------------------------
+    @staticmethod
+    def _local_config(config: TrainConfig, ranks: Ranks) -> TrainConfig:
+        """This rank's share of the work: batch and minibatch divided by the number of processes."""
+        if not ranks.distributed:
+            return config
+        W, algo = ranks.world_size, algorithm_class(config.algo)
+        unit = config.group_size if algo.uses_groups else 1
+        if config.batch_size % (W * unit) or config.minibatch % W:
+            what = f"{W} processes x groups of {unit}" if unit > 1 else f"{W} processes"
+            raise ConfigError(
+                f"--batch-size {config.batch_size} (and --minibatch-size {config.minibatch}) must split evenly "
+                f"over {what}; use a --batch-size that is a multiple of {W * unit}"
+            )
+        minibatch = None if config.minibatch_size is None else config.minibatch_size // W
+        return replace(config, batch_size=config.batch_size // W, minibatch_size=minibatch)
+
     def _prepare_resume(self) -> tuple[Path, dict[str, Any]]:
         ckpt, state, saved = load_checkpoint(self.config.resume)
+        saved_world = int(state.get("world_size", 1))
+        if saved_world != self.ranks.world_size:
+            raise ConfigError(
+                f"{ckpt} was written by a run of {saved_world} process(es) and this one has {self.ranks.world_size}; "
+                f"resume with the same number (accelerate launch --num_processes {saved_world}) to continue exactly"
+            )
         diffs = config_differences(saved, self.config)
         if diffs:
             raise ConfigError(
@@ -125,23 +159,24 @@ class Trainer:
         from rlenv import DEFAULT_MODEL, check_env_id
 
         check_env_id(config.env)  # a typo fails here, before any model is loaded
-        seed_everything(config.seed)
+        seed_everything(config.seed)  # the same on every rank: identical value-head / LoRA init
         model_path = config.model or DEFAULT_MODEL
+        device = self.ranks.device if self.ranks.device is not None and config.device != "cpu" else config.device
         algo_cls = algorithm_class(config.algo)
         sampling = SamplingConfig(config.temperature, config.top_k, config.top_p)
         start_from = resume[0] if resume else model_path
         with built_from_user_input(f"cannot load the model in {start_from}"):
             self.policy = LMPolicy.from_pretrained(start_from, value_head=algo_cls.value_head,
-                                                   lora_rank=config.lora_rank, device=config.device, sampling=sampling)
+                                                   lora_rank=config.lora_rank, device=device, sampling=sampling)
         reference = None
         if algo_cls.needs_reference(config):
             if resume and not self.policy.is_lora:
                 # the reference is the *initial* model, not the checkpoint
-                reference = LMPolicy.from_pretrained(model_path, device=config.device, sampling=sampling).reference()
+                reference = LMPolicy.from_pretrained(model_path, device=device, sampling=sampling).reference()
             else:
                 reference = self.policy.reference()
-        self.envs = make_envs(config, model_path)
-        self.algorithm = algo_cls(self.policy, config, reference)
+        self.envs = make_envs(self.local_config, model_path)
+        self.algorithm = algo_cls(self.policy, self.local_config, reference, ranks=self.ranks)
         if resume:
             ckpt, state = resume
             self.algorithm.load_state_dict(state["algorithm"])
@@ -150,10 +185,13 @@ class Trainer:
             self.elapsed_offset = float(state["elapsed_s"])
             self.last_checkpoint = ckpt
             self._carry_metrics(ckpt.parent.parent)
-        logger.info("training %s on %s from %s (step %d) -> %s", config.algo, config.env, start_from, self.step, self.out)
+        logger.info("training %s on %s from %s (step %d, rank %d of %d) -> %s", config.algo, config.env, start_from,
+                    self.step, self.ranks.rank, self.ranks.world_size, self.out)
 
     def _carry_metrics(self, source_run: Path) -> None:
         """Cut metrics back to the checkpoint (the updates after it will be redone)."""
+        if not self.ranks.is_main:
+            return
         self.out.mkdir(parents=True, exist_ok=True)
         target = self.out / METRICS_FILE
         if source_run.resolve() != self.out.resolve() and (source_run / METRICS_FILE).exists():
@@ -163,20 +201,23 @@ class Trainer:
 
     # ---- the loop ----------------------------------------------------------------------------
     def done(self, elapsed: float) -> bool:
+        """Whether to stop before the next update; all ranks agree (a time budget is read per rank)."""
         config = self.config
         if config.steps is not None and self.step >= config.steps:
             return True
-        return config.time_budget is not None and elapsed >= config.time_budget
+        return self.ranks.any(config.time_budget is not None and elapsed >= config.time_budget)
 
     def run(self) -> TrainResult:
         config = self.config
-        log = RunLog(self.out, tensorboard=config.tensorboard)
+        main = self.ranks.is_main
+        log = RunLog(self.out, tensorboard=config.tensorboard) if main else None
         start = time.perf_counter()
         diverged = False
         try:
             while not self.done(self.elapsed_offset + time.perf_counter() - start):
                 record = self._one_update(start)
-                log.log(record)
+                if log is not None:
+                    log.log(record)
                 if config.checkpoint_every and self.step % config.checkpoint_every == 0:
                     self._save(record["elapsed_s"])
                 if self.callback is not None:
@@ -190,10 +231,12 @@ class Trainer:
                 f"or --max-grad-norm, then --resume from that checkpoint with the same flags"
             ) from None
         finally:
-            log.close()
             self.envs.close()
-            records = read_metrics(self.out)
-            plot_curves(records, self.out / CURVE_FILE, title=f"{config.algo} on {config.env} (seed {config.seed})")
+            records = []
+            if log is not None:
+                log.close()
+                records = read_metrics(self.out)
+                plot_curves(records, self.out / CURVE_FILE, title=f"{config.algo} on {config.env} (seed {config.seed})")
         elapsed = self.elapsed_offset + time.perf_counter() - start
         if not diverged and (self.last_checkpoint is None or not self.last_checkpoint.name.endswith(f"{self.step:06d}")):
             self._save(elapsed)
@@ -203,8 +246,9 @@ class Trainer:
         config, algo = self.config, self.algorithm
         t0 = time.perf_counter()
         try:
-            batch = collect_rollouts(self.policy, self.envs, seed=rollout_seed(config.seed, self.step),
-                                     options=algo.reset_options())
+            # rank r's sub-env i is seeded like sub-env r * local + i of a one-process run
+            seed = rollout_seed(config.seed, self.step) + self.ranks.rank * self.local_config.batch_size
+            batch = collect_rollouts(self.policy, self.envs, seed=seed, options=algo.reset_options())
         except RuntimeError as err:
             # finite but huge weights can overflow to NaN logits, which sampling then chokes on
             if self._last_batch is not None and not self._policy_outputs_finite(self._last_batch):
@@ -216,8 +260,9 @@ class Trainer:
         stats = algo.update(batch, rewards)
         if not math.isfinite(stats.get("loss", 0.0)):
             raise TrainingDivergedError(f"non-finite loss ({stats['loss']})")
+        stats = reduce_stats(stats, self.ranks)
         self.step += 1
-        self.episodes += batch.batch_size
+        self.episodes += config.batch_size
         record: dict[str, Any] = {
             "step": self.step,
             "episodes": self.episodes,
@@ -228,6 +273,9 @@ class Trainer:
             "elapsed_s": self.elapsed_offset + time.perf_counter() - start,
             "sample": (batch.prompts[0] + " | " + batch.completions[0])[:200],
         }
+        if self.ranks.distributed:
+            record["world_size"] = self.ranks.world_size
+            record["rank_reward_means"] = self.ranks.gather(batch.rewards.float().mean().item())
         return record
 
     @torch.no_grad()
@@ -236,12 +284,21 @@ class Trainer:
         return bool(torch.isfinite(scores.logprobs[batch.response_mask[:2].bool()]).all())
 
     def _save(self, elapsed: float) -> None:
+        hashes = self.ranks.gather(weights_sha256(self.policy))
+        if self.ranks.distributed:
+            if len(set(hashes)) > 1:
+                raise RuntimeError(f"the ranks' weights differ at update {self.step} ({hashes}); this is a bug")
+            if not self.ranks.is_main:  # rank 0 writes it; the others only need to know where it is
+                self.last_checkpoint = self.out / CHECKPOINTS_DIR / f"step_{self.step:06d}"
+                return
         state = {
             "step": self.step,
             "episodes": self.episodes,
             "elapsed_s": float(elapsed),
             "algorithm": self.algorithm.state_dict(),
             "rng": rng_state(),
+            "world_size": self.ranks.world_size,
+            "weights_sha256": hashes,  # one per rank: identical, or the run would have stopped
         }
         saved_config = replace(self.config, resume=None)
         self.last_checkpoint = save_checkpoint(self.out, self.step, self.policy, state, saved_config,

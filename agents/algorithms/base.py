@@ -27,6 +27,7 @@ from typing import TYPE_CHECKING, Any, ClassVar
 import torch
 from torch import Tensor
 
+from agents.distributed import Ranks
 from agents.errors import ConfigError, TrainingDivergedError
 from agents.kl import FixedKLController, KLEstimator, kl_estimate
 from agents.losses import LossAggregation, masked_sum
@@ -50,10 +51,12 @@ class Algorithm:
     supports_kl_target: ClassVar[bool] = False
     default_aggregation: ClassVar[LossAggregation] = "token-mean"
 
-    def __init__(self, policy: LMPolicy, config: TrainConfig, reference: LMPolicy | None = None) -> None:
+    def __init__(self, policy: LMPolicy, config: TrainConfig, reference: LMPolicy | None = None, *,
+                 ranks: Ranks | None = None) -> None:
         self.policy = policy
-        self.config = config
+        self.config = config  # this process's share: batch_size and minibatch_size are per rank
         self.reference = reference
+        self.ranks = ranks or Ranks()
         params = [p for p in policy.parameters() if p.requires_grad]
         # Adam without weight decay (AdamW with weight_decay=0 is the same update; TRL's default)
         self.optimizer = torch.optim.Adam(params, lr=config.lr)
@@ -171,6 +174,7 @@ class Algorithm:
     def step(self) -> float:
         """Clip the accumulated gradient, step, clear it; returns the pre-clip grad norm."""
         params = [p for group in self.optimizer.param_groups for p in group["params"]]
+        self.ranks.average_gradients(params)  # data-parallel: every rank steps on the global gradient
         max_norm = self.config.max_grad_norm or float("inf")
         grad_norm = float(torch.nn.utils.clip_grad_norm_(params, max_norm))
         if not math.isfinite(grad_norm):

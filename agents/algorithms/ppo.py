@@ -94,7 +94,9 @@ class PPO(Algorithm):
                 for key, value in step_stats.items():
                     history.setdefault(key, []).append(value)
         if t["kl_per_episode"] is not None:
-            self.kl_controller.update(t["kl_per_episode"].mean().item(), batch.batch_size)
+            # the global batch's KL and size, so every rank's coefficient stays the same
+            kl_mean = self.ranks.mean(t["kl_per_episode"].mean().item())
+            self.kl_controller.update(kl_mean, batch.batch_size * self.ranks.world_size)
         return {
             **batch_stats(batch, t["ref_logprobs"], self.kl_kind),
             **{key: sum(values) / len(values) for key, values in history.items()},

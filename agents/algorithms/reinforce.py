@@ -33,7 +33,7 @@ class Reinforce(Algorithm):
 
     def advantages(self, shaped_rewards: Tensor) -> Tensor:
         """(B,) -> (B,): reward minus the batch-mean or the running-mean baseline."""
-        batch_mean = shaped_rewards.mean().item()
+        batch_mean = self.ranks.mean(shaped_rewards.mean().item())  # of the global batch
         if self.config.baseline == "batch-mean":
             return shaped_rewards - batch_mean
         baseline = batch_mean if self.running_baseline is None else self.running_baseline

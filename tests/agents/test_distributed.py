@@ -1,0 +1,103 @@
+"""Data-parallel training: the sharding arithmetic in-process, and a real 2-process ``accelerate launch``
+on the CPU (gloo): both ranks end with bit-identical weights, the logged reward is the mean over both
+ranks' episodes (recomputed here independently), and a killed-and-resumed 2-process run continues the
+same curve."""
+
+from __future__ import annotations
+
+import json
+import os
+import socket
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+import torch
+
+from agents.config import ConfigError
+from agents.distributed import Ranks, reduce_stats, weights_sha256
+from agents.policy import LMPolicy
+from agents.rollout import collect_rollouts
+from agents.run_log import read_metrics
+from agents.trainer import Trainer, make_envs, rollout_seed
+from tests.agents.helpers_trainers import one_torch_thread, save_tiny_model, tiny_config, tiny_env_args
+
+REPO = Path(__file__).resolve().parents[2]
+
+
+@pytest.fixture(scope="module", autouse=True)
+def _single_thread():
+    yield from one_torch_thread()
+
+
+@pytest.fixture(scope="module")
+def tiny_model(tmp_path_factory) -> str:
+    return save_tiny_model(tmp_path_factory.mktemp("tiny_gpt2"))
+
+
+def test_one_process_is_a_no_op() -> None:
+    ranks = Ranks()
+    assert ranks.is_main and not ranks.distributed
+    assert ranks.mean(3.5) == 3.5 and ranks.any(True) and ranks.gather("x") == ["x"]
+    stats = {"reward_mean": 0.25, "kl": None, "sample": "text"}
+    assert reduce_stats(stats, ranks) is stats
+
+
+def test_each_rank_takes_its_share_and_groups_never_split(tiny_model, tmp_path) -> None:
+    two = Ranks(rank=1, world_size=2)
+    local = Trainer._local_config(tiny_config(tiny_model, tmp_path, algo="grpo", batch_size=16, group_size=4,
+                                              minibatch_size=8), two)
+    assert (local.batch_size, local.minibatch) == (8, 4)
+    with pytest.raises(ConfigError, match="multiple of 8"):  # 12 = 3 groups of 4 cannot split over 2 ranks
+        Trainer._local_config(tiny_config(tiny_model, tmp_path, algo="grpo", batch_size=12, group_size=4), two)
+    assert Trainer._local_config(tiny_config(tiny_model, tmp_path, algo="ppo", batch_size=6), two).batch_size == 3
+
+
+def _free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+def launch(model: str, out: Path, steps: int, *extra: str) -> None:
+    cmd = [sys.executable, "-m", "accelerate.commands.launch", "--multi_gpu", "--num_processes", "2",
+           "--num_machines", "1", "--mixed_precision", "no", "--dynamo_backend", "no",
+           "--main_process_port", str(_free_port()), "-m", "agents.cli", "train", "--algo", "grpo",
+           "--env", "rlenv/TextGen-v0", "--env-args", *tiny_env_args(), "--model", model, "--steps", str(steps),
+           "--batch-size", "8", "--group-size", "2", "--lr", "1e-3", "--out", str(out), "--device", "cpu",
+           "--checkpoint-every", "1", "--keep-checkpoints", "5", *extra]
+    env = {**os.environ, "OMP_NUM_THREADS": "1", "CUDA_VISIBLE_DEVICES": ""}
+    done = subprocess.run(cmd, cwd=REPO, env=env, capture_output=True, text=True, timeout=300)
+    assert done.returncode == 0, done.stderr[-3000:]
+
+
+@pytest.mark.slow
+def test_two_processes_train_in_lockstep_and_resume_exactly(tiny_model, tmp_path) -> None:
+    full, part = tmp_path / "full", tmp_path / "part"
+    launch(tiny_model, full, 3)
+    records = read_metrics(full)
+    assert [r["episodes"] for r in records] == [8, 16, 24]  # the global batch, both ranks' episodes
+    assert all(r["world_size"] == 2 for r in records)
+
+    # rank 0 and rank 1 hold bit-identical weights, and they are the ones saved
+    state = torch.load(full / "checkpoints" / "step_000003" / "trainer_state.pt", weights_only=True)
+    saved = LMPolicy.from_pretrained(full / "checkpoints" / "step_000003", device="cpu")
+    assert state["world_size"] == 2 and state["weights_sha256"] == [weights_sha256(saved)] * 2
+
+    # the first update's reward, recomputed here: each rank's 4 episodes from the untrained model
+    policy = LMPolicy.from_pretrained(tiny_model, device="cpu")
+    envs = make_envs(tiny_config(tiny_model, tmp_path / "x", algo="grpo", batch_size=4, group_size=2), tiny_model)
+    rank_means = [collect_rollouts(policy, envs, seed=rollout_seed(0, 0) + rank * 4,
+                                   options={"group_size": 2}).rewards.mean().item() for rank in (0, 1)]
+    envs.close()
+    assert records[0]["rank_reward_means"] == pytest.approx(rank_means, abs=1e-6)
+    assert records[0]["reward_mean"] == pytest.approx(sum(rank_means) / 2, abs=1e-6)
+
+    # killed after two updates, resumed with the same number of processes: the same curve
+    launch(tiny_model, part, 2)
+    launch(tiny_model, part, 3, "--resume", str(part))
+    resumed = read_metrics(part)
+    for key in ("reward_mean", "loss", "kl", "grad_norm"):
+        assert [r[key] for r in resumed] == pytest.approx([r[key] for r in records], abs=1e-6), key
+    assert json.loads((part / "checkpoints" / "step_000003" / "train_config.json").read_text())["steps"] == 3
