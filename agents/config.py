@@ -112,6 +112,9 @@ class TrainConfig:
     resume: str | None = None
     """a run directory or checkpoint to continue exactly"""
     device: Literal["cpu", "cuda", "auto"] = "auto"
+    precision: Literal["fp32", "bf16"] = "fp32"
+    """bf16: autocast the model's forward passes (rollouts and updates) to bfloat16; weights, optimizer
+    state, logprobs and losses stay fp32"""
     checkpoint_every: int = 10
     """save a checkpoint every K updates (and always at the end); 0 = only at the end"""
     keep_checkpoints: int = 2

@@ -181,6 +181,8 @@ class LMPolicy(nn.Module):
             nn.init.zeros_(head.bias)
             value_head = head.to(self.device)
         self.value_head: nn.Module | None = value_head if isinstance(value_head, nn.Module) else None
+        self.autocast_dtype: torch.dtype | None = None
+        """e.g. torch.bfloat16: run the model's forward passes under autocast; weights and logprobs stay fp32"""
         self._adapters_off = False  # True only for the LoRA reference view
         self._frozen = False
         super().train(False)
@@ -269,6 +271,7 @@ class LMPolicy(nn.Module):
         ref.num_actions = self.num_actions
         ref.sampling = SamplingConfig(temperature=self.sampling.temperature)
         ref._cache_kwarg = self._cache_kwarg
+        ref.autocast_dtype = self.autocast_dtype
         ref.value_head = None
         ref._frozen = True
         nn.Module.train(ref, False)
@@ -306,6 +309,8 @@ class LMPolicy(nn.Module):
                 stack.enter_context(self.model.disable_adapter())
             if self._frozen:
                 stack.enter_context(torch.no_grad())
+            if self.autocast_dtype is not None:
+                stack.enter_context(torch.autocast(self.device.type, dtype=self.autocast_dtype))
             yield
 
     def forward_tokens(

@@ -168,11 +168,15 @@ class Trainer:
         with built_from_user_input(f"cannot load the model in {start_from}"):
             self.policy = LMPolicy.from_pretrained(start_from, value_head=algo_cls.value_head,
                                                    lora_rank=config.lora_rank, device=device, sampling=sampling)
+        if config.precision == "bf16":
+            self.policy.autocast_dtype = torch.bfloat16
         reference = None
         if algo_cls.needs_reference(config):
             if resume and not self.policy.is_lora:
                 # the reference is the *initial* model, not the checkpoint
-                reference = LMPolicy.from_pretrained(model_path, device=device, sampling=sampling).reference()
+                initial = LMPolicy.from_pretrained(model_path, device=device, sampling=sampling)
+                initial.autocast_dtype = self.policy.autocast_dtype
+                reference = initial.reference()
             else:
                 reference = self.policy.reference()
         self.envs = make_envs(self.local_config, model_path)

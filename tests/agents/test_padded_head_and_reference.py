@@ -88,3 +88,28 @@ def test_train_runs_every_algorithm_on_a_padded_qwen2(tmp_path, algo):
                                device="cpu", checkpoint_every=0))
     assert [r["step"] for r in result.metrics] == [1, 2, 3]
     assert all(torch.isfinite(torch.tensor(r["loss"])) for r in result.metrics)
+
+
+def test_bf16_autocast_keeps_weights_and_logprobs_fp32(tmp_path):
+    """--precision bf16 runs the forward passes in bfloat16 (CPU autocast here, the same call on a
+    GPU); master weights, logprobs and the value head's outputs stay fp32 and close to the fp32 run."""
+    tok = build_tokenizer()
+    policy = LMPolicy(build_model("gpt2", len(tok), dropout=0.0), tok, value_head=True)
+    ids = torch.tensor([tok.convert_tokens_to_ids(["the", "movie", "was", "very", "good", "!"])])
+    mask = torch.ones_like(ids)
+    fp32 = policy.score_sequences(ids, mask, 3, with_values=True)
+    policy.autocast_dtype = torch.bfloat16
+    bf16 = policy.score_sequences(ids, mask, 3, with_values=True)
+    assert bf16.logprobs.dtype == bf16.values.dtype == torch.float32
+    assert not torch.equal(bf16.logprobs, fp32.logprobs)  # autocast really ran
+    torch.testing.assert_close(bf16.logprobs, fp32.logprobs, atol=0.1, rtol=0.05)
+    assert policy.reference().autocast_dtype == torch.bfloat16
+
+    model_dir = tmp_path / "m"
+    build_model("gpt2", len(tok), dropout=0.0).save_pretrained(model_dir)
+    tok.save_pretrained(model_dir)
+    result = train(TrainConfig(algo="ppo", env="rlenv/TextGen-v0", model=str(model_dir), env_args=tiny_env_args(),
+                               steps=2, batch_size=8, precision="bf16", out=str(tmp_path / "run"), device="cpu"))
+    trained = LMPolicy.from_pretrained(result.checkpoint, device="cpu", value_head=True)
+    assert all(p.dtype == torch.float32 for p in trained.parameters())
+    assert all(isinstance(r["loss"], float) for r in result.metrics)
