@@ -51,6 +51,8 @@ class TurnLevel(gym.Wrapper, gym.utils.RecordConstructorArgs):
         self.action_space = spaces.Text(max_length=4 * setup.max_new_tokens, min_length=0, charset=charset)
         self.observation_space = spaces.Text(max_length=64 * setup.seq_len, min_length=0, charset=charset)
         self._done = True
+        self.last_token_observation: dict[str, np.ndarray] | None = None
+        """The wrapped env's Dict observation after the last reset/step (ids and masks)."""
 
     def _text(self, obs: dict[str, np.ndarray]) -> str:
         return self.tokenizer.decode(obs["input_ids"][obs["attention_mask"] == 1], skip_special_tokens=True)
@@ -58,6 +60,7 @@ class TurnLevel(gym.Wrapper, gym.utils.RecordConstructorArgs):
     def reset(self, *, seed: int | None = None, options: dict[str, Any] | None = None):
         obs, info = self.env.reset(seed=seed, options=options)
         self._done = False
+        self.last_token_observation = obs
         return self._text(obs), info
 
     def step(self, action: str):
@@ -76,6 +79,7 @@ class TurnLevel(gym.Wrapper, gym.utils.RecordConstructorArgs):
             if turn_over:
                 break
         self._done = bool(terminated or truncated)
+        self.last_token_observation = obs
         info = {**info, "num_tokens": fed, "unused_tokens": max(0, len(ids) - fed)}
         return self._text(obs), total, bool(terminated), bool(truncated), info
 
