@@ -27,12 +27,15 @@ _CALL = re.compile(r"calc\(\s*(-?\d+)\s*([-+*])\s*(-?\d+)\s*\)")
 
 
 class GuessNumberResponder:
-    """Answers a guess with ``higher``/``lower`` (or ``wrong`` without feedback); ends on the number."""
+    """Answers a guess with ``higher``/``lower`` (or ``wrong`` without feedback); ends on the number,
+    or (``max_turns``) after that many guesses: the game is lost then, so the episode *terminates*."""
 
-    def __init__(self, feedback: bool = True, turn_penalty: float = 0.1, newline: str = "\n") -> None:
+    def __init__(self, feedback: bool = True, turn_penalty: float = 0.1, newline: str = "\n",
+                 max_turns: int | None = None) -> None:
         self.feedback = feedback
         self.turn_penalty = turn_penalty
         self.newline = newline
+        self.max_turns = max_turns
         self.__name__ = "guess_number" + ("" if feedback else "_no_feedback")
 
     def __call__(self, history: TurnHistory) -> tuple[str, float, bool]:
@@ -40,6 +43,8 @@ class GuessNumberResponder:
         found = _FIRST_INT.search(history.last_text)
         if found is not None and int(found.group()) == secret:
             return "", 1.0, True
+        if self.max_turns is not None and history.num_policy_turns >= self.max_turns:
+            return "", -self.turn_penalty, True
         if found is None:
             hint = "number?"
         else:
@@ -65,7 +70,7 @@ def guess_number(high: int = 20, feedback: bool = True, turn_penalty: float = 0.
     return {**defaults, **env_kwargs}
 
 
-def guess_number_toy(num_values: int = 8, max_turns: int = 4, feedback: bool = True, turn_penalty: float = 0.1,
+def guess_number_toy(num_values: int = 4, max_turns: int = 3, feedback: bool = True, turn_penalty: float = 0.1,
                      **env_kwargs: Any) -> dict[str, Any]:
     """GuessNumber over symbols ``0 .. num_values-1``: one token per turn, one token per reply."""
     if not 2 <= num_values <= 64:
@@ -78,9 +83,10 @@ def guess_number_toy(num_values: int = 8, max_turns: int = 4, feedback: bool = T
         return {"prompt": "guess", "answer": int(rng.integers(num_values))}
 
     draw.__name__ = f"a secret symbol in 0..{num_values - 1}"
-    # each turn is a guess + a one-token reply; the last guess needs no reply
+    # each turn is a guess + a one-token reply; the last guess needs no reply. The turn limit is a
+    # rule of the game (lost: terminated), not a time limit to bootstrap over.
     defaults = dict(tokenizer=symbol_tokenizer(symbols), prompts=draw,
-                    responder=GuessNumberResponder(feedback, turn_penalty, newline=""),
+                    responder=GuessNumberResponder(feedback, turn_penalty, newline="", max_turns=max_turns),
                     max_turn_tokens=1, max_prompt_tokens=1, max_new_tokens=2 * max_turns - 1)
     return {**defaults, **env_kwargs}
 
