@@ -119,7 +119,7 @@ class Episode:
 
     id: str
     env: TurnLevel
-    connection_owned: bool
+    owner: object | None  # the WebSocket session's environment; None for an HTTP episode
     lock: threading.Lock = field(default_factory=threading.Lock)
     done: bool = True
     step_count: int = 0
@@ -147,15 +147,15 @@ class Sessions:
     def active(self) -> int:
         return len(self._episodes)
 
-    def open(self, episode_id: str | None, connection_owned: bool) -> Episode:
+    def open(self, episode_id: str | None, owner: object | None) -> Episode:
         """The episode ``episode_id`` (made if new), holding a slot; CapacityReached if none is free."""
         with self._lock:
             if episode_id is not None and episode_id in self._episodes:
-                return self._episodes[episode_id]
+                return self._check_owner(self._episodes[episode_id], owner)
             if len(self._episodes) >= self.max_sessions:
                 self._evict_one()
             env = self._pool.pop() if self._pool else None
-            episode = Episode(episode_id or uuid.uuid4().hex, env, connection_owned)  # type: ignore[arg-type]
+            episode = Episode(episode_id or uuid.uuid4().hex, env, owner)  # type: ignore[arg-type]
             self._episodes[episode.id] = episode
         if episode.env is None:
             episode.env = self.make_env()  # outside the lock: loading a tokenizer takes a while
@@ -163,7 +163,7 @@ class Sessions:
 
     def _evict_one(self) -> None:
         now = time.monotonic()
-        evictable = [e for e in self._episodes.values() if not e.connection_owned
+        evictable = [e for e in self._episodes.values() if e.owner is None
                      and (e.done or now - e.last_used > self.idle_timeout_s)]
         if not evictable:
             raise CapacityReached(
@@ -173,7 +173,13 @@ class Sessions:
         oldest = min(evictable, key=lambda e: e.last_used)
         self._release_locked(oldest.id)
 
-    def get(self, episode_id: str | None) -> Episode:
+    @staticmethod
+    def _check_owner(episode: Episode, owner: object | None) -> Episode:
+        if episode.owner is not None and episode.owner is not owner:
+            raise SessionError(f"episode_id {episode.id!r} belongs to another WebSocket session; use a new episode_id")
+        return episode
+
+    def get(self, episode_id: str | None, owner: object | None = None) -> Episode:
         if episode_id is None:
             raise UnknownEpisode(
                 "no episode_id: over HTTP, send the episode_id that /reset returned "
@@ -185,7 +191,7 @@ class Sessions:
             raise UnknownEpisode(
                 f"unknown episode_id {episode_id!r} (never reset, closed, or evicted after it ended); call /reset first"
             )
-        return episode
+        return self._check_owner(episode, owner)
 
     def release(self, episode_id: str) -> None:
         with self._lock:
@@ -224,9 +230,13 @@ class RlenvEnvironment(Environment[RlenvAction, RlenvObservation, RlenvState]):
               **kwargs: Any) -> RlenvObservation:
         if kwargs:
             raise SessionError(f"unknown reset fields {sorted(kwargs)}; use seed, episode_id and prompt")
-        if self.connection_owned and episode_id is None:
-            episode_id = self.episode_id  # a WebSocket session reuses its slot
-        episode = self.sessions.open(episode_id, self.connection_owned)
+        owner = self if self.connection_owned else None
+        if self.connection_owned and self.episode_id is not None:
+            if episode_id is None:
+                episode_id = self.episode_id  # a WebSocket session reuses its slot
+            elif episode_id != self.episode_id:
+                self.sessions.release(self.episode_id)  # one episode per WebSocket session
+        episode = self.sessions.open(episode_id, owner)
         self.episode_id = episode.id
         with episode.lock:
             _, info = episode.env.reset(seed=seed, options=None if prompt is None else {"prompt": prompt})
@@ -237,7 +247,7 @@ class RlenvEnvironment(Environment[RlenvAction, RlenvObservation, RlenvState]):
 
     def step(self, action: RlenvAction, timeout_s: float | None = None, episode_id: str | None = None,
              **kwargs: Any) -> RlenvObservation:
-        episode = self.sessions.get(episode_id or self.episode_id)
+        episode = self.sessions.get(episode_id or self.episode_id, self if self.connection_owned else None)
         with episode.lock:
             if episode.done:
                 raise EpisodeOver(f"episode {episode.id!r} has ended; call reset to start the next one")
@@ -270,8 +280,7 @@ class RlenvEnvironment(Environment[RlenvAction, RlenvObservation, RlenvState]):
                 "max_sessions": self.sessions.max_sessions}
         if self.episode_id is None:
             return RlenvState(**base)
-        episode = self.sessions.get(self.episode_id)
-        return episode_state(episode, base)
+        return episode_state(self.sessions.get(self.episode_id, self if self.connection_owned else None), base)
 
     def close(self) -> None:
         if self.connection_owned and self.episode_id is not None:

@@ -155,7 +155,10 @@ def test_bad_input_gets_errors_and_the_server_keeps_serving(server):
         res = http.post("/step", json={"action": {"token": 5}, "episode_id": eid})
         assert res.status_code == 409 and "has ended" in res.text
     with GenericEnvClient(base_url=server).sync() as client:
-        client.reset(seed=0)
+        ws_episode_id = client.reset(seed=0).observation["episode_id"]
+        # an HTTP request cannot step (or reset) an episode that a WebSocket session owns
+        res = httpx.post(server + "/step", json={"action": {"token": 5}, "episode_id": ws_episode_id})
+        assert res.status_code == 400 and "belongs to another WebSocket session" in res.text
         with pytest.raises(RuntimeError, match="outside the vocabulary"):
             client.step({"token": 10**6})
         with pytest.raises(RuntimeError, match="VALIDATION_ERROR"):
