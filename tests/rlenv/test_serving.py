@@ -227,3 +227,12 @@ def test_capacity_limit_and_killed_server(servers):
             remote.step(a)
     with pytest.raises(ConnectionError, match="Failed to connect|did not answer"):
         GenericEnvClient(base_url=url).sync().reset()
+
+
+def test_serve_command_refuses_bad_arguments(capsys):
+    from agents.cli import main
+
+    assert main(["serve", "rlenv/GuesNumber-v0"]) == 2
+    assert "did you mean 'rlenv/GuessNumber-v0'" in capsys.readouterr().err
+    assert main(["serve", ENV_ID, "--max-sessions", "0"]) == 2
+    assert "--max-sessions must be >= 1" in capsys.readouterr().err
