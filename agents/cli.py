@@ -5,6 +5,7 @@
     rlenv eval  --env ID [--model PATH] [--episodes N] [--seed S]     # one JSON summary line
     rlenv bench [GRID.json] [--algos ...] [--envs ...] [--seeds ...] [--steps N | --time-budget S]
     rlenv rm train --loss {mse,ce,bt} --data FILE [--model PATH] [--out DIR]
+    rlenv serve ID [--host H] [--port P] [--max-sessions N]           # OpenEnv server (extra 'serve')
 
 ``rlenv <command> --help`` lists every flag. Bad input prints one ``error:`` line and exits with 2;
 set ``RLENV_DEBUG=1`` for the traceback.
@@ -26,13 +27,14 @@ import tyro
 from agents.config import ALGOS, TrainConfig
 from agents.errors import ConfigError, TrainingDivergedError, built_from_user_input
 
-USAGE = """usage: rlenv {envs,train,eval,bench,rm} ...
+USAGE = """usage: rlenv {envs,train,eval,bench,rm,serve} ...
 
   envs    list every registered environment id (reward, prompts, defaults)
   train   train a policy: --algo {reinforce,ppo,rloo,grpo} --env ID [--steps N | --time-budget S] ...
   eval    evaluate a model on an env; prints one JSON summary line
   bench   grid of algos x env ids x seeds, each a short `train`; writes a summary table and JSON
   rm      reward models: `rlenv rm train --loss {mse,ce,bt} --data FILE [--model PATH] [--out DIR]`
+  serve   serve an env id as an OpenEnv environment: `rlenv serve ID [--host H] [--port P] [--max-sessions N]`
 
 `rlenv <command> --help` lists the flags of a command."""
 
@@ -88,6 +90,20 @@ class BenchConfig:
     kl_coef: float | None = None
     device: Literal["cpu", "cuda", "auto"] = "auto"
     out: str = "runs/bench"
+
+
+@dataclass(frozen=True)
+class ServeArgs:
+    """Serve an env id as an OpenEnv environment (HTTP reset/step/state, WebSocket sessions)."""
+
+    env: tyro.conf.Positional[str]
+    """registered env id (``rlenv envs`` lists them)"""
+    host: str = "127.0.0.1"
+    port: int = 8000
+    max_sessions: int = 8
+    """concurrent episodes (HTTP and WebSocket together)"""
+    env_args: tuple[str, ...] = ()
+    """extra env kwargs as key=value (JSON values)"""
 
 
 # ---- commands -------------------------------------------------------------------------------------
@@ -229,6 +245,22 @@ def cmd_rm_train(argv: Sequence[str]) -> None:
                       "num_val": result.num_val, "val": result.val_metrics, "constant_baseline": result.baseline_metrics}))
 
 
+def cmd_serve(args: ServeArgs) -> None:
+    from rlenv import check_env_id
+
+    check_env_id(args.env)
+    if args.max_sessions < 1 or not 0 < args.port < 65536:
+        raise ConfigError("--max-sessions must be >= 1 and --port in [1, 65535]")
+    try:
+        from rlenv.serving import serve
+    except ImportError as err:
+        raise ConfigError(str(err)) from None
+    env_kwargs = TrainConfig.parsed_env_args(args)  # the same key=value parsing as train's --env-args
+    print(f"serving {args.env} at http://{args.host}:{args.port} (WebSocket /ws, health /health); Ctrl-C stops",
+          file=sys.stderr)
+    serve(args.env, host=args.host, port=args.port, max_sessions=args.max_sessions, env_kwargs=env_kwargs)
+
+
 # ---- entry point ----------------------------------------------------------------------------------
 def _bench_args(argv: list[str]) -> BenchConfig:
     """``rlenv bench [GRID.json] [flags]``: the JSON file gives defaults, flags override them."""
@@ -259,10 +291,12 @@ def run(argv: Sequence[str]) -> None:
         cmd_bench(_bench_args(rest))
     elif command == "rm" and rest[:1] == ["train"]:
         cmd_rm_train(rest[1:])
+    elif command == "serve":
+        cmd_serve(tyro.cli(ServeArgs, args=rest, prog="rlenv serve"))
     elif command == "rm":
         raise ConfigError("usage: rlenv rm train --loss {mse,ce,bt} --data FILE [--model PATH] [--out DIR]")
     else:
-        raise ConfigError(f"unknown command {command!r}; use one of envs, train, eval, bench, rm (rlenv --help)")
+        raise ConfigError(f"unknown command {command!r}; use one of envs, train, eval, bench, rm, serve (rlenv --help)")
 
 
 def _user_input_errors() -> tuple[type[BaseException], ...]:

@@ -12,6 +12,10 @@ Observation layout, L = P + T (P = max_prompt_tokens, T = max_new_tokens)::
                      <------ P columns -------->  <------ T columns ------->
 
 The prompt is left-padded so that generated token t always sits at column P + t.
+
+Multi-turn ids (a ``responder`` is set) use the same layout: the T columns hold the policy's turns
+and the env's replies in order, and a third channel ``policy_mask`` (int8) is 1 exactly where the
+policy wrote the token. :mod:`rlenv.multiturn` holds that episode batch and the agent's contract.
 """
 
 from __future__ import annotations
@@ -44,6 +48,8 @@ class TextGenSetup:
     max_new_tokens: int
     stop_strings: tuple[str, ...]
     prompt_overflow: PromptOverflow
+    turns: Any = None
+    """``rlenv.multiturn.TurnSpec`` for multi-turn ids (the env replies between turns), else None."""
 
     @property
     def vocab_size(self) -> int:
@@ -55,12 +61,13 @@ class TextGenSetup:
 
     def observation_space(self) -> spaces.Dict:
         shape = (self.seq_len,)
-        return spaces.Dict(
-            {
-                "input_ids": spaces.Box(0, self.vocab_size - 1, shape, dtype=np.int64),
-                "attention_mask": spaces.Box(0, 1, shape, dtype=np.int8),
-            }
-        )
+        channels = {
+            "input_ids": spaces.Box(0, self.vocab_size - 1, shape, dtype=np.int64),
+            "attention_mask": spaces.Box(0, 1, shape, dtype=np.int8),
+        }
+        if self.turns is not None:
+            channels["policy_mask"] = spaces.Box(0, 1, shape, dtype=np.int8)
+        return spaces.Dict(channels)
 
 
 def default_prompts_path() -> Path:
@@ -85,15 +92,23 @@ def resolve_reward_model(spec: Any) -> Any:
 def resolve_setup(
     tokenizer: Any = None,
     prompts: Any = None,
-    reward_model: Any = "vader",
+    reward_model: Any = None,
     *,
     max_prompt_tokens: int = 32,
     max_new_tokens: int = 32,
     stop_strings: str | Sequence[str] = (),
     prompt_overflow: PromptOverflow = "truncate",
     trust_remote_code: bool = False,
+    responder: Any = None,
+    end_of_turn: str | int | None = None,
+    max_turn_tokens: int | None = None,
 ) -> TextGenSetup:
-    """Validate the user's arguments before any heavy work and build a :class:`TextGenSetup`."""
+    """Validate the user's arguments before any heavy work and build a :class:`TextGenSetup`.
+
+    ``reward_model=None`` means ``"vader"`` for single-turn envs. With a ``responder`` the env is
+    multi-turn (see :mod:`rlenv.multiturn`): the responder pays the rewards, so ``reward_model``
+    must stay None, and ``stop_strings`` end the policy's *turn*, not the episode.
+    """
     if int(max_new_tokens) < 1:
         raise ValueError(f"max_new_tokens must be >= 1, got {max_new_tokens}")
     if int(max_prompt_tokens) < 1:
@@ -104,14 +119,29 @@ def resolve_setup(
         stop_strings = (stop_strings,)
     if any(not isinstance(s, str) or not s for s in stop_strings):
         raise ValueError(f"stop_strings must be non-empty strings, got {stop_strings!r}")
+    if responder is None and (end_of_turn is not None or max_turn_tokens is not None):
+        raise ValueError("end_of_turn/max_turn_tokens only apply to multi-turn envs; pass responder= too")
+    if responder is not None and reward_model is not None:
+        raise ValueError(
+            "a multi-turn env is rewarded by its responder (reply, reward, done); drop reward_model= "
+            "or call the reward model inside the responder"
+        )
+    tok = load_tokenizer(tokenizer, trust_remote_code=trust_remote_code)
+    turns = None
+    if responder is not None:
+        from rlenv.multiturn import make_turn_spec
+
+        turns = make_turn_spec(responder, tok, end_of_turn, max_turn_tokens)
     return TextGenSetup(
-        tokenizer=load_tokenizer(tokenizer, trust_remote_code=trust_remote_code),
+        tokenizer=tok,
         prompts=as_prompt_source(default_prompts_path() if prompts is None else prompts),
-        reward_model=resolve_reward_model(reward_model),
+        reward_model=None if responder is not None else resolve_reward_model(
+            "vader" if reward_model is None else reward_model),
         max_prompt_tokens=int(max_prompt_tokens),
         max_new_tokens=int(max_new_tokens),
         stop_strings=tuple(stop_strings),
         prompt_overflow=prompt_overflow,
+        turns=turns,
     )
 
 
@@ -133,8 +163,30 @@ def check_actions(actions: Any, num_envs: int, vocab_size: int) -> np.ndarray:
     return arr.astype(np.int64, copy=False)
 
 
+@dataclass
+class StepOutcome:
+    """What one step did to the N episodes of an :class:`EpisodeBatch`."""
+
+    terminated: np.ndarray  # (N,) bool
+    truncated: np.ndarray  # (N,) bool
+    rewards: np.ndarray  # (N,) float64
+    infos: dict[int, dict[str, Any]]  # row -> info, only for rows that have one this step
+
+
 class EpisodeBatch:
-    """N episodes' tokens in fixed-shape buffers, plus the bookkeeping to end them."""
+    """N episodes' tokens in fixed-shape buffers, plus the bookkeeping to end them.
+
+    :meth:`create` picks the multi-turn subclass when the setup has a responder; both envs build
+    their batch through it, so the single and the vector env share every line of the MDP.
+    """
+
+    @staticmethod
+    def create(setup: TextGenSetup, n: int) -> EpisodeBatch:
+        if setup.turns is not None:
+            from rlenv.multiturn import MultiTurnEpisodes
+
+            return MultiTurnEpisodes(setup, n)
+        return EpisodeBatch(setup, n)
 
     def __init__(self, setup: TextGenSetup, n: int) -> None:
         self.setup = setup
@@ -174,6 +226,18 @@ class EpisodeBatch:
         self.done[i] = False
         self.prompts[i] = prompt
         self._stop_cut[i] = None
+
+    def step(self, actions: np.ndarray, active: np.ndarray) -> StepOutcome:
+        """Append ``actions[i]`` to every active episode; score the episodes that end (one call)."""
+        terminated, truncated = self.advance(actions, active)
+        rewards = np.zeros(self.n, dtype=np.float64)
+        ended = np.flatnonzero(terminated | truncated).tolist()
+        infos: dict[int, dict[str, Any]] = {}
+        if ended:
+            scores, ended_infos = self.score(ended)
+            rewards[ended] = scores
+            infos = dict(zip(ended, ended_infos, strict=True))
+        return StepOutcome(terminated, truncated, rewards, infos)
 
     def advance(self, actions: np.ndarray, active: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
         """Append ``actions[i]`` to every active episode; return (terminated, truncated), both (N,)."""

@@ -32,31 +32,36 @@ class TextGenEnv(gym.Env[dict[str, np.ndarray], int]):
         prompts: list, ``.txt``/``.jsonl`` path, callable ``f(rng)`` or iterable (see
             :mod:`rlenv.prompts`); ``None`` is the embedded review openings.
         reward_model: registry name, ``{name: weight}`` dict, or any callable with the
-            ``rm(prompts, completions, **kwargs) -> list[float]`` signature.
+            ``rm(prompts, completions, **kwargs) -> list[float]`` signature; None is ``"vader"``.
         max_prompt_tokens, max_new_tokens: the two halves of the observation.
         stop_strings: strings that end the episode (excluded from the completion text).
         prompt_overflow: ``"truncate"`` (keep the prompt's last tokens, with a warning) or ``"error"``.
         render_mode: ``"ansi"`` returns the text so far; ``"human"`` prints it.
         trust_remote_code: passed to the tokenizer loader; never implied.
+        responder, end_of_turn, max_turn_tokens: make the env multi-turn: the policy writes a turn,
+            the responder answers with token ids appended to the state (:mod:`rlenv.multiturn`
+            documents the contract, the ``policy_mask`` channel and the ``info`` keys).
     """
 
     metadata = {"render_modes": ["ansi", "human"], "render_fps": 30}
 
-    def __init__(self, tokenizer: Any = None, prompts: Any = None, reward_model: Any = "vader", *,
+    def __init__(self, tokenizer: Any = None, prompts: Any = None, reward_model: Any = None, *,
                  max_prompt_tokens: int = 32, max_new_tokens: int = 32, stop_strings: Any = (),
                  prompt_overflow: str = "truncate", render_mode: str | None = None,
-                 trust_remote_code: bool = False) -> None:
+                 trust_remote_code: bool = False, responder: Any = None, end_of_turn: Any = None,
+                 max_turn_tokens: int | None = None) -> None:
         if render_mode is not None and render_mode not in self.metadata["render_modes"]:
             raise ValueError(f"render_mode must be one of {self.metadata['render_modes']} or None, got {render_mode!r}")
         self.setup = resolve_setup(
             tokenizer, prompts, reward_model, max_prompt_tokens=max_prompt_tokens,
             max_new_tokens=max_new_tokens, stop_strings=stop_strings, prompt_overflow=prompt_overflow,
-            trust_remote_code=trust_remote_code,
+            trust_remote_code=trust_remote_code, responder=responder, end_of_turn=end_of_turn,
+            max_turn_tokens=max_turn_tokens,
         )
         self.render_mode = render_mode
         self.observation_space = self.setup.observation_space()
         self.action_space = gym.spaces.Discrete(self.setup.vocab_size)
-        self._episodes = EpisodeBatch(self.setup, 1)
+        self._episodes = EpisodeBatch.create(self.setup, 1)
 
     @property
     def tokenizer(self):
@@ -84,14 +89,11 @@ class TextGenEnv(gym.Env[dict[str, np.ndarray], int]):
             raise RuntimeError("step() called after the episode ended (or before reset()); call env.reset() first")
         actions = check_actions(np.reshape(action, (1,)) if np.ndim(action) == 0 else action, 1,
                                 self.setup.vocab_size)
-        terminated, truncated = self._episodes.advance(actions, np.ones(1, dtype=bool))
-        reward, info = 0.0, {}
-        if terminated[0] or truncated[0]:
-            rewards, infos = self._episodes.score([0])
-            reward, info = rewards[0], infos[0]
+        out = self._episodes.step(actions, np.ones(1, dtype=bool))
         if self.render_mode == "human":
             self.render()
-        return self._episodes.observation(0), reward, bool(terminated[0]), bool(truncated[0]), info
+        return (self._episodes.observation(0), float(out.rewards[0]), bool(out.terminated[0]),
+                bool(out.truncated[0]), out.infos.get(0, {}))
 
     def render(self) -> str | None:
         text = self._episodes.text(0)

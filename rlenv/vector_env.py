@@ -61,7 +61,7 @@ class TextGenVectorEnv(VectorEnv):
         self.single_action_space = spaces.Discrete(self.setup.vocab_size)
         self.observation_space = batch_space(self.single_observation_space, self.num_envs)
         self.action_space = batch_space(self.single_action_space, self.num_envs)
-        self._episodes = EpisodeBatch(self.setup, self.num_envs)
+        self._episodes = EpisodeBatch.create(self.setup, self.num_envs)
         self._rngs = [seeding.np_random()[0] for _ in range(self.num_envs)]
         self._pending_reset = np.zeros(self.num_envs, dtype=bool)
         self._group_size = 1
@@ -127,29 +127,27 @@ class TextGenVectorEnv(VectorEnv):
                 "step() called but every sub-env's episode has ended; call reset() "
                 "(or use autoreset_mode='NextStep')"
             )
-        terminated, truncated = self._episodes.advance(actions, active)
-        rewards = np.zeros(self.num_envs, dtype=np.float64)
-        ended = np.flatnonzero(terminated | truncated)
-        ended_infos: list[dict[str, Any]] = []
-        if ended.size:
-            scores, ended_infos = self._episodes.score(ended.tolist())
-            rewards[ended] = scores
-            for i, info in zip(ended, ended_infos, strict=True):
-                infos = self._add_info(infos, info, int(i))
+        out = self._episodes.step(actions, active)
+        ended = np.flatnonzero(out.terminated | out.truncated)
         mode = self.autoreset_mode
-        if mode == AutoresetMode.NEXT_STEP:
-            self._pending_reset[ended] = True
-        elif mode == AutoresetMode.SAME_STEP and ended.size:
-            infos = self._reset_same_step(ended, ended_infos)
-        return self._episodes.observation(), rewards, terminated, truncated, infos
+        if mode == AutoresetMode.SAME_STEP and ended.size:
+            for i in sorted(set(out.infos) - set(ended.tolist())):  # multi-turn: a turn ended
+                infos = self._add_info(infos, out.infos[i], i)
+            infos = self._reset_same_step(infos, ended, [out.infos[int(i)] for i in ended])
+        else:
+            for i in sorted(out.infos):
+                infos = self._add_info(infos, out.infos[i], i)
+            if mode == AutoresetMode.NEXT_STEP:
+                self._pending_reset[ended] = True
+        return self._episodes.observation(), out.rewards, out.terminated, out.truncated, infos
 
-    def _reset_same_step(self, ended: np.ndarray, ended_infos: list[dict[str, Any]]) -> dict[str, Any]:
+    def _reset_same_step(self, infos: dict[str, Any], ended: np.ndarray,
+                         ended_infos: list[dict[str, Any]]) -> dict[str, Any]:
         final_obs = np.full(self.num_envs, None, dtype=object)
         final_info: dict[str, Any] = {}
         for i, info in zip(ended, ended_infos, strict=True):
             final_obs[i] = self._episodes.observation(int(i))
             final_info = self._add_info(final_info, info, int(i))
-        infos: dict[str, Any] = {}
         for i, prompt in zip(ended, self._draw_prompts(ended, {}), strict=True):
             self._episodes.start(int(i), prompt)
             infos = self._add_info(infos, {"prompt": prompt.text}, int(i))

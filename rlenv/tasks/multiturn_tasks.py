@@ -1,0 +1,131 @@
+"""Multi-turn tasks where the env's reply matters (see :mod:`rlenv.multiturn` for the mechanics).
+
+- ``rlenv/GuessNumber-v0``: the env picked a number; the policy writes a guess per line, the env
+  answers ``higher`` / ``lower``; +1 for the right guess, ``-turn_penalty`` for every wrong one.
+- ``rlenv/GuessNumberToy-v0``: the same game over a word-level vocabulary of a few symbols, one
+  token per turn, that stock SB3 ``PPO("MultiInputPolicy")`` learns without an LM.
+- ``rlenv/Calculator-v0``: a multiplication question; a turn ``calc(a*b)`` makes the env insert
+  the result, any other turn is the final answer, scored 1 if its first number is right.
+
+Every task takes ``feedback=False``: the env's informative replies are replaced by one fixed,
+non-informative reply (``wrong`` / ``?``), same length budget and same rewards, so that a policy
+trained with and without feedback can be compared.
+"""
+
+from __future__ import annotations
+
+import re
+from typing import Any
+
+import numpy as np
+
+from rlenv.multiturn import TurnHistory
+from rlenv.tasks.token_reverse import symbol_tokenizer
+
+_FIRST_INT = re.compile(r"-?\d+")
+_CALL = re.compile(r"calc\(\s*(-?\d+)\s*([-+*])\s*(-?\d+)\s*\)")
+
+
+class GuessNumberResponder:
+    """Answers a guess with ``higher``/``lower`` (or ``wrong`` without feedback); ends on the number,
+    or (``max_turns``) after that many guesses: the game is lost then, so the episode *terminates*."""
+
+    def __init__(self, feedback: bool = True, turn_penalty: float = 0.1, newline: str = "\n",
+                 max_turns: int | None = None) -> None:
+        self.feedback = feedback
+        self.turn_penalty = turn_penalty
+        self.newline = newline
+        self.max_turns = max_turns
+        self.__name__ = "guess_number" + ("" if feedback else "_no_feedback")
+
+    def __call__(self, history: TurnHistory) -> tuple[str, float, bool]:
+        secret = int(history.columns["answer"])
+        found = _FIRST_INT.search(history.last_text)
+        if found is not None and int(found.group()) == secret:
+            return "", 1.0, True
+        if self.max_turns is not None and history.num_policy_turns >= self.max_turns:
+            return "", -self.turn_penalty, True
+        if found is None:
+            hint = "number?"
+        else:
+            hint = "higher" if int(found.group()) < secret else "lower"
+        return (hint if self.feedback else "wrong") + self.newline, -self.turn_penalty, False
+
+
+def guess_number_prompts(high: int):
+    def draw(rng: np.random.Generator) -> dict[str, Any]:
+        return {"prompt": f"I picked a number from 1 to {high}. Guess it, one number per line.\n",
+                "answer": int(rng.integers(1, high + 1))}
+
+    draw.__name__ = f"a secret number in [1, {high}]"
+    return draw
+
+
+def guess_number(high: int = 20, feedback: bool = True, turn_penalty: float = 0.1, **env_kwargs: Any) -> dict[str, Any]:
+    """TextGenEnv kwargs of GuessNumber on the embedded tokenizer (turns end at a newline)."""
+    if high < 2:
+        raise ValueError(f"high must be >= 2, got {high}")
+    defaults = dict(prompts=guess_number_prompts(high), responder=GuessNumberResponder(feedback, turn_penalty),
+                    end_of_turn="\n", stop_strings=["\n"], max_prompt_tokens=24, max_new_tokens=48)
+    return {**defaults, **env_kwargs}
+
+
+def guess_number_toy(num_values: int = 4, max_turns: int = 3, feedback: bool = True, turn_penalty: float = 0.1,
+                     **env_kwargs: Any) -> dict[str, Any]:
+    """GuessNumber over symbols ``0 .. num_values-1``: one token per turn, one token per reply."""
+    if not 2 <= num_values <= 64:
+        raise ValueError(f"num_values must be in [2, 64], got {num_values}")
+    if max_turns < 1:
+        raise ValueError(f"max_turns must be >= 1, got {max_turns}")
+    symbols = [str(v) for v in range(num_values)] + ["guess", "higher", "lower", "wrong", "number?"]
+
+    def draw(rng: np.random.Generator) -> dict[str, Any]:
+        return {"prompt": "guess", "answer": int(rng.integers(num_values))}
+
+    draw.__name__ = f"a secret symbol in 0..{num_values - 1}"
+    # each turn is a guess + a one-token reply; the last guess needs no reply. The turn limit is a
+    # rule of the game (lost: terminated), not a time limit to bootstrap over.
+    defaults = dict(tokenizer=symbol_tokenizer(symbols), prompts=draw,
+                    responder=GuessNumberResponder(feedback, turn_penalty, newline="", max_turns=max_turns),
+                    max_turn_tokens=1, max_prompt_tokens=1, max_new_tokens=2 * max_turns - 1)
+    return {**defaults, **env_kwargs}
+
+
+class CalculatorResponder:
+    """``calc(a op b)`` turns get the result inserted; any other turn is the scored final answer."""
+
+    def __init__(self, feedback: bool = True, max_calls: int = 3) -> None:
+        self.feedback = feedback
+        self.max_calls = max_calls
+        self.__name__ = "calculator" + ("" if feedback else "_no_feedback")
+
+    def __call__(self, history: TurnHistory) -> tuple[str, float, bool]:
+        call = _CALL.search(history.last_text)
+        calls_so_far = history.num_policy_turns - 1
+        if call is None or calls_so_far >= self.max_calls:
+            found = _FIRST_INT.search(history.last_text)
+            right = found is not None and int(found.group()) == int(history.columns["answer"])
+            return "", float(right), True
+        if not self.feedback:
+            return "?\n", 0.0, False
+        a, op, b = int(call.group(1)), call.group(2), int(call.group(3))
+        result = {"+": a + b, "-": a - b, "*": a * b}[op]
+        return f"{result}\n", 0.0, False
+
+
+def calculator_prompts(max_operand: int):
+    def draw(rng: np.random.Generator) -> dict[str, Any]:
+        a, b = (int(x) for x in rng.integers(2, max_operand + 1, size=2))
+        return {"prompt": f"{a}*{b}=? calc(x*y) computes.\n", "answer": a * b}
+
+    draw.__name__ = f"a*b with operands in [2, {max_operand}]"
+    return draw
+
+
+def calculator(max_operand: int = 99, feedback: bool = True, max_calls: int = 3, **env_kwargs: Any) -> dict[str, Any]:
+    """TextGenEnv kwargs of the calculator tool task on the embedded tokenizer."""
+    if max_operand < 2:
+        raise ValueError(f"max_operand must be >= 2, got {max_operand}")
+    defaults = dict(prompts=calculator_prompts(max_operand), responder=CalculatorResponder(feedback, max_calls),
+                    end_of_turn="\n", stop_strings=["\n"], max_prompt_tokens=24, max_new_tokens=40)
+    return {**defaults, **env_kwargs}

@@ -1,0 +1,80 @@
+"""The multi-turn tasks: the env's replies, rewards and the no-feedback variant; SB3 learns the toy."""
+
+import gymnasium as gym
+import numpy as np
+import pytest
+
+import rlenv  # noqa: F401
+from rlenv.wrappers import TurnLevel
+
+
+def secret(env):
+    return env.unwrapped._episodes.prompts[0].columns["answer"]
+
+
+def test_guess_number_toy_replies_are_single_tokens_and_the_game_ends():
+    env = gym.make("rlenv/GuessNumberToy-v0")
+    tok = env.unwrapped.tokenizer
+    env.reset(seed=1)
+    s = secret(env)
+    wrong = (s + 1) % 4
+    _, r, term, trunc, info = env.step(tok.convert_tokens_to_ids(str(wrong)))
+    assert r == pytest.approx(-0.1) and not term and info["reply"] == ("lower" if wrong > s else "higher")
+    assert len(info["env_ids"]) == 1
+    env.step(tok.convert_tokens_to_ids(str(wrong)))
+    _, r, term, trunc, info = env.step(tok.convert_tokens_to_ids(str(wrong)))
+    assert term and not trunc and r == pytest.approx(-0.1)  # lost after 3 guesses: terminated, not truncated
+    env.reset(seed=1)
+    _, r, term, _, _ = env.step(tok.convert_tokens_to_ids(str(s)))
+    assert term and r == 1.0
+
+
+def test_no_feedback_replaces_every_reply_with_one_fixed_reply():
+    replies = set()
+    for feedback in (True, False):
+        env = TurnLevel("rlenv/GuessNumber-v0", feedback=feedback)
+        for seed in range(4):
+            env.reset(seed=seed)
+            s = secret(env)
+            for guess in (1 if s > 1 else 2, 20 if s < 20 else 19):
+                replies.add((feedback, env.step(str(guess))[4]["reply"]))
+    assert replies == {(True, "higher\n"), (True, "lower\n"), (False, "wrong\n")}
+
+
+def test_calculator_inserts_results_and_scores_the_final_answer():
+    for feedback, reply in ((True, "36\n"), (False, "?\n")):
+        env = TurnLevel("rlenv/Calculator-v0", feedback=feedback)
+        env.reset(seed=0)
+        answer = secret(env)
+        text, r, term, _, info = env.step("calc(12*3)")
+        assert info["reply"] == reply and r == 0.0 and not term and text.endswith("calc(12*3)\n" + reply)
+        _, r, term, _, _ = env.step(f"it is {answer}")
+        assert term and r == 1.0
+    env = TurnLevel("rlenv/Calculator-v0", max_calls=1)
+    env.reset(seed=0)
+    env.step("calc(2*2)")
+    _, r, term, _, _ = env.step("calc(3*3)")  # past max_calls a call is taken as the (wrong) answer
+    assert term and r == 0.0
+
+
+def train_and_eval(feedback: bool, steps: int) -> tuple[float, float]:
+    import torch
+    from stable_baselines3 import PPO
+    from stable_baselines3.common.evaluation import evaluate_policy
+
+    torch.set_num_threads(1)
+    env = gym.make("rlenv/GuessNumberToy-v0", feedback=feedback)
+    model = PPO("MultiInputPolicy", env, seed=0, n_steps=512, batch_size=128, ent_coef=0.01, learning_rate=1e-3)
+    before, _ = evaluate_policy(model, env, n_eval_episodes=300, deterministic=False, warn=False)
+    model.learn(steps)
+    after, _ = evaluate_policy(model, env, n_eval_episodes=300, deterministic=True, warn=False)
+    return before, after
+
+
+@pytest.mark.slow
+def test_sb3_ppo_learns_guess_number_toy_and_uses_the_feedback():
+    before, after = train_and_eval(True, 20_000)
+    _, blind = train_and_eval(False, 20_000)
+    # optimum with feedback (binary search) 0.90; without it (distinct guesses) 0.60
+    assert before < 0.2 and after > 0.8 and blind < 0.7 and after - blind > 0.15, (before, after, blind)
+    assert np.isfinite([before, after, blind]).all()
