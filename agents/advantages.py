@@ -27,8 +27,20 @@ def gae_advantages(
     scores truncated text too, so every return is complete); it is for envs where a time limit cuts
     off reward that would still have come.
 
+    The mask may have holes (multi-turn episodes: the env's reply tokens sit between the policy's
+    turns): the recursion then runs over each row's valid steps only, so the step after a turn's
+    last token is the first token of the next turn.
+
     Returns ``(advantages, returns)``, both (B, T), 0 where ``mask`` is 0; returns = A + V.
     """
+    valid = mask.bool()
+    if (valid[:, 1:] & ~valid[:, :-1]).any():  # holes: move each row's valid steps to the front
+        order = torch.sort((~valid).to(torch.int8), dim=1, stable=True).indices  # (B, T)
+        packed = [x.gather(1, order) for x in (rewards, values, mask)]
+        adv_packed, ret_packed = gae_advantages(*packed, gamma=gamma, lam=lam, bootstrap=bootstrap)
+        advantages = torch.zeros_like(adv_packed).scatter(1, order, adv_packed)
+        returns = torch.zeros_like(ret_packed).scatter(1, order, ret_packed)
+        return advantages, returns
     mask = mask.to(values.dtype)
     B, T = rewards.shape
     # V(s_{t+1}) inside the episode; the bootstrap value right after its last step

@@ -23,11 +23,15 @@ from agents.policy import LMPolicy, position_ids_from_mask
 
 @dataclass
 class RolloutBatch:
-    """B finished episodes. Column P + t of the (B, P+T) tensors is response token t.
+    """B finished episodes. Column P + t of the (B, P+T) tensors is generated position t.
 
-    ``response_mask`` is 1 on generated tokens (EOS included) and 0 after the episode ended;
-    ``actions``, ``logprobs`` and ``values`` hold pad / 0 there. ``values[:, t]`` is the value of the
-    state before action t. ``rewards`` is the env's terminal reward per episode.
+    ``response_mask`` is 1 on the tokens the *policy* wrote (EOS included) and 0 after the episode
+    ended and on tokens a multi-turn env appended between turns: those are in ``input_ids`` and
+    ``attention_mask`` (the context) but out of every loss, KL and value target. ``actions``,
+    ``logprobs`` and ``values`` hold pad / 0 where the mask is 0. ``values[:, t]`` is the value of
+    the state before token t. ``rewards`` is each episode's total reward; ``token_rewards`` (B, T)
+    puts each step's reward on the column of the action that earned it (the last token for a
+    terminal reward; every turn's end for per-turn rewards).
     """
 
     input_ids: Tensor  # (B, P+T) long, prompt left-padded into [0, P)
@@ -43,6 +47,7 @@ class RolloutBatch:
     completions: list[str]
     reward_components: dict[str, np.ndarray] = field(default_factory=dict)
     prompt_length: int = 0
+    token_rewards: Tensor | None = None  # (B, T) float
 
     @property
     def batch_size(self) -> int:
@@ -50,8 +55,14 @@ class RolloutBatch:
 
     @property
     def response_lengths(self) -> Tensor:
-        """(B,) number of generated tokens per episode."""
+        """(B,) number of tokens the policy generated per episode."""
         return self.response_mask.sum(-1).long()
+
+    @property
+    def last_policy_column(self) -> Tensor:
+        """(B,) column of each episode's last policy token (where a terminal reward lands)."""
+        T = self.response_mask.shape[1]
+        return T - 1 - self.response_mask.flip(1).argmax(1)
 
 
 @torch.no_grad()
@@ -69,6 +80,11 @@ def collect_rollouts(
     env reset and the sampling generator, so the same seed gives the same batch. ``options`` go to
     ``envs.reset`` (e.g. ``{"group_size": G}``). Runs under ``torch.no_grad`` (not inference mode:
     the returned tensors feed autograd-tracked losses later).
+
+    Multi-turn envs (``policy_mask`` in the observation) append their reply's ids after the action
+    that ended a turn (``info["env_ids"]``); those rows then feed ``[action] + reply`` through the KV
+    cache in the same forward as the other rows' single token (a ragged block, right-padded with
+    masked pad tokens), and the next token is sampled from the logits at each row's last real token.
     """
     _check_envs(policy, envs)
     device = policy.device
@@ -77,19 +93,24 @@ def collect_rollouts(
         generator = torch.Generator(device=device).manual_seed(int(seed))
     obs, info = envs.reset(seed=seed, options=options)
     P, T, B = int(envs.max_prompt_tokens), int(envs.max_new_tokens), int(envs.num_envs)
+    multi_turn = "policy_mask" in obs
     prompts = [str(p) for p in info["prompt"]]
 
     input_ids = torch.from_numpy(obs["input_ids"]).to(device)  # (B, P+T)
     prompt_mask = torch.from_numpy(obs["attention_mask"][:, :P]).to(device).long()  # (B, P)
-    # one mask buffer for the carried rows: column P+t switches on when token t is fed
-    attention_mask = torch.zeros(B, P + T, dtype=torch.long, device=device)
-    attention_mask[:, :P] = prompt_mask
+    # the attention mask of the KV cache's columns (the carried rows'); column P + t switches on
+    # when token t is fed. Ragged env replies pad the cache, so it can outgrow P + T.
+    cache_mask = torch.zeros(B, P + T, dtype=torch.long, device=device)
+    cache_mask[:, :P] = prompt_mask
+    cache_len = P
     position_ids = position_ids_from_mask(prompt_mask)  # (B, P)
 
     logits, values, cache = policy.forward_tokens(
-        input_ids[:, :P], attention_mask[:, :P], position_ids, cache=_new_cache(policy),
+        input_ids[:, :P], cache_mask[:, :P], position_ids, cache=_new_cache(policy),
         logits_to_keep=1, with_values=with_values,
     )
+    last_logits = logits[:, -1]  # (R, V) next-token logits of each carried row
+    last_values = values[:, -1] if values is not None else None  # (R,)
     next_position = position_ids[:, -1:] + 1  # (R, 1)
     pad = torch.full((B,), policy.pad_token_id, dtype=torch.long, device=device)
     zeros = torch.zeros(B, device=device)
@@ -99,31 +120,36 @@ def collect_rollouts(
     # the cache copies to log2(B) while late steps no longer pay for long-finished episodes.
     rows = np.arange(B)  # (R,) sub-env index of each carried row
     rows_t = torch.arange(B, device=device)
+    column = np.zeros(B, dtype=np.int64)  # each sub-env's next response column (env replies advance it)
+    row_index = torch.arange(B, device=device)
 
-    mask_per_step: list[Tensor] = []  # (B,) float: 1 where the sub-env acted on that step
-    actions_per_step: list[Tensor] = []
-    logprobs_per_step: list[Tensor] = []
-    values_per_step: list[Tensor] = []
+    logprobs_out = torch.zeros(B, T, device=device)
+    values_out = torch.zeros(B, T, device=device) if with_values else None
+    token_rewards = np.zeros((B, T), dtype=np.float64)
     rewards = np.zeros(B, dtype=np.float64)
     terminated = np.zeros(B, dtype=bool)
     truncated = np.zeros(B, dtype=bool)
     completions: list[str] = [""] * B
     components: dict[str, np.ndarray] = {}
 
-    for t in range(T):
-        sampled, sampled_logprobs = policy.sample(logits[:, -1], generator)  # (R,), (R,)
-        step_mask = active.float()  # (B,)
+    for _ in range(T):  # each step writes at least one column, so T steps always suffice
+        sampled, sampled_logprobs = policy.sample(last_logits, generator)  # (R,), (R,)
         actions = torch.where(active, pad.index_copy(0, rows_t, sampled), pad)  # (B,)
-        mask_per_step.append(step_mask)
-        actions_per_step.append(actions)
-        logprobs_per_step.append(zeros.index_copy(0, rows_t, sampled_logprobs) * step_mask)
-        if values is not None:
-            values_per_step.append(zeros.index_copy(0, rows_t, values[:, -1]) * step_mask)
+        live = np.flatnonzero(~(terminated | truncated))  # the sub-envs that act on this step
+        at = (torch.from_numpy(live).to(device), torch.from_numpy(column[live]).to(device))
+        logprobs_out[at] = zeros.index_copy(0, rows_t, sampled_logprobs)[at[0]]
+        if values_out is not None:
+            values_out[at] = zeros.index_copy(0, rows_t, last_values)[at[0]]
         # the one host sync per step: the env is numpy
-        _, reward, term, trunc, step_info = envs.step(actions.cpu().numpy())
+        obs, reward, term, trunc, step_info = envs.step(actions.cpu().numpy())
         rewards += reward
+        token_rewards[live, column[live]] += reward[live]
         terminated |= term
         truncated |= trunc
+        replies = _env_replies(step_info, B) if multi_turn else {}
+        column[live] += 1
+        for i, ids in replies.items():
+            column[i] += len(ids)
         if "_completion" in step_info:
             _record_endings(step_info, completions, components, B)
         done = terminated | truncated
@@ -131,29 +157,53 @@ def collect_rollouts(
             break
         if (term | trunc).any():
             active &= ~torch.from_numpy(term | trunc).to(device)
-            live = np.flatnonzero(~done[rows])  # positions among the carried rows
-            if 2 * live.size <= rows.size:
-                keep = torch.from_numpy(live).to(device)
+            keep_rows = np.flatnonzero(~done[rows])  # positions among the carried rows
+            if 2 * keep_rows.size <= rows.size:
+                keep = torch.from_numpy(keep_rows).to(device)
                 cache.batch_select_indices(keep)
-                rows, rows_t = rows[live], rows_t[keep]
-                attention_mask, next_position = attention_mask[keep], next_position[keep]
-        attention_mask[:, P + t] = active[rows_t]
+                rows, rows_t = rows[keep_rows], rows_t[keep]
+                cache_mask, next_position = cache_mask[keep], next_position[keep]
+        # the block each carried row feeds: its action, then the env's reply if its turn just ended
+        width = 1 + max((len(replies.get(int(i), ())) for i in rows), default=0)
+        block = actions[rows_t].unsqueeze(1)  # (R, 1)
+        block_mask = active[rows_t].long().unsqueeze(1)  # (R, 1)
+        reply_len = torch.zeros(rows.size, dtype=torch.long, device=device)
+        if width > 1:
+            block = torch.cat([block, torch.full((rows.size, width - 1), policy.pad_token_id, device=device)], 1)
+            block_mask = torch.cat([block_mask, torch.zeros(rows.size, width - 1, dtype=torch.long, device=device)], 1)
+            for r, i in enumerate(rows):
+                ids = replies.get(int(i), ())
+                if ids:
+                    block[r, 1 : 1 + len(ids)] = torch.tensor(ids, device=device)
+                    block_mask[r, 1 : 1 + len(ids)] = 1
+                    reply_len[r] = len(ids)
+        if cache_len + width > cache_mask.shape[1]:
+            grow = torch.zeros(rows.size, max(T, width), dtype=torch.long, device=device)
+            cache_mask = torch.cat([cache_mask, grow], 1)
+        cache_mask[:, cache_len : cache_len + width] = block_mask
+        positions = next_position + torch.arange(width, device=device)  # pads' positions are never attended
         logits, values, cache = policy.forward_tokens(
-            actions[rows_t].unsqueeze(1), attention_mask[:, : P + t + 1], next_position,
-            cache=cache, with_values=with_values,
+            block, cache_mask[:, : cache_len + width], positions, cache=cache, logits_to_keep=width,
+            with_values=with_values,
         )
-        next_position = next_position + 1
+        cache_len += width
+        last = row_index[: rows.size]
+        last_logits = logits[last, reply_len]  # (R, V) at each row's last real token
+        last_values = values[last, reply_len] if values is not None else None
+        next_position = next_position + 1 + reply_len.unsqueeze(1)
 
-    response_mask = _pad_columns(torch.stack(mask_per_step, 1), T, 0.0)  # (B, T)
-    response_actions = _pad_columns(torch.stack(actions_per_step, 1), T, policy.pad_token_id)  # (B, T)
-    final_ids = torch.cat([input_ids[:, :P], response_actions], dim=1)
+    final = torch.from_numpy(obs["input_ids"]).to(device)  # (B, P+T): every row, frozen once done
+    final_mask = torch.from_numpy(obs["attention_mask"]).to(device).long()
+    written = obs["policy_mask"][:, P:] if multi_turn else obs["attention_mask"][:, P:]
+    response_mask = torch.from_numpy(np.asarray(written)).to(device).float()  # (B, T)
+    response_actions = torch.where(response_mask.bool(), final[:, P:], torch.full_like(final[:, P:], policy.pad_token_id))
     return RolloutBatch(
-        input_ids=final_ids,
-        attention_mask=torch.cat([prompt_mask, response_mask.long()], dim=1),
+        input_ids=final,
+        attention_mask=final_mask,
         response_mask=response_mask,
         actions=response_actions,
-        logprobs=_pad_columns(torch.stack(logprobs_per_step, 1), T, 0.0),
-        values=_pad_columns(torch.stack(values_per_step, 1), T, 0.0) if with_values else None,
+        logprobs=logprobs_out * response_mask,
+        values=values_out * response_mask if values_out is not None else None,
         rewards=torch.from_numpy(rewards).float().to(device),
         terminated=torch.from_numpy(terminated).to(device),
         truncated=torch.from_numpy(truncated).to(device),
@@ -161,7 +211,17 @@ def collect_rollouts(
         completions=completions,
         reward_components=components,
         prompt_length=P,
+        token_rewards=torch.from_numpy(token_rewards).float().to(device),
     )
+
+
+def _env_replies(info: dict[str, Any], B: int) -> dict[int, tuple[int, ...]]:
+    """Sub-env -> the token ids its env appended on this step (multi-turn envs; only non-empty ones)."""
+    if "env_ids" not in info:
+        return {}
+    present = info.get("_env_ids", np.ones(B, dtype=bool))
+    return {int(i): tuple(int(t) for t in info["env_ids"][i]) for i in np.flatnonzero(present)
+            if len(info["env_ids"][i])}
 
 
 def _check_envs(policy: LMPolicy, envs: Any) -> None:
@@ -183,13 +243,6 @@ def _new_cache(policy: LMPolicy) -> Any:
     from transformers import DynamicCache
 
     return DynamicCache(config=policy.model.config)
-
-
-def _pad_columns(x: Tensor, width: int, value: float) -> Tensor:
-    """Right-pad (B, S) to (B, width): episodes that all ended early leave the last columns unused."""
-    if x.shape[1] == width:
-        return x
-    return torch.nn.functional.pad(x, (0, width - x.shape[1]), value=value)
 
 
 def _record_endings(info: dict[str, Any], completions: list[str], components: dict[str, np.ndarray], B: int) -> None:

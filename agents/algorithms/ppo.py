@@ -53,9 +53,16 @@ class PPO(Algorithm):
         old_logprobs = old.logprobs  # (B, T)
         values = torch.where(mask.bool(), old.values, torch.zeros_like(mask))  # (B, T) V(s_t)
 
-        lengths = mask.sum(-1).long()  # (B,) >= 1
+        # the env's rewards on the columns of the actions that earned them (the last token for a
+        # terminal reward, each turn's end for per-turn ones), plus the trainer's adjustment of the
+        # episode's reward (the missing-EOS penalty) on its last policy token
+        last = batch.last_policy_column  # (B,)
         token_rewards = torch.zeros_like(mask)  # (B, T)
-        token_rewards[torch.arange(B, device=mask.device), lengths - 1] = rewards
+        token_rewards[torch.arange(B, device=mask.device), last] = rewards - batch.rewards.float()
+        if batch.token_rewards is not None:
+            token_rewards = token_rewards + batch.token_rewards * mask
+        else:
+            token_rewards[torch.arange(B, device=mask.device), last] += batch.rewards.float()
         ref_logprobs = self.reference_logprobs(batch)
         kl = None
         if ref_logprobs is not None:

@@ -89,3 +89,14 @@ def test_group_size_errors_name_the_problem():
         group_advantages(torch.zeros(5), 2)
     with pytest.raises(ValueError, match="group_size >= 2"):
         leave_one_out_advantages(torch.zeros(4), 1)
+
+
+def test_gae_over_a_mask_with_holes_equals_gae_over_the_valid_steps():
+    """Multi-turn rows: env tokens (mask 0) between the policy's turns are skipped by the recursion."""
+    rewards = torch.tensor([[0.0, 1.0, 9.0, 9.0, 0.5, 2.0, 0.0]])
+    values = torch.tensor([[0.3, -0.2, 7.0, 7.0, 0.1, 0.4, 0.0]])
+    mask = torch.tensor([[1.0, 1.0, 0.0, 0.0, 1.0, 1.0, 0.0]])
+    adv, ret = gae_advantages(rewards, values, mask, gamma=0.9, lam=0.8)
+    want = naive_gae([0.0, 1.0, 0.5, 2.0], [0.3, -0.2, 0.1, 0.4], 4, 0.9, 0.8)
+    torch.testing.assert_close(adv[0, [0, 1, 4, 5]], torch.tensor(want))
+    assert (adv[0, [2, 3, 6]] == 0).all() and (ret[0, [2, 3, 6]] == 0).all()

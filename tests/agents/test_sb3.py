@@ -417,3 +417,17 @@ def test_maskable_ppo_learns_with_a_tracking_mask():
     after = mean_episode_reward(model.policy, length=2, masked_env=eval_env)
     assert after > before + 0.4, (before, after)
 
+
+
+def test_stock_ppo_runs_on_a_multi_turn_id_with_the_lm_policy():
+    """A multi-turn id through the SB3 bridge: the env's replies arrive inside the observation and the
+    LM policy reads the next-token logits after them; episodes with replies are completed."""
+    import rlenv
+
+    venv = make_sb3_vec_env("rlenv/GuessNumber-v0", 4, max_new_tokens=12)
+    model = PPO(LMActorCriticPolicy, venv, policy_kwargs=dict(model=rlenv.DEFAULT_MODEL), n_steps=16, batch_size=32,
+                n_epochs=1, seed=0)
+    model.learn(64)
+    assert len(model.ep_info_buffer) > 0
+    obs = venv.reset()
+    assert "policy_mask" in obs and obs["policy_mask"].dtype == np.int8
