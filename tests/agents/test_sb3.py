@@ -16,7 +16,7 @@ from stable_baselines3.common.callbacks import BaseCallback
 from stable_baselines3.common.vec_env import DummyVecEnv, VecMonitor
 from transformers import GPT2Config, GPT2LMHeadModel
 
-import rlenv  # noqa: F401  (registers the env ids)
+import rlenv  # registers the env ids
 from agents.sb3 import LMActorCriticPolicy, SB3VectorEnv, last_token_forward, make_sb3_vec_env
 from tests.agents.conftest import PROMPTS, count_good
 
@@ -422,8 +422,6 @@ def test_maskable_ppo_learns_with_a_tracking_mask():
 def test_stock_ppo_runs_on_a_multi_turn_id_with_the_lm_policy():
     """A multi-turn id through the SB3 bridge: the env's replies arrive inside the observation and the
     LM policy reads the next-token logits after them; episodes with replies are completed."""
-    import rlenv
-
     venv = make_sb3_vec_env("rlenv/GuessNumber-v0", 4, max_new_tokens=12)
     model = PPO(LMActorCriticPolicy, venv, policy_kwargs=dict(model=rlenv.DEFAULT_MODEL), n_steps=16, batch_size=32,
                 n_epochs=1, seed=0)
