@@ -75,6 +75,18 @@ def gpt2_policy() -> LMPolicy:
     return make_policy("gpt2", value_head=True)
 
 
+def boost_tokens(policy: LMPolicy, token_ids: list[int], bias: float) -> LMPolicy:
+    """Add ``bias`` to the logits of ``token_ids`` (a forward hook on the output head, any architecture)."""
+
+    def hook(module, inputs, output):
+        output = output.clone()
+        output[..., token_ids] += bias
+        return output
+
+    policy.model.get_output_embeddings().register_forward_hook(hook)
+    return policy
+
+
 def count_good(prompts, completions, **kwargs):
     """Reward: occurrences of 'good' or 'great' in the completion."""
     return [float(sum(w in ("good", "great") for w in c.split())) for c in completions]

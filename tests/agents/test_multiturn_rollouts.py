@@ -12,7 +12,7 @@ import rlenv
 from agents.config import TrainConfig
 from agents.rollout import collect_rollouts
 from agents.trainer import train
-from tests.agents.conftest import PROMPTS, make_policy
+from tests.agents.conftest import PROMPTS, boost_tokens, make_policy
 from tests.agents.helpers_trainers import one_torch_thread
 
 
@@ -39,15 +39,7 @@ def multi_turn_envs(policy, num_envs=8, max_new_tokens=16):
 
 def end_turns_often(policy, bias=2.5):
     """Make '.' (end of turn) and 'bad' likely so batches hold several turns per episode."""
-    favoured = policy.tokenizer.convert_tokens_to_ids([".", "bad"])
-
-    def hook(module, inputs, output):
-        output = output.clone()
-        output[..., favoured] += bias
-        return output
-
-    policy.model.get_output_embeddings().register_forward_hook(hook)
-    return policy
+    return boost_tokens(policy, policy.tokenizer.convert_tokens_to_ids([".", "bad"]), bias)
 
 
 @pytest.mark.parametrize("arch", ["gpt2", "llama"])

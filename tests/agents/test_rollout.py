@@ -6,7 +6,7 @@ import torch
 import rlenv
 from agents.policy import SamplingConfig, position_ids_from_mask
 from agents.rollout import collect_rollouts
-from tests.agents.conftest import ARCHS, PROMPTS, count_good, make_policy
+from tests.agents.conftest import ARCHS, PROMPTS, boost_tokens, count_good, make_policy
 
 
 def make_envs(policy, num_envs=6, max_new_tokens=8, **kw):
@@ -19,15 +19,7 @@ def make_envs(policy, num_envs=6, max_new_tokens=8, **kw):
 
 def boost_eos(policy, bias=3.0):
     """Make EOS likely (for any architecture) so that short batches mix terminated and truncated."""
-    eos = policy.eos_token_id
-
-    def hook(module, inputs, output):
-        output = output.clone()
-        output[..., eos] += bias
-        return output
-
-    policy.model.get_output_embeddings().register_forward_hook(hook)
-    return policy
+    return boost_tokens(policy, [policy.eos_token_id], bias)
 
 
 def test_actions_decode_to_the_envs_completions():
