@@ -198,7 +198,9 @@ class ScalarRewardModel(nn.Module):
         return out.tolist()
 
     def __call__(self, *args: Any, **kwargs: Any) -> Any:
-        # Text in -> reward model; tensors in -> nn.Module forward.
-        if args and isinstance(args[0], (list, tuple)) and all(isinstance(t, str) for t in args[0]):
+        # Text in (positionally, or by keyword as TRL and rlenv call it) -> reward model; tensors in -> forward.
+        if "completions" in kwargs or (
+            args and isinstance(args[0], (list, tuple)) and all(isinstance(t, str) for t in args[0])
+        ):
             return self.reward(*args, **kwargs)
         return super().__call__(*args, **kwargs)

@@ -26,7 +26,7 @@ from __future__ import annotations
 from collections.abc import Callable, Sequence
 from typing import Any
 
-from reward_models.base import RewardModelError, reward_name, score
+from reward_models.base import RewardModelError, check_reward_signature, reward_name, score
 from reward_models.batch import is_chat_messages
 
 __all__ = ["TRL_BOOKKEEPING_KWARGS", "as_trl_reward", "none_as"]
@@ -64,6 +64,7 @@ def as_trl_reward(rm: Any, name: str | None = None, **options: Any) -> Callable[
         raise TypeError(f"options {sorted(options)} apply only when rm is a registry name; configure the instance")
     if not callable(rm):
         raise TypeError(f"as_trl_reward needs a reward model (callable) or a registry name, got {type(rm).__name__}")
+    check_reward_signature(rm)
     who = name or reward_name(rm)
 
     def reward(prompts: Sequence[Any], completions: Sequence[Any], **kwargs: Any) -> list[float]:
@@ -85,10 +86,11 @@ def none_as(rm: Callable[..., Sequence[float | None]], value: float) -> Callable
     """
     if not callable(rm):
         raise TypeError(f"none_as needs a reward function, got {type(rm).__name__}")
+    check_reward_signature(rm)
     value = float(value)
 
     def reward(prompts: Sequence[Any], completions: Sequence[Any], **kwargs: Any) -> list[float]:
-        out = rm(prompts, completions, **kwargs)
+        out = rm(prompts=prompts, completions=completions, **kwargs)
         if isinstance(out, (str, bytes)) or not isinstance(out, Sequence):
             return out  # let the scoring guard name the problem
         return [value if r is None else r for r in out]

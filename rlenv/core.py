@@ -75,10 +75,11 @@ def resolve_reward_model(spec: Any) -> Any:
         parts = {name: (reward_models.make(name), float(weight)) for name, weight in spec.items()}
         return reward_models.WeightedSum(parts)
     if callable(spec):
+        reward_models.check_reward_signature(spec)  # a wrong signature fails now, not at the first episode end
         return spec
     raise TypeError(
         f"reward_model must be a registry name (see reward_models.available()), a {{name: weight}} dict, "
-        f"or a callable rm(prompts, completions, **kwargs) -> list[float]; got {type(spec).__name__}"
+        f"or a callable rm(prompts, completions, **kwargs) -> list[float] (called by keyword, as TRL does); got {type(spec).__name__}"
     )
 
 

@@ -130,10 +130,10 @@ def test_missing_tokenizer_path():
 
 
 @pytest.mark.parametrize("bad_rm, match", [
-    (lambda p, c, **k: [1.0] * (len(c) + 1), "returned 2 values for 1 completions"),
-    (lambda p, c, **k: [float("nan")] * len(c), "nan at index 0"),
-    (lambda p, c, **k: [float("inf")] * len(c), "inf at index 0"),
-    (lambda p, c, **k: ["high"] * len(c), "non-number at index 0"),
+    (lambda prompts, completions, **k: [1.0] * (len(completions) + 1), "returned 2 values for 1 completions"),
+    (lambda prompts, completions, **k: [float("nan")] * len(completions), "nan at index 0"),
+    (lambda prompts, completions, **k: [float("inf")] * len(completions), "inf at index 0"),
+    (lambda prompts, completions, **k: ["high"] * len(completions), "non-number at index 0"),
 ])
 def test_bad_reward_model_is_named(word_tokenizer, bad_rm, match):
     bad_rm.name = "my_rm"
