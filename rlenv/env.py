@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import sys
+import warnings
 from typing import Any
 
 import gymnasium as gym
@@ -10,6 +11,7 @@ import numpy as np
 
 from rlenv.core import EpisodeBatch, check_actions, resolve_setup
 from rlenv.prompts import Prompt
+from rlenv.render import text_frame
 
 
 class TextGenEnv(gym.Env[dict[str, np.ndarray], int]):
@@ -36,11 +38,12 @@ class TextGenEnv(gym.Env[dict[str, np.ndarray], int]):
         max_prompt_tokens, max_new_tokens: the two halves of the observation.
         stop_strings: strings that end the episode (excluded from the completion text).
         prompt_overflow: ``"truncate"`` (keep the prompt's last tokens, with a warning) or ``"error"``.
-        render_mode: ``"ansi"`` returns the text so far; ``"human"`` prints it.
+        render_mode: ``"ansi"`` returns the text so far; ``"human"`` prints it; ``"rgb_array"`` returns
+            it drawn into a (160, 512, 3) uint8 frame (for video recorders and SB3's ``make_vec_env``).
         trust_remote_code: passed to the tokenizer loader; never implied.
     """
 
-    metadata = {"render_modes": ["ansi", "human"], "render_fps": 30}
+    metadata = {"render_modes": ["ansi", "human", "rgb_array"], "render_fps": 30}
 
     def __init__(self, tokenizer: Any = None, prompts: Any = None, reward_model: Any = "vader", *,
                  max_prompt_tokens: int = 32, max_new_tokens: int = 32, stop_strings: Any = (),
@@ -57,6 +60,8 @@ class TextGenEnv(gym.Env[dict[str, np.ndarray], int]):
         self.observation_space = self.setup.observation_space()
         self.action_space = gym.spaces.Discrete(self.setup.vocab_size)
         self._episodes = EpisodeBatch(self.setup, 1)
+        self._last_cut: int | None = None  # length of the last episode reset before it ended
+        self._warned_cut = False
 
     @property
     def tokenizer(self):
@@ -64,6 +69,7 @@ class TextGenEnv(gym.Env[dict[str, np.ndarray], int]):
 
     def reset(self, *, seed: int | None = None, options: dict[str, Any] | None = None):
         super().reset(seed=seed)
+        self._check_unscored_cut()
         options = options or {}
         unknown = set(options) - {"prompt"}
         if unknown:
@@ -79,6 +85,23 @@ class TextGenEnv(gym.Env[dict[str, np.ndarray], int]):
             self.render()
         return self._episodes.observation(0), {"prompt": prompt.text}
 
+    def _check_unscored_cut(self) -> None:
+        """Warn once when episodes keep being reset unfinished after the same number of tokens: the mark
+        of a ``TimeLimit`` (``max_episode_steps``) shorter than ``max_new_tokens``, which ends every
+        episode before the reward model scores it. The env cannot see outer wrappers, so it watches
+        for their effect."""
+        cut = int(self._episodes.num_generated[0]) if not self._episodes.done[0] else 0
+        if cut and cut == self._last_cut and not self._warned_cut:
+            self._warned_cut = True
+            warnings.warn(
+                f"episodes keep ending after {cut} tokens without reaching EOS or max_new_tokens="
+                f"{self.setup.max_new_tokens}, so the reward model never scores them (reward 0, no completion "
+                f"in info). If a TimeLimit / max_episode_steps={cut} cuts them, pass max_new_tokens={cut} "
+                "instead: the env then truncates there and scores the text",
+                stacklevel=3,
+            )
+        self._last_cut = cut or None
+
     def step(self, action: Any):
         if self._episodes.done[0]:
             raise RuntimeError("step() called after the episode ended (or before reset()); call env.reset() first")
@@ -93,9 +116,11 @@ class TextGenEnv(gym.Env[dict[str, np.ndarray], int]):
             self.render()
         return self._episodes.observation(0), reward, bool(terminated[0]), bool(truncated[0]), info
 
-    def render(self) -> str | None:
+    def render(self) -> str | np.ndarray | None:
         text = self._episodes.text(0)
         if self.render_mode == "human":
             sys.stdout.write(text + "\n")
             return None
+        if self.render_mode == "rgb_array":
+            return text_frame(text)
         return text

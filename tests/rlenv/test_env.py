@@ -222,3 +222,29 @@ def test_fuzz_invariants(actions, seed):
             steps = 0
         else:
             assert r == 0.0 and info == {}
+
+
+@pytest.mark.parametrize("limit", [5, 24])
+def test_a_time_limit_below_max_new_tokens_warns_that_episodes_go_unscored(limit):
+    import warnings
+
+    import gymnasium as gym
+
+    import rlenv  # noqa: F401 - registers the ids
+
+    env = gym.make("rlenv/PositiveReview-v0", max_episode_steps=limit)  # max_new_tokens=24
+    word = env.unwrapped.tokenizer.encode(" good")[0]
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always")
+        for seed in range(3):
+            env.reset(seed=seed)
+            while True:
+                *_, terminated, truncated, info = env.step(word)
+                if terminated or truncated:
+                    break
+    messages = [str(w.message) for w in caught if "episodes keep ending" in str(w.message)]
+    if limit < 24:
+        assert info == {}  # cut by TimeLimit: never scored
+        assert len(messages) == 1 and "pass max_new_tokens=5 instead" in messages[0]
+    else:
+        assert "completion" in info and messages == []
