@@ -34,7 +34,9 @@ class TextGenEnv(gym.Env[dict[str, np.ndarray], int]):
         prompts: list, ``.txt``/``.jsonl`` path, callable ``f(rng)`` or iterable (see
             :mod:`rlenv.prompts`); ``None`` is the embedded review openings.
         reward_model: registry name, ``{name: weight}`` dict, or any callable with the
-            ``rm(prompts, completions, **kwargs) -> list[float]`` signature.
+            ``rm(prompts, completions, **kwargs) -> list[float]`` signature (called by keyword, as TRL does).
+        reward_model_args: options of a reward model named by the registry, e.g.
+            ``reward_model="learned", reward_model_args={"path": "runs/rm"}``.
         max_prompt_tokens, max_new_tokens: the two halves of the observation.
         stop_strings: strings that end the episode (excluded from the completion text).
         prompt_overflow: ``"truncate"`` (keep the prompt's last tokens, with a warning) or ``"error"``.
@@ -46,13 +48,13 @@ class TextGenEnv(gym.Env[dict[str, np.ndarray], int]):
     metadata = {"render_modes": ["ansi", "human", "rgb_array"], "render_fps": 30}
 
     def __init__(self, tokenizer: Any = None, prompts: Any = None, reward_model: Any = "vader", *,
-                 max_prompt_tokens: int = 32, max_new_tokens: int = 32, stop_strings: Any = (),
-                 prompt_overflow: str = "truncate", render_mode: str | None = None,
-                 trust_remote_code: bool = False) -> None:
+                 reward_model_args: dict[str, Any] | None = None, max_prompt_tokens: int = 32,
+                 max_new_tokens: int = 32, stop_strings: Any = (), prompt_overflow: str = "truncate",
+                 render_mode: str | None = None, trust_remote_code: bool = False) -> None:
         if render_mode is not None and render_mode not in self.metadata["render_modes"]:
             raise ValueError(f"render_mode must be one of {self.metadata['render_modes']} or None, got {render_mode!r}")
         self.setup = resolve_setup(
-            tokenizer, prompts, reward_model, max_prompt_tokens=max_prompt_tokens,
+            tokenizer, prompts, reward_model, reward_model_args=reward_model_args, max_prompt_tokens=max_prompt_tokens,
             max_new_tokens=max_new_tokens, stop_strings=stop_strings, prompt_overflow=prompt_overflow,
             trust_remote_code=trust_remote_code,
         )
