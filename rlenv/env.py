@@ -8,6 +8,7 @@ from typing import Any
 
 import gymnasium as gym
 import numpy as np
+from gymnasium.wrappers import TimeLimit
 
 from rlenv.core import EpisodeBatch, check_actions, resolve_setup
 from rlenv.prompts import Prompt
@@ -62,8 +63,7 @@ class TextGenEnv(gym.Env[dict[str, np.ndarray], int]):
         self.observation_space = self.setup.observation_space()
         self.action_space = gym.spaces.Discrete(self.setup.vocab_size)
         self._episodes = EpisodeBatch(self.setup, 1)
-        self._last_cut: int | None = None  # length of the last episode reset before it ended
-        self._warned_cut = False
+        self._checked_time_limit = False
 
     @property
     def tokenizer(self):
@@ -71,7 +71,9 @@ class TextGenEnv(gym.Env[dict[str, np.ndarray], int]):
 
     def reset(self, *, seed: int | None = None, options: dict[str, Any] | None = None):
         super().reset(seed=seed)
-        self._check_unscored_cut()
+        if not self._checked_time_limit:
+            self._checked_time_limit = True
+            self._warn_if_a_time_limit_cuts_episodes()
         options = options or {}
         unknown = set(options) - {"prompt"}
         if unknown:
@@ -87,22 +89,30 @@ class TextGenEnv(gym.Env[dict[str, np.ndarray], int]):
             self.render()
         return self._episodes.observation(0), {"prompt": prompt.text}
 
-    def _check_unscored_cut(self) -> None:
-        """Warn once when episodes keep being reset unfinished after the same number of tokens: the mark
-        of a ``TimeLimit`` (``max_episode_steps``) shorter than ``max_new_tokens``, which ends every
-        episode before the reward model scores it. The env cannot see outer wrappers, so it watches
-        for their effect."""
-        cut = int(self._episodes.num_generated[0]) if not self._episodes.done[0] else 0
-        if cut and cut == self._last_cut and not self._warned_cut:
-            self._warned_cut = True
-            warnings.warn(
-                f"episodes keep ending after {cut} tokens without reaching EOS or max_new_tokens="
-                f"{self.setup.max_new_tokens}, so the reward model never scores them (reward 0, no completion "
-                f"in info). If a TimeLimit / max_episode_steps={cut} cuts them, pass max_new_tokens={cut} "
-                "instead: the env then truncates there and scores the text",
-                stacklevel=3,
-            )
-        self._last_cut = cut or None
+    def _warn_if_a_time_limit_cuts_episodes(self) -> None:
+        """Warn when a ``TimeLimit`` wrapper (``gym.make(..., max_episode_steps=k)``) shorter than
+        ``max_new_tokens`` wraps this env: it ends episodes before the reward model scores them.
+
+        An env cannot see the wrappers around it, but on the first reset the wrapper's own ``reset``
+        is on the call stack; that is where this looks (once, a few frames deep).
+        """
+        frame = sys._getframe(2)
+        for _ in range(16):
+            if frame is None:
+                return
+            owner = frame.f_locals.get("self")
+            if isinstance(owner, TimeLimit) and owner.unwrapped is self:
+                limit = int(owner._max_episode_steps)
+                if limit < self.setup.max_new_tokens:
+                    warnings.warn(
+                        f"a TimeLimit of max_episode_steps={limit} wraps an env with max_new_tokens="
+                        f"{self.setup.max_new_tokens}: it cuts episodes before the reward model scores them "
+                        f"(reward 0, no completion in info); pass max_new_tokens={limit} instead, and the env "
+                        "truncates there and scores the text",
+                        stacklevel=3,
+                    )
+                return
+            frame = frame.f_back
 
     def step(self, action: Any):
         if self._episodes.done[0]:

@@ -242,9 +242,18 @@ def test_a_time_limit_below_max_new_tokens_warns_that_episodes_go_unscored(limit
                 *_, terminated, truncated, info = env.step(word)
                 if terminated or truncated:
                     break
-    messages = [str(w.message) for w in caught if "episodes keep ending" in str(w.message)]
+    messages = [str(w.message) for w in caught if "TimeLimit" in str(w.message)]
     if limit < 24:
         assert info == {}  # cut by TimeLimit: never scored
-        assert len(messages) == 1 and "pass max_new_tokens=5 instead" in messages[0]
+        assert len(messages) == 1 and "max_episode_steps=5" in messages[0]
+        assert "pass max_new_tokens=5 instead" in messages[0]
     else:
         assert "completion" in info and messages == []
+
+
+def test_a_hand_wrapped_time_limit_warns_too(word_tokenizer):
+    from gymnasium.wrappers import TimeLimit
+
+    env = TimeLimit(make_env(word_tokenizer), max_episode_steps=2)
+    with pytest.warns(UserWarning, match="max_episode_steps=2 wraps an env with max_new_tokens"):
+        env.reset(seed=0)
