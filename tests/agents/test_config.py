@@ -69,3 +69,18 @@ def test_dict_round_trip_and_differences_skip_run_length_fields() -> None:
 def test_from_dict_rejects_unknown_fields() -> None:
     with pytest.raises(ConfigError, match="unknown config fields"):
         TrainConfig.from_dict({"steps": 1, "bogus": 2})
+
+
+def test_env_args_accept_a_dict_from_python():
+    from pathlib import Path
+
+    config = TrainConfig(steps=1, env_args={"reward_model": "learned", "reward_model_args": {"path": "runs/rm"},
+                                            "max_prompt_tokens": 16, "prompts": Path("p.txt")})
+    assert config.parsed_env_args() == {"reward_model": "learned", "reward_model_args": {"path": "runs/rm"},
+                                        "max_prompt_tokens": 16, "prompts": "p.txt"}
+    assert all(isinstance(item, str) for item in config.env_args)  # stored like the CLI's key=value
+    assert TrainConfig.from_dict(config.to_dict()) == config
+    assert TrainConfig(steps=1, env_args={"max_prompt_tokens": 16}) == TrainConfig(
+        steps=1, env_args=("max_prompt_tokens=16",))
+    with pytest.raises(ConfigError, match=r"env_args\['reward_model'\] is a function; .*reward_models.register"):
+        TrainConfig(steps=1, env_args={"reward_model": lambda completions, **kw: [0.0]})
