@@ -25,9 +25,9 @@ class ScalarRewardModel(nn.Module):
     is the probability of class ``reward_label`` (default: the last class), in [0, 1].
 
     Called with tensors (``input_ids=…``) it is an ``nn.Module`` returning (B,) scores or (B, C)
-    logits. Called as ``rm(prompts, completions)`` it is a reward model: it scores
-    ``prompt + completion`` (or the completion alone with ``include_prompt=False``), batched, in eval
-    mode, without gradients.
+    logits. Called as ``rm(prompts, completions)`` (or by keyword, as TRL and rlenv call it) it is a
+    reward model: it scores ``prompt + completion`` (or the completion alone with
+    ``include_prompt=False``), batched, in eval mode, without gradients.
     """
 
     name = "learned"

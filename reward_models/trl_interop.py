@@ -14,8 +14,9 @@ needs:
   is a plain function, so TRL calls it with text;
 - outputs are validated like the env validates them (count, numbers, NaN/inf), naming the model.
 
-The other direction needs nothing: a TRL reward function ``f(prompts, completions, **kwargs)`` is
-an rlenv reward model (``gym.make("rlenv/TextGen-v0", reward_model=f)``). One difference: TRL lets a
+The other direction needs nothing: a TRL reward function — ``f(prompts, completions, **kwargs)``,
+``f(completions, **kwargs)`` or ``f(completions, answer, **kwargs)`` — is an rlenv reward model
+(``gym.make("rlenv/TextGen-v0", reward_model=f)``), since rlenv calls it as TRL does, by keyword. One difference: TRL lets a
 function return ``None`` for a sample it does not apply to and leaves it out of that sample's
 reward; an env has no other reward to fall back on, so rlenv rejects ``None`` with an error naming
 the model. :func:`none_as` gives ``None`` an explicit value when that is what you mean.
