@@ -106,3 +106,9 @@ def load_checkpoint(path: str | Path) -> tuple[Path, dict[str, Any], TrainConfig
     state = torch.load(ckpt / STATE_FILE, map_location="cpu", weights_only=True)
     config = TrainConfig.from_dict(json.loads((ckpt / CONFIG_FILE).read_text()))
     return ckpt, state, config
+
+
+def saved_config(path: str | Path) -> TrainConfig:
+    """The config a run (or one checkpoint) was trained with: the defaults of ``rlenv train --resume``."""
+    ckpt = find_checkpoint(path)
+    return TrainConfig.from_dict(json.loads((ckpt / CONFIG_FILE).read_text()))

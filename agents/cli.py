@@ -16,6 +16,7 @@ from __future__ import annotations
 import json
 import logging
 import os
+import shlex
 import sys
 from collections.abc import Sequence
 from dataclasses import asdict, dataclass, replace
@@ -45,9 +46,10 @@ class EvalArgs:
     """Sample episodes from a model on an env and print one JSON summary line."""
 
     env: str
-    """registered env id (``rlenv envs`` lists them)"""
+    """registered env id ('rlenv envs' lists them)"""
     model: str | None = None
-    """local model directory (a training checkpoint works too); default: rlenv.DEFAULT_MODEL"""
+    """local model directory, a training checkpoint, or a run's --out directory (its latest checkpoint);
+    default: rlenv.DEFAULT_MODEL"""
     episodes: int = 64
     seed: int = 0
     batch_size: int = 32
@@ -110,8 +112,10 @@ class ServeArgs:
 def cmd_train(config: TrainConfig) -> None:
     from rich.progress import BarColumn, Progress, TextColumn, TimeElapsedColumn
 
+    from agents.policy import resolve_device
     from agents.trainer import Trainer
 
+    resolve_device(config.device)  # a device this torch cannot use fails before any model loads
     total = config.steps if config.steps is not None else config.time_budget
     columns = [TextColumn("[bold]{task.description}"), BarColumn(), TextColumn("{task.fields[status]}"),
                TimeElapsedColumn()]
@@ -119,19 +123,11 @@ def cmd_train(config: TrainConfig) -> None:
     if not trainer.ranks.is_main:  # accelerate launch: rank 0 alone draws the bar and prints the summary
         trainer.run()
         return
-    with Progress(*columns, transient=False) as progress:
-        task = progress.add_task(f"{config.algo} {config.env}", total=total, status="starting")
-
-        def on_update(record: dict[str, Any]) -> None:
-            kl = record.get("kl")
-            status = (f"step {record['step']}  reward {record['reward_mean']:+.3f}"
-                      + (f"  kl {kl:.3f}" if kl is not None else "") + f"  loss {record['loss']:+.4f}")
-            done = record["step"] if config.steps is not None else record["elapsed_s"]
-            progress.update(task, completed=min(done, total), status=status)
-
-        trainer.callback = on_update
-        progress.update(task, completed=trainer.step if config.steps is not None else 0, status="training")
-        result = trainer.run()
+    try:
+        result = _run_with_progress(trainer, config, Progress(*columns, transient=False), total)
+    except KeyboardInterrupt:
+        print(interrupted_message(trainer), file=sys.stderr)
+        raise SystemExit(130) from None
     metrics = result.metrics
     first, last = (metrics[0], metrics[-1]) if metrics else ({}, {})
     kl = last.get("kl")
@@ -143,15 +139,45 @@ def cmd_train(config: TrainConfig) -> None:
     )
 
 
+def interrupted_message(trainer: Any) -> str:
+    """What Ctrl-C prints: the exact command that continues the run, or why there is none."""
+    out = shlex.quote(str(trainer.out))
+    ckpt = trainer.last_checkpoint
+    if ckpt is None:
+        return (f"interrupted at update {trainer.step + 1}, before the first checkpoint (one is written every "
+                f"--checkpoint-every {trainer.config.checkpoint_every} updates); nothing to resume: delete {out} "
+                "and start again")
+    return (f"interrupted at update {trainer.step + 1}; {ckpt.name} is kept. Continue the run (its saved flags are "
+            f"the defaults; add --steps N or --time-budget S to change its length) with:\n"
+            f"  rlenv train --resume {out}")
+
+
+def _run_with_progress(trainer: Any, config: TrainConfig, progress: Any, total: float) -> Any:
+    with progress:
+        task = progress.add_task(f"{config.algo} {config.env}", total=total, status="starting")
+
+        def on_update(record: dict[str, Any]) -> None:
+            kl = record.get("kl")
+            status = (f"step {record['step']}  reward {record['reward_mean']:+.3f}"
+                      + (f"  kl {kl:.3f}" if kl is not None else "") + f"  loss {record['loss']:+.4f}")
+            done = record["step"] if config.steps is not None else record["elapsed_s"]
+            progress.update(task, completed=min(done, total), status=status)
+
+        trainer.callback = on_update
+        progress.update(task, completed=trainer.step if config.steps is not None else 0, status="training")
+        return trainer.run()
+
+
 def cmd_eval(args: EvalArgs) -> None:
-    from agents.policy import LMPolicy, SamplingConfig
+    from agents.policy import LMPolicy, SamplingConfig, resolve_device
     from agents.trainer import evaluate, make_envs
     from rlenv import DEFAULT_MODEL, check_env_id
 
     check_env_id(args.env)
     if args.episodes < 1 or args.batch_size < 1:
         raise ConfigError("--episodes and --batch-size must be >= 1")
-    model = args.model or DEFAULT_MODEL
+    resolve_device(args.device)
+    model = _model_dir(args.model) if args.model else DEFAULT_MODEL
     # the env needs the same knobs TrainConfig validates; reuse its env construction
     env_config = TrainConfig(env=args.env, model=model, steps=1, batch_size=min(args.batch_size, args.episodes),
                              max_new_tokens=args.max_new_tokens, env_args=args.env_args, device=args.device)
@@ -164,6 +190,17 @@ def cmd_eval(args: EvalArgs) -> None:
     finally:
         envs.close()
     print(json.dumps({"env": args.env, "model": str(model), "seed": args.seed, **summary}))
+
+
+def _model_dir(path: str) -> str:
+    """A model directory as given, or the latest checkpoint of a run's --out directory."""
+    from agents.checkpoint import list_checkpoints
+
+    if not (Path(path) / "config.json").exists():
+        checkpoints = list_checkpoints(path)
+        if checkpoints:
+            return str(checkpoints[-1])
+    return path
 
 
 def cmd_envs(args: EnvsArgs) -> None:
@@ -240,6 +277,9 @@ def cmd_rm_train(argv: Sequence[str]) -> None:
         validate_config(config)
     except RMTrainError as err:  # a bad flag or data path: bad input, not a training failure
         raise ConfigError(str(err)) from None
+    if config.out is not None and Path(config.out).is_dir() and any(Path(config.out).iterdir()):
+        raise ConfigError(f"--out {config.out} already exists and is not empty; pass a new --out directory, "
+                          "or delete that one first (rlenv rm train does not overwrite)")
     result = train_reward_model(config)
     print(json.dumps({"loss": config.loss, "data": config.data, "out": result.out, "num_train": result.num_train,
                       "num_val": result.num_val, "val": result.val_metrics, "constant_baseline": result.baseline_metrics}))
@@ -275,6 +315,36 @@ def _bench_args(argv: list[str]) -> BenchConfig:
     return tyro.cli(BenchConfig, args=argv, default=default, prog="rlenv bench")
 
 
+def _flag_value(argv: Sequence[str], flag: str) -> str | None:
+    """The value of ``flag`` in ``argv`` (``--flag V`` or ``--flag=V``), or None."""
+    for i, arg in enumerate(argv):
+        if arg == flag and i + 1 < len(argv):
+            return argv[i + 1]
+        if arg.startswith(flag + "="):
+            return arg.split("=", 1)[1]
+    return None
+
+
+def _train_args(argv: list[str]) -> TrainConfig:
+    """``rlenv train`` flags. With ``--resume DIR`` the run's saved config is the default, so only the
+    flags passed change it (the trainer still refuses a change that would alter the learning curve)."""
+    resume = _flag_value(argv, "--resume")
+    if resume is None:
+        return tyro.cli(TrainConfig, args=argv, prog="rlenv train")
+    from agents.checkpoint import saved_config
+
+    # out=None: continue in the resumed run's directory, wherever it is now, unless --out says otherwise
+    default = replace(saved_config(resume), resume=resume, out=None)
+    return tyro.cli(TrainConfig, args=argv, default=default, prog="rlenv train")
+
+
+RM_USAGE = """usage: rlenv rm train --loss {mse,ce,bt} --data FILE [--model PATH] [--out DIR] ...
+
+  train   train a reward model on scored texts (mse), labels (ce) or preference pairs (bt)
+
+`rlenv rm train --help` lists every flag."""
+
+
 def run(argv: Sequence[str]) -> None:
     argv = list(argv)
     if not argv or argv[0] in ("-h", "--help"):
@@ -282,7 +352,7 @@ def run(argv: Sequence[str]) -> None:
         return
     command, rest = argv[0], argv[1:]
     if command == "train":
-        cmd_train(tyro.cli(TrainConfig, args=rest, prog="rlenv train"))
+        cmd_train(_train_args(rest))
     elif command == "eval":
         cmd_eval(tyro.cli(EvalArgs, args=rest, prog="rlenv eval"))
     elif command == "envs":
@@ -293,6 +363,8 @@ def run(argv: Sequence[str]) -> None:
         cmd_rm_train(rest[1:])
     elif command == "serve":
         cmd_serve(tyro.cli(ServeArgs, args=rest, prog="rlenv serve"))
+    elif command == "rm" and rest[:1] in (["-h"], ["--help"]):
+        print(RM_USAGE)
     elif command == "rm":
         raise ConfigError("usage: rlenv rm train --loss {mse,ce,bt} --data FILE [--model PATH] [--out DIR]")
     else:
@@ -344,7 +416,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         print(f"error: {' '.join(str(err).split())}", file=sys.stderr)
         return 1
     except KeyboardInterrupt:
-        print("interrupted; resume with --resume <out> (the last checkpoint is kept)", file=sys.stderr)
+        print("interrupted", file=sys.stderr)  # rlenv train prints its own resume command
         return 130
     return 0
 

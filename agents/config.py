@@ -10,6 +10,8 @@ ignored by it.
 from __future__ import annotations
 
 import json
+import os
+from collections.abc import Mapping, Sequence
 from dataclasses import asdict, dataclass, fields
 from typing import Any, Literal
 
@@ -29,17 +31,19 @@ RESUMABLE_FIELDS: frozenset[str] = frozenset(
 
 @dataclass(frozen=True)
 class TrainConfig:
-    """Hyper-parameters of one training run (``rlenv train``)."""
+    """Hyper-parameters of one training run (rlenv train)."""
 
     # ---- what to train, on what ---------------------------------------------------------------
     algo: Algo = "ppo"
     """the algorithm (agents/algorithms/): reinforce | ppo | rloo | grpo"""
     env: str = "rlenv/PositiveReview-v0"
-    """registered env id (``rlenv envs`` lists them)"""
+    """registered env id ('rlenv envs' lists them)"""
     model: str | None = None
     """local model directory (also supplies the env's tokenizer); default: rlenv.DEFAULT_MODEL"""
     env_args: tuple[str, ...] = ()
-    """extra env kwargs as key=value; values are parsed as JSON when they can be (e.g. max_prompt_tokens=16)"""
+    """extra env kwargs as key=value; values are parsed as JSON when they can be (e.g. max_prompt_tokens=16).
+    A reward model with options: reward_model=learned 'reward_model_args={"path": "runs/rm"}'.
+    From Python a dict works too: env_args={"max_prompt_tokens": 16}"""
 
     # ---- how long ---------------------------------------------------------------------------
     steps: int | None = None
@@ -123,6 +127,8 @@ class TrainConfig:
     """also log to TensorBoard (needs the tensorboard package)"""
 
     def __post_init__(self) -> None:
+        if not isinstance(self.env_args, tuple):  # a dict (or list) from Python: store key=JSON strings
+            object.__setattr__(self, "env_args", env_args_tuple(self.env_args))
         self.validate()
 
     # ---- checks -----------------------------------------------------------------------------
@@ -233,6 +239,28 @@ class TrainConfig:
         if "env_args" in data:
             data = {**data, "env_args": tuple(data["env_args"])}
         return cls(**data)
+
+
+def env_args_tuple(env_args: Mapping[str, Any] | Sequence[str]) -> tuple[str, ...]:
+    """``env_args`` given as a dict ``{key: JSON value}`` (or a list of ``key=value``) as the tuple of
+    ``key=value`` strings the config stores, so that it prints, compares and saves like a CLI one."""
+    if isinstance(env_args, str):
+        raise ConfigError(f"env_args must be a dict or a sequence of key=value strings, got the string {env_args!r}")
+    if not isinstance(env_args, Mapping):
+        return tuple(env_args)
+    items = []
+    for key, value in env_args.items():
+        if isinstance(value, os.PathLike):
+            value = os.fspath(value)
+        try:
+            items.append(f"{key}={json.dumps(value)}")
+        except TypeError:
+            raise ConfigError(
+                f"env_args[{key!r}] is a {type(value).__name__}; env_args hold JSON values (str, number, bool, "
+                "list, dict) so that a run can be saved and resumed. Register a Python object by name "
+                "(reward_models.register) and pass the name, or build the env yourself with gym.make"
+            ) from None
+    return tuple(items)
 
 
 def config_differences(saved: TrainConfig, current: TrainConfig) -> list[str]:

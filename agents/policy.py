@@ -127,10 +127,17 @@ def position_ids_from_mask(attention_mask: Tensor) -> Tensor:
 
 
 def resolve_device(device: str | torch.device) -> torch.device:
-    """``"auto"`` -> cuda when available, else cpu; anything else as given."""
+    """``"auto"`` -> cuda when available, else cpu; anything else as given, once checked to exist."""
     if str(device) == "auto":
         return torch.device("cuda" if torch.cuda.is_available() else "cpu")
-    return torch.device(device)
+    target = torch.device(device)
+    if target.type == "cuda" and not torch.cuda.is_available():
+        from agents.config import ConfigError
+
+        why = ("no CUDA device is visible" if torch.backends.cuda.is_built()
+               else f"this torch build ({torch.__version__}) is CPU-only")
+        raise ConfigError(f"--device {device}: {why}; pass --device auto (uses a GPU when there is one) or --device cpu")
+    return target
 
 
 class LMPolicy(nn.Module):

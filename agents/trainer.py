@@ -81,6 +81,13 @@ def make_envs(config: TrainConfig, tokenizer_path: str) -> Any:
     import rlenv
 
     rlenv.check_env_id(config.env)
+    info = next((i for i in rlenv.envs() if i.id == config.env), None)
+    if info is not None and not info.for_lm:
+        raise ConfigError(
+            f"{config.env} is a toy for policies without a language model ({info.summary}); an LM policy cannot "
+            f"act in its vocabulary and would train at reward 0. Train it with stock Stable-Baselines3, e.g. "
+            f"PPO('MultiInputPolicy', gym.make({config.env!r})), or pick an LM task from `rlenv envs`"
+        )
     kwargs = config.parsed_env_args()
     if config.max_new_tokens is not None:
         kwargs["max_new_tokens"] = config.max_new_tokens

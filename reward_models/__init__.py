@@ -6,7 +6,14 @@ classes (learned model, training) live in their own modules and are importable f
 
 from typing import Any
 
-from reward_models.base import RewardModel, RewardModelError, ScoredBatch, reward_name, score
+from reward_models.base import (
+    RewardModel,
+    RewardModelError,
+    ScoredBatch,
+    check_reward_signature,
+    reward_name,
+    score,
+)
 from reward_models.combinators import Clip, RunningNormalize, WeightedSum
 from reward_models.registry import UnknownRewardModelError, available, describe, make, register
 
@@ -44,6 +51,7 @@ __all__ = [
     "UnknownRewardModelError",
     "WeightedSum",
     "available",
+    "check_reward_signature",
     "describe",
     "make",
     "register",

@@ -5,7 +5,10 @@ A reward model is anything with TRL's reward-function signature::
     rm(prompts: Sequence[str], completions: Sequence[str], **kwargs) -> list[float]
 
 ``kwargs`` carries extra per-example columns (``answer``, ``references``, ...) as sequences of
-the same length as ``prompts``.  A plain function qualifies.  A reward model *may* also expose
+the same length as ``prompts``.  A plain function qualifies.  Like TRL, :func:`score` passes every
+argument by keyword (``prompts=``, ``completions=``, the columns), so TRL's idiomatic
+``def reward(completions, **kwargs)`` works unchanged; :func:`check_reward_signature` refuses a
+callable that cannot be called that way when it is configured, not at the first episode end.  A reward model *may* also expose
 ``score_with_components(prompts, completions, **kwargs) -> (list[float], dict[str, list[float]])``
 to report, in the same single pass, the named parts its score is made of; the environments put
 those into ``info``.
@@ -13,8 +16,9 @@ those into ``info``.
 
 from __future__ import annotations
 
+import inspect
 import math
-from collections.abc import Mapping, Sequence
+from collections.abc import Collection, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any, Protocol, runtime_checkable
 
@@ -36,6 +40,65 @@ def reward_name(rm: Any) -> str:
     if hasattr(rm, "__name__"):
         return rm.__name__
     return type(rm).__name__
+
+
+TRL_CALL = "rm(prompts=[...], completions=[...], **columns)"
+"""How rlenv (and TRL) call a reward model: every argument by keyword."""
+
+_NAMED = (inspect.Parameter.POSITIONAL_OR_KEYWORD, inspect.Parameter.KEYWORD_ONLY)
+
+
+def _signature_problem(rm: Any, columns: Collection[str] | None) -> str | None:
+    """Why ``rm`` cannot be called as :data:`TRL_CALL`, or None when it can (or cannot be inspected).
+
+    With ``columns=None`` (at construction, when the columns are not known yet) required parameters
+    other than ``prompts``/``completions`` are taken to be dataset columns, as long as the callable
+    names ``completions``; with ``columns`` given, each of them must be among the columns.
+    """
+    try:
+        params = list(inspect.signature(rm).parameters.values())
+    except (TypeError, ValueError):  # builtins and C callables: nothing to check
+        return None
+    if any(p.kind is p.VAR_POSITIONAL for p in params) and any(p.kind is p.VAR_KEYWORD for p in params):
+        return None  # (*args, **kwargs) forwards anything; its body decides
+    positional_only = [p.name for p in params if p.kind is p.POSITIONAL_ONLY and p.default is p.empty]
+    if positional_only:
+        return f"its parameters {', '.join(positional_only)} are positional-only"
+    names = {p.name for p in params if p.kind in _NAMED}
+    takes_any_keyword = any(p.kind is p.VAR_KEYWORD for p in params)
+    refused = [k for k in ("prompts", "completions") if k not in names and not takes_any_keyword]
+    if refused:
+        return f"it does not accept {' or '.join(f'{k}=' for k in refused)}"
+    required = [p.name for p in params if p.kind in _NAMED and p.default is p.empty
+                and p.name not in ("prompts", "completions")]
+    if columns is None:
+        if required and "completions" not in names:
+            return (f"its required parameters {', '.join(required)} would receive nothing (the texts arrive as "
+                    "prompts= and completions=)")
+        return None
+    missing = [name for name in required if name not in columns]
+    if missing:
+        have = ", ".join(sorted(columns)) or "none"
+        return (f"it requires the column(s) {', '.join(missing)}, which these prompts do not have (columns: {have}); "
+                "give each prompt that column, or a default to the parameter")
+    return None
+
+
+def check_reward_signature(rm: Any) -> None:
+    """Raise :class:`RewardModelError` unless ``rm`` can be called as :data:`TRL_CALL`.
+
+    Accepted: ``(prompts, completions, **kwargs)``, ``(completions, **kwargs)``, ``(completions, answer,
+    **kwargs)`` and the like — what TRL accepts. Refused: a callable that cannot take ``prompts=`` or
+    ``completions=`` by keyword, e.g. ``lambda p, c: ...``.
+    """
+    problem = _signature_problem(rm, None)
+    if problem:
+        who = reward_name(rm)
+        raise RewardModelError(
+            f"reward model {who!r} cannot be called as {TRL_CALL}, the way rlenv and TRL call reward "
+            f"functions: {problem}. Write it as def {who}(prompts, completions, **kwargs) or "
+            f"def {who}(completions, **kwargs) (dataset columns such as answer arrive as keywords)"
+        )
 
 
 @dataclass(frozen=True)
@@ -98,12 +161,20 @@ def score(rm: Any, prompts: Sequence[str], completions: Sequence[str], **kwargs:
             raise ValueError(f"extra column {key!r} has {len(column)} entries for {n} completions")
     who = reward_name(rm)
     if hasattr(rm, "score_with_components"):
-        raw_rewards, raw_components = rm.score_with_components(list(prompts), list(completions), **kwargs)
+        raw_rewards, raw_components = rm.score_with_components(
+            prompts=list(prompts), completions=list(completions), **kwargs
+        )
         if not isinstance(raw_components, Mapping):
             raise RewardModelError(
                 f"reward model {who!r}: score_with_components() must return (list[float], dict[str, list[float]])"
             )
         components = {str(k): _check_values(v, n, f"{who}.{k}") for k, v in raw_components.items()}
     else:
-        raw_rewards, components = rm(list(prompts), list(completions), **kwargs), {}
+        try:
+            raw_rewards, components = rm(prompts=list(prompts), completions=list(completions), **kwargs), {}
+        except TypeError as err:
+            problem = _signature_problem(rm, kwargs.keys())
+            if problem is None:  # raised inside the model: its own bug, keep its traceback
+                raise
+            raise RewardModelError(f"reward model {who!r} cannot be called as {TRL_CALL}: {problem}") from err
     return ScoredBatch(rewards=_check_values(raw_rewards, n, who), components=components)

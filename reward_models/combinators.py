@@ -6,7 +6,7 @@ import math
 from collections.abc import Mapping, Sequence
 from typing import Any
 
-from reward_models.base import RewardModelError, reward_name, score
+from reward_models.base import RewardModelError, check_reward_signature, reward_name, score
 from reward_models.batch import check_batch
 
 
@@ -29,6 +29,7 @@ class WeightedSum:
                 raise RewardModelError(
                     f"weighted_sum: weight of {key!r} must be a finite number, got {part[1]!r}"
                 )
+            check_reward_signature(part[0])
         self.parts = {str(k): (rm, float(w)) for k, (rm, w) in parts.items()}
         self.name = name
 
@@ -69,6 +70,7 @@ class RunningNormalize:
             raise RewardModelError(f"running_normalize: eps must be > 0, got {eps}")
         if clip is not None and clip <= 0:
             raise RewardModelError(f"running_normalize: clip must be > 0 or None, got {clip}")
+        check_reward_signature(rm)
         self.rm, self.eps, self.clip, self.update = rm, eps, clip, update
         self.name = f"normalize({reward_name(rm)})"
         self.count, self.mean, self.m2 = 0, 0.0, 0.0
@@ -138,6 +140,7 @@ class Clip:
             raise RewardModelError(f"clip: the inner reward model must be callable, got {rm!r}")
         if not low < high:
             raise RewardModelError(f"clip: need low < high, got low={low}, high={high}")
+        check_reward_signature(rm)
         self.rm, self.low, self.high = rm, float(low), float(high)
         self.name = f"clip({reward_name(rm)})"
 
@@ -146,9 +149,11 @@ class Clip:
     ) -> tuple[list[float], dict[str, list[float]]]:
         check_batch(self.name, prompts, completions)
         if hasattr(self.rm, "score_with_components"):
-            raw, components = self.rm.score_with_components(list(prompts), list(completions), **kwargs)
+            raw, components = self.rm.score_with_components(
+                prompts=list(prompts), completions=list(completions), **kwargs
+            )
         else:
-            raw, components = self.rm(list(prompts), list(completions), **kwargs), {}
+            raw, components = self.rm(prompts=list(prompts), completions=list(completions), **kwargs), {}
         try:
             values = [float(r) for r in raw]
         except (TypeError, ValueError) as exc:

@@ -25,9 +25,9 @@ class ScalarRewardModel(nn.Module):
     is the probability of class ``reward_label`` (default: the last class), in [0, 1].
 
     Called with tensors (``input_ids=…``) it is an ``nn.Module`` returning (B,) scores or (B, C)
-    logits. Called as ``rm(prompts, completions)`` it is a reward model: it scores
-    ``prompt + completion`` (or the completion alone with ``include_prompt=False``), batched, in eval
-    mode, without gradients.
+    logits. Called as ``rm(prompts, completions)`` (or by keyword, as TRL and rlenv call it) it is a
+    reward model: it scores ``prompt + completion`` (or the completion alone with
+    ``include_prompt=False``), batched, in eval mode, without gradients.
     """
 
     name = "learned"
@@ -198,7 +198,9 @@ class ScalarRewardModel(nn.Module):
         return out.tolist()
 
     def __call__(self, *args: Any, **kwargs: Any) -> Any:
-        # Text in -> reward model; tensors in -> nn.Module forward.
-        if args and isinstance(args[0], (list, tuple)) and all(isinstance(t, str) for t in args[0]):
+        # Text in (positionally, or by keyword as TRL and rlenv call it) -> reward model; tensors in -> forward.
+        if "completions" in kwargs or (
+            args and isinstance(args[0], (list, tuple)) and all(isinstance(t, str) for t in args[0])
+        ):
             return self.reward(*args, **kwargs)
         return super().__call__(*args, **kwargs)

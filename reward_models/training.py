@@ -31,7 +31,7 @@ class RMTrainError(RuntimeError):
 
 @dataclass(frozen=True)
 class RMTrainConfig:
-    """Hyper-parameters of ``rlenv rm train``; see :func:`train_reward_model`."""
+    """Hyper-parameters of rlenv rm train (reward_models.training.train_reward_model)."""
 
     loss: Literal["mse", "ce", "bt"]
     """mse: regress scores; ce: classify labels; bt: Bradley–Terry on preference pairs."""

@@ -14,8 +14,9 @@ needs:
   is a plain function, so TRL calls it with text;
 - outputs are validated like the env validates them (count, numbers, NaN/inf), naming the model.
 
-The other direction needs nothing: a TRL reward function ``f(prompts, completions, **kwargs)`` is
-an rlenv reward model (``gym.make("rlenv/TextGen-v0", reward_model=f)``). One difference: TRL lets a
+The other direction needs nothing: a TRL reward function — ``f(prompts, completions, **kwargs)``,
+``f(completions, **kwargs)`` or ``f(completions, answer, **kwargs)`` — is an rlenv reward model
+(``gym.make("rlenv/TextGen-v0", reward_model=f)``), since rlenv calls it as TRL does, by keyword. One difference: TRL lets a
 function return ``None`` for a sample it does not apply to and leaves it out of that sample's
 reward; an env has no other reward to fall back on, so rlenv rejects ``None`` with an error naming
 the model. :func:`none_as` gives ``None`` an explicit value when that is what you mean.
@@ -26,7 +27,7 @@ from __future__ import annotations
 from collections.abc import Callable, Sequence
 from typing import Any
 
-from reward_models.base import RewardModelError, reward_name, score
+from reward_models.base import RewardModelError, check_reward_signature, reward_name, score
 from reward_models.batch import is_chat_messages
 
 __all__ = ["TRL_BOOKKEEPING_KWARGS", "as_trl_reward", "none_as"]
@@ -64,6 +65,7 @@ def as_trl_reward(rm: Any, name: str | None = None, **options: Any) -> Callable[
         raise TypeError(f"options {sorted(options)} apply only when rm is a registry name; configure the instance")
     if not callable(rm):
         raise TypeError(f"as_trl_reward needs a reward model (callable) or a registry name, got {type(rm).__name__}")
+    check_reward_signature(rm)
     who = name or reward_name(rm)
 
     def reward(prompts: Sequence[Any], completions: Sequence[Any], **kwargs: Any) -> list[float]:
@@ -85,10 +87,11 @@ def none_as(rm: Callable[..., Sequence[float | None]], value: float) -> Callable
     """
     if not callable(rm):
         raise TypeError(f"none_as needs a reward function, got {type(rm).__name__}")
+    check_reward_signature(rm)
     value = float(value)
 
     def reward(prompts: Sequence[Any], completions: Sequence[Any], **kwargs: Any) -> list[float]:
-        out = rm(prompts, completions, **kwargs)
+        out = rm(prompts=prompts, completions=completions, **kwargs)
         if isinstance(out, (str, bytes)) or not isinstance(out, Sequence):
             return out  # let the scoring guard name the problem
         return [value if r is None else r for r in out]

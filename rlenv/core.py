@@ -74,18 +74,32 @@ def default_prompts_path() -> Path:
     return Path(__file__).parent / "assets" / "data" / "review_prompts.txt"
 
 
-def resolve_reward_model(spec: Any) -> Any:
-    """A reward model from a registry name, a ``{name: weight}`` dict, a callable or an instance."""
+def resolve_reward_model(spec: Any, options: dict[str, Any] | None = None) -> Any:
+    """A reward model from a registry name (built with ``options``), a ``{name: weight}`` dict, a
+    callable or an instance."""
+    if options is not None:
+        if not isinstance(options, dict):
+            raise ValueError(
+                f"reward_model_args must be a dict of the reward model's options, e.g. {{\"path\": \"runs/rm\"}}; "
+                f"got {type(options).__name__}"
+            )
+        if not isinstance(spec, str):
+            raise ValueError(
+                "reward_model_args configure a reward model named by the registry (reward_model='learned', ...); "
+                f"reward_model is a {type(spec).__name__} here: configure that object itself, or name it"
+            )
+        return reward_models.make(spec, **options)
     if isinstance(spec, str):
         return reward_models.make(spec)
     if isinstance(spec, dict):
         parts = {name: (reward_models.make(name), float(weight)) for name, weight in spec.items()}
         return reward_models.WeightedSum(parts)
     if callable(spec):
+        reward_models.check_reward_signature(spec)  # a wrong signature fails now, not at the first episode end
         return spec
     raise TypeError(
         f"reward_model must be a registry name (see reward_models.available()), a {{name: weight}} dict, "
-        f"or a callable rm(prompts, completions, **kwargs) -> list[float]; got {type(spec).__name__}"
+        f"or a callable rm(prompts, completions, **kwargs) -> list[float] (called by keyword, as TRL does); got {type(spec).__name__}"
     )
 
 
@@ -94,6 +108,7 @@ def resolve_setup(
     prompts: Any = None,
     reward_model: Any = None,
     *,
+    reward_model_args: dict[str, Any] | None = None,
     max_prompt_tokens: int = 32,
     max_new_tokens: int = 32,
     stop_strings: str | Sequence[str] = (),
@@ -136,7 +151,7 @@ def resolve_setup(
         tokenizer=tok,
         prompts=as_prompt_source(default_prompts_path() if prompts is None else prompts),
         reward_model=None if responder is not None else resolve_reward_model(
-            "vader" if reward_model is None else reward_model),
+            "vader" if reward_model is None else reward_model, reward_model_args),
         max_prompt_tokens=int(max_prompt_tokens),
         max_new_tokens=int(max_new_tokens),
         stop_strings=tuple(stop_strings),

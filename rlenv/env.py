@@ -3,13 +3,16 @@
 from __future__ import annotations
 
 import sys
+import warnings
 from typing import Any
 
 import gymnasium as gym
 import numpy as np
+from gymnasium.wrappers import TimeLimit
 
 from rlenv.core import EpisodeBatch, check_actions, resolve_setup
 from rlenv.prompts import Prompt
+from rlenv.render import text_frame
 
 
 class TextGenEnv(gym.Env[dict[str, np.ndarray], int]):
@@ -32,28 +35,32 @@ class TextGenEnv(gym.Env[dict[str, np.ndarray], int]):
         prompts: list, ``.txt``/``.jsonl`` path, callable ``f(rng)`` or iterable (see
             :mod:`rlenv.prompts`); ``None`` is the embedded review openings.
         reward_model: registry name, ``{name: weight}`` dict, or any callable with the
-            ``rm(prompts, completions, **kwargs) -> list[float]`` signature; None is ``"vader"``.
+            ``rm(prompts, completions, **kwargs) -> list[float]`` signature (called by keyword, as TRL
+            does); None is ``"vader"``.
+        reward_model_args: options of a reward model named by the registry, e.g.
+            ``reward_model="learned", reward_model_args={"path": "runs/rm"}``.
         max_prompt_tokens, max_new_tokens: the two halves of the observation.
         stop_strings: strings that end the episode (excluded from the completion text).
         prompt_overflow: ``"truncate"`` (keep the prompt's last tokens, with a warning) or ``"error"``.
-        render_mode: ``"ansi"`` returns the text so far; ``"human"`` prints it.
+        render_mode: ``"ansi"`` returns the text so far; ``"human"`` prints it; ``"rgb_array"`` returns
+            it drawn into a (160, 512, 3) uint8 frame (for video recorders and SB3's ``make_vec_env``).
         trust_remote_code: passed to the tokenizer loader; never implied.
         responder, end_of_turn, max_turn_tokens: make the env multi-turn: the policy writes a turn,
             the responder answers with token ids appended to the state (:mod:`rlenv.multiturn`
             documents the contract, the ``policy_mask`` channel and the ``info`` keys).
     """
 
-    metadata = {"render_modes": ["ansi", "human"], "render_fps": 30}
+    metadata = {"render_modes": ["ansi", "human", "rgb_array"], "render_fps": 30}
 
     def __init__(self, tokenizer: Any = None, prompts: Any = None, reward_model: Any = None, *,
-                 max_prompt_tokens: int = 32, max_new_tokens: int = 32, stop_strings: Any = (),
-                 prompt_overflow: str = "truncate", render_mode: str | None = None,
-                 trust_remote_code: bool = False, responder: Any = None, end_of_turn: Any = None,
-                 max_turn_tokens: int | None = None) -> None:
+                 reward_model_args: dict[str, Any] | None = None, max_prompt_tokens: int = 32,
+                 max_new_tokens: int = 32, stop_strings: Any = (), prompt_overflow: str = "truncate",
+                 render_mode: str | None = None, trust_remote_code: bool = False, responder: Any = None,
+                 end_of_turn: Any = None, max_turn_tokens: int | None = None) -> None:
         if render_mode is not None and render_mode not in self.metadata["render_modes"]:
             raise ValueError(f"render_mode must be one of {self.metadata['render_modes']} or None, got {render_mode!r}")
         self.setup = resolve_setup(
-            tokenizer, prompts, reward_model, max_prompt_tokens=max_prompt_tokens,
+            tokenizer, prompts, reward_model, reward_model_args=reward_model_args, max_prompt_tokens=max_prompt_tokens,
             max_new_tokens=max_new_tokens, stop_strings=stop_strings, prompt_overflow=prompt_overflow,
             trust_remote_code=trust_remote_code, responder=responder, end_of_turn=end_of_turn,
             max_turn_tokens=max_turn_tokens,
@@ -62,6 +69,7 @@ class TextGenEnv(gym.Env[dict[str, np.ndarray], int]):
         self.observation_space = self.setup.observation_space()
         self.action_space = gym.spaces.Discrete(self.setup.vocab_size)
         self._episodes = EpisodeBatch.create(self.setup, 1)
+        self._checked_time_limit = False
 
     @property
     def tokenizer(self):
@@ -69,6 +77,9 @@ class TextGenEnv(gym.Env[dict[str, np.ndarray], int]):
 
     def reset(self, *, seed: int | None = None, options: dict[str, Any] | None = None):
         super().reset(seed=seed)
+        if not self._checked_time_limit:
+            self._checked_time_limit = True
+            self._warn_if_a_time_limit_cuts_episodes()
         options = options or {}
         unknown = set(options) - {"prompt"}
         if unknown:
@@ -84,6 +95,31 @@ class TextGenEnv(gym.Env[dict[str, np.ndarray], int]):
             self.render()
         return self._episodes.observation(0), {"prompt": prompt.text}
 
+    def _warn_if_a_time_limit_cuts_episodes(self) -> None:
+        """Warn when a ``TimeLimit`` wrapper (``gym.make(..., max_episode_steps=k)``) shorter than
+        ``max_new_tokens`` wraps this env: it ends episodes before the reward model scores them.
+
+        An env cannot see the wrappers around it, but on the first reset the wrapper's own ``reset``
+        is on the call stack; that is where this looks (once, a few frames deep).
+        """
+        frame = sys._getframe(2)
+        for _ in range(16):
+            if frame is None:
+                return
+            owner = frame.f_locals.get("self")
+            if isinstance(owner, TimeLimit) and owner.unwrapped is self:
+                limit = int(owner._max_episode_steps)
+                if limit < self.setup.max_new_tokens:
+                    warnings.warn(
+                        f"a TimeLimit of max_episode_steps={limit} wraps an env with max_new_tokens="
+                        f"{self.setup.max_new_tokens}: it cuts episodes before the reward model scores them "
+                        f"(reward 0, no completion in info); pass max_new_tokens={limit} instead, and the env "
+                        "truncates there and scores the text",
+                        stacklevel=3,
+                    )
+                return
+            frame = frame.f_back
+
     def step(self, action: Any):
         if self._episodes.done[0]:
             raise RuntimeError("step() called after the episode ended (or before reset()); call env.reset() first")
@@ -95,9 +131,11 @@ class TextGenEnv(gym.Env[dict[str, np.ndarray], int]):
         return (self._episodes.observation(0), float(out.rewards[0]), bool(out.terminated[0]),
                 bool(out.truncated[0]), out.infos.get(0, {}))
 
-    def render(self) -> str | None:
+    def render(self) -> str | np.ndarray | None:
         text = self._episodes.text(0)
         if self.render_mode == "human":
             sys.stdout.write(text + "\n")
             return None
+        if self.render_mode == "rgb_array":
+            return text_frame(text)
         return text

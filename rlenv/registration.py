@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import difflib
 import importlib
+import inspect
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
@@ -20,6 +21,17 @@ class EnvInfo:
     reward: str
     prompts: str
     defaults: dict[str, Any] = field(default_factory=dict)
+    for_lm: bool = True
+    """False for a toy with its own tiny vocabulary, meant for policies without a language model (SB3)."""
+
+
+class EnvArgumentError(ValueError):
+    """An env was given a keyword argument it does not take; the message lists those it does."""
+
+
+def _named_parameters(func: Callable[..., Any]) -> list[str]:
+    params = inspect.signature(func).parameters.values()
+    return [p.name for p in params if p.kind in (p.POSITIONAL_OR_KEYWORD, p.KEYWORD_ONLY) and p.name != "self"]
 
 
 @dataclass(frozen=True)
@@ -32,17 +44,39 @@ class TaskEntryPoint:
 
     builder: str
     vector: bool = False
+    env_id: str = ""
 
     def __call__(self, num_envs: int = 1, **kwargs: Any) -> Any:
-        module, name = self.builder.split(":")
-        env_kwargs = getattr(importlib.import_module(module), name)(**kwargs)
-        if self.vector:
-            from rlenv.vector_env import TextGenVectorEnv
-
-            return TextGenVectorEnv(num_envs, **env_kwargs)
+        from rlenv.core import resolve_setup
         from rlenv.env import TextGenEnv
+        from rlenv.vector_env import TextGenVectorEnv
 
+        module, name = self.builder.split(":")
+        builder = getattr(importlib.import_module(module), name)
+        env_options = (["autoreset_mode", "render_mode", *_named_parameters(resolve_setup)] if self.vector
+                       else _named_parameters(TextGenEnv.__init__))
+        self._check_kwargs(kwargs, _named_parameters(builder), env_options)
+        env_kwargs = builder(**kwargs)
+        if self.vector:
+            return TextGenVectorEnv(num_envs, **env_kwargs)
         return TextGenEnv(**env_kwargs)
+
+    def _check_kwargs(self, kwargs: dict[str, Any], task_options: list[str], env_options: list[str]) -> None:
+        """Refuse a misspelt kwarg here, naming the close match and every valid one, instead of a
+        ``TypeError`` from deep inside the builder."""
+        valid = list(dict.fromkeys([*task_options, *env_options]))
+        unknown = [k for k in kwargs if k not in valid]
+        if not unknown:
+            return
+        who = self.env_id or self.builder
+        parts = []
+        for key in unknown:
+            close = difflib.get_close_matches(key, valid, n=1, cutoff=0.6)
+            parts.append(f"{key!r}" + (f" (did you mean {close[0]!r}?)" if close else ""))
+        task = f"task options: {', '.join(task_options)}; " if task_options else ""
+        raise EnvArgumentError(
+            f"{who} does not accept {', '.join(parts)}; {task}env options: {', '.join(env_options)}"
+        )
 
 
 _INFOS: dict[str, EnvInfo] = {}
@@ -53,8 +87,8 @@ def register_task(info: EnvInfo, builder: str) -> None:
     if info.id not in gym.registry:
         gym.register(
             id=info.id,
-            entry_point=TaskEntryPoint(builder),
-            vector_entry_point=TaskEntryPoint(builder, vector=True),
+            entry_point=TaskEntryPoint(builder, env_id=info.id),
+            vector_entry_point=TaskEntryPoint(builder, vector=True, env_id=info.id),
             disable_env_checker=False,
         )
     _INFOS[info.id] = info
@@ -77,7 +111,8 @@ def check_env_id(env_id: str) -> str:
     if env_id in gym.registry:
         return env_id
     ours = list(_INFOS)
-    close = difflib.get_close_matches(env_id, ours + list(gym.registry), n=3, cutoff=0.5)
+    candidates = list(dict.fromkeys([*ours, *gym.registry]))  # ours are in gym.registry too: list each once
+    close = difflib.get_close_matches(env_id, candidates, n=3, cutoff=0.5)
     hint = f"; did you mean {', '.join(repr(c) for c in close)}?" if close else ""
     raise UnknownEnvError(f"unknown env id {env_id!r}{hint} (`rlenv envs` lists them: {', '.join(sorted(ours))})")
 

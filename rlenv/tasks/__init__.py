@@ -5,7 +5,7 @@ from rlenv.registration import EnvInfo, register_task
 _TASKS = [
     (EnvInfo("rlenv/TextGen-v0",
              "generic token-level generation: any tokenizer, prompts and reward model",
-             "reward_model= (default 'vader': VADER compound of the completion, in [-1, 1])",
+             "reward_model= (default 'vader': VADER compound of the completion, in [-1, 1]); reward_model_args= its options",
              "prompts= (default: embedded review openings)",
              {"max_prompt_tokens": 32, "max_new_tokens": 32}),
      "rlenv.registration:identity_builder"),
@@ -37,7 +37,7 @@ _TASKS = [
              "toy: emit the prompt's symbols reversed, then EOS (tiny vocabulary, no LM needed; SB3-ready)",
              "fraction of positions right (+ eos_bonus for an exact-length answer)",
              "random 3-symbol strings over 'abcd' (length=, num_symbols=)",
-             {"length": 3, "num_symbols": 4, "max_new_tokens": 4}),
+             {"length": 3, "num_symbols": 4, "max_new_tokens": 4}, for_lm=False),
      "rlenv.tasks.token_reverse:token_reverse"),
     (EnvInfo("rlenv/GuessNumber-v0",
              "multi-turn: guess the env's number, one per line; the env answers higher/lower (feedback=False: 'wrong')",

@@ -171,3 +171,123 @@ def test_bad_env_arguments_are_bad_input(tiny_model, tmp_path, capsys) -> None:
     err = capsys.readouterr().err.strip()
     assert code == 2 and err.count("\n") == 0
     assert "cannot build rlenv/TextGen-v0" in err and "max_prompt_tokens must be >= 1" in err
+
+
+# ---- resume without retyping; Ctrl-C names the real command ------------------------------------------
+def test_resume_takes_the_run_s_saved_flags_as_defaults(tiny_model, tmp_path, capsys) -> None:
+    out = tmp_path / "run"
+    assert main(["train", "--algo", "reinforce", *env_flags(), "--model", tiny_model, "--batch-size", "8",
+                 "--lr", "1e-3", "--out", str(out), "--device", "cpu", "--steps", "1"]) == 0
+    assert main(["train", "--resume", str(out), "--steps", "2"]) == 0  # nothing else retyped
+    assert [r["step"] for r in read_metrics(out)] == [1, 2]
+    assert main(["train", f"--resume={out}", "--time-budget", "600", "--steps", "3"]) == 0  # budgets may change
+    assert [r["step"] for r in read_metrics(out)] == [1, 2, 3]
+    capsys.readouterr()
+    assert main(["train", "--resume", str(out), "--steps", "4", "--batch-size", "4"]) == 2  # a passed flag counts
+    assert "batch_size: 8 (checkpoint) != 4 (now)" in capsys.readouterr().err
+
+
+def test_ctrl_c_prints_the_command_that_continues_the_run(tiny_model, tmp_path, capsys, monkeypatch) -> None:
+    import shlex
+
+    import agents.trainer
+
+    out = tmp_path / "my run"  # a space: the printed command must quote it
+    real, calls = agents.trainer.collect_rollouts, []
+
+    def interrupt_third_update(*args, **kwargs):
+        calls.append(1)
+        if len(calls) == 3:
+            raise KeyboardInterrupt
+        return real(*args, **kwargs)
+
+    monkeypatch.setattr(agents.trainer, "collect_rollouts", interrupt_third_update)
+    argv = ["train", "--algo", "reinforce", *env_flags(), "--model", tiny_model, "--batch-size", "8",
+            "--out", str(out), "--device", "cpu", "--steps", "4", "--checkpoint-every", "1"]
+    assert main(argv) == 130
+    err = capsys.readouterr().err
+    assert "interrupted at update 3; step_000002 is kept" in err and "<out>" not in err
+    command = shlex.split(err.strip().splitlines()[-1])
+    assert command[:2] == ["rlenv", "train"]
+    monkeypatch.setattr(agents.trainer, "collect_rollouts", real)
+    assert main(command[1:]) == 0  # the printed command, as printed
+    assert [r["step"] for r in read_metrics(out)] == [1, 2, 3, 4]
+
+
+def test_ctrl_c_before_the_first_checkpoint_says_there_is_nothing_to_resume(tiny_model, tmp_path, capsys,
+                                                                            monkeypatch) -> None:
+    import agents.trainer
+
+    def interrupt(*args, **kwargs):
+        raise KeyboardInterrupt
+
+    monkeypatch.setattr(agents.trainer, "collect_rollouts", interrupt)
+    out = tmp_path / "run"
+    assert main(["train", "--algo", "reinforce", *env_flags(), "--model", tiny_model, "--batch-size", "8",
+                 "--out", str(out), "--device", "cpu", "--steps", "4"]) == 130
+    assert f"nothing to resume: delete {out} and start again" in capsys.readouterr().err
+
+
+# ---- errors that were tracebacks or riddles --------------------------------------------------------------
+@pytest.mark.parametrize(
+    ("argv", "expected"),
+    [
+        (["train", "--env", "rlenv/TokenReverse-v0", "--steps", "1", "--device", "cpu"],
+         "toy for policies without a language model"),
+        (["train", "--env", "rlenv/TextGen-v0", "--env-args", "max_new_token=4", "--steps", "1", "--device", "cpu"],
+         "does not accept 'max_new_token' (did you mean 'max_new_tokens'?); env options: "),
+        (["eval", "--env", "rlenv/Arithmetic-v0", "--env-args", "dificulty=hard", "--device", "cpu"],
+         "(did you mean 'difficulty'?); task options: difficulty, max_operand, operators"),
+        (["train", "--env", "rlenv/PositivReview-v0", "--steps", "1"], "did you mean 'rlenv/PositiveReview-v0', 'rlenv/"),
+    ],
+)
+def test_more_bad_input_prints_one_error_line(argv, expected, capsys) -> None:
+    assert main(argv) == 2
+    err = capsys.readouterr().err.strip()
+    assert len(err.splitlines()) == 1 and err.startswith("error: ") and expected in err, err
+    assert err.count("'rlenv/PositiveReview-v0'") <= 1
+
+
+@pytest.mark.skipif(__import__("torch").cuda.is_available(), reason="needs a torch without CUDA")
+@pytest.mark.parametrize("command", [["train", "--steps", "1"], ["eval", "--env", "rlenv/Arithmetic-v0"]])
+def test_device_cuda_without_cuda_is_one_line_naming_the_fix(command, capsys) -> None:
+    assert main([*command, "--device", "cuda"]) == 2
+    err = capsys.readouterr().err.strip()
+    assert len(err.splitlines()) == 1 and "--device cuda:" in err and "--device auto" in err and "--device cpu" in err
+
+
+def test_rm_help_prints_usage_without_an_error(capsys) -> None:
+    assert main(["rm", "--help"]) == 0
+    captured = capsys.readouterr()
+    assert "rlenv rm train --loss" in captured.out and "error" not in captured.out + captured.err
+
+
+@pytest.mark.parametrize("command", [["train"], ["eval"], ["bench"], ["envs"], ["rm", "train"]])
+def test_help_text_has_no_rest_markup(command, capsys) -> None:
+    assert main([*command, "--help"]) == 0
+    text = capsys.readouterr().out
+    assert "--help" in text and "``" not in text and ":func:" not in text and ":class:" not in text
+
+
+def test_rm_train_refuses_to_overwrite_an_existing_out(tmp_path, capsys) -> None:
+    data = tmp_path / "scores.jsonl"
+    data.write_text("\n".join(json.dumps({"text": f"{w} movie", "score": s})
+                              for w, s in [("great", 1.0), ("awful", -1.0)] * 8) + "\n")
+    argv = ["rm", "train", "--loss", "mse", "--data", str(data), "--out", str(tmp_path / "rm"), "--epochs", "1"]
+    assert main(argv) == 0
+    before = sorted(p.name for p in (tmp_path / "rm").iterdir())
+    capsys.readouterr()
+    assert main(argv) == 2
+    err = capsys.readouterr().err.strip()
+    assert len(err.splitlines()) == 1 and "already exists and is not empty; pass a new --out" in err
+    assert sorted(p.name for p in (tmp_path / "rm").iterdir()) == before
+
+
+def test_eval_of_a_run_directory_uses_its_latest_checkpoint(tiny_model, tmp_path, capsys) -> None:
+    out = tmp_path / "run"
+    assert main(["train", "--algo", "reinforce", *env_flags(), "--model", tiny_model, "--batch-size", "8",
+                 "--out", str(out), "--device", "cpu", "--steps", "2", "--checkpoint-every", "1"]) == 0
+    capsys.readouterr()
+    assert main(["eval", *env_flags(), "--model", str(out), "--episodes", "4", "--device", "cpu"]) == 0
+    summary = json.loads(capsys.readouterr().out.strip().splitlines()[-1])
+    assert summary["model"] == str(out / "checkpoints" / "step_000002")

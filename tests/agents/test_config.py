@@ -92,3 +92,18 @@ def test_a_new_algorithm_is_one_class_plus_one_registry_entry(monkeypatch) -> No
     assert (cfg.epochs, cfg.kl_kind) == (2, "k2")
     with pytest.raises(ConfigError, match="use --batch-size 8 or 12"):
         make(algo="two-pass", batch_size=10, group_size=4)
+
+
+def test_env_args_accept_a_dict_from_python():
+    from pathlib import Path
+
+    config = TrainConfig(steps=1, env_args={"reward_model": "learned", "reward_model_args": {"path": "runs/rm"},
+                                            "max_prompt_tokens": 16, "prompts": Path("p.txt")})
+    assert config.parsed_env_args() == {"reward_model": "learned", "reward_model_args": {"path": "runs/rm"},
+                                        "max_prompt_tokens": 16, "prompts": "p.txt"}
+    assert all(isinstance(item, str) for item in config.env_args)  # stored like the CLI's key=value
+    assert TrainConfig.from_dict(config.to_dict()) == config
+    assert TrainConfig(steps=1, env_args={"max_prompt_tokens": 16}) == TrainConfig(
+        steps=1, env_args=("max_prompt_tokens=16",))
+    with pytest.raises(ConfigError, match=r"env_args\['reward_model'\] is a function; .*reward_models.register"):
+        TrainConfig(steps=1, env_args={"reward_model": lambda completions, **kw: [0.0]})

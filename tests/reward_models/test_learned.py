@@ -105,3 +105,8 @@ def test_tokenizer_without_pad_or_eos_is_rejected(word_tokenizer):
     broken.pad_token = None
     with pytest.raises(RewardModelError, match="neither a pad nor an EOS token"):
         tiny(broken)
+
+
+def test_called_by_keyword_it_scores_text(word_tokenizer):
+    rm = tiny(word_tokenizer)
+    assert rm(prompts=["the movie"], completions=["good"]) == pytest.approx(rm(["the movie"], ["good"]))

@@ -63,7 +63,7 @@ def test_register_a_plain_function_and_refuse_duplicates():
         assert make("shouty_test")(["p"], ["AB"]) == [1.0]
         with pytest.raises(ValueError, match="already registered; pass overwrite=True"):
             register("shouty_test", lambda: shouty)
-        register("shouty_test", lambda scale=2.0: lambda p, c, **kw: [scale] * len(c), overwrite=True)
+        register("shouty_test", lambda scale=2.0: lambda prompts, completions, **kw: [scale] * len(completions), overwrite=True)
         assert make("shouty_test", scale=3.0)(["p"], ["x"]) == [3.0]
     finally:
         _REGISTRY.pop("shouty_test", None)

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import gymnasium as gym
+import numpy as np
 import pytest
 import torch
 
@@ -138,3 +139,85 @@ def test_grpo_trainer_trains_with_our_reward_models(tmp_path):
     assert {"rewards/vader/mean", "rewards/keyword/mean"} <= logged, sorted(logged)
     changed = any(not torch.equal(before[k], v) for k, v in trainer.model.named_parameters())
     assert changed, "two GRPO steps left every weight unchanged"
+
+
+# ---- the three shapes TRL users write, called by keyword as TRL calls them ---------------------------
+def reward_full(prompts, completions, **kwargs):
+    return [float(len(c) > 0) for c in completions]
+
+
+def reward_completions_only(completions, **kwargs):  # TRL's idiomatic form: no prompts parameter
+    return [float(len(c) > 0) for c in completions]
+
+
+def reward_with_column(completions, answer, **kwargs):  # a dataset column by name, no default
+    return [float(c.strip() == str(a)) for c, a in zip(completions, answer, strict=True)]
+
+
+@pytest.mark.parametrize("rm", [reward_full, reward_completions_only, reward_with_column])
+@pytest.mark.parametrize("vector", [False, True])
+def test_trl_reward_function_shapes_work_as_env_rewards(rm, vector):
+    import rlenv  # noqa: F401 - registers the ids
+
+    prompts = [{"prompt": "2+2=", "answer": 4}]
+    if vector:
+        env = gym.make_vec("rlenv/TextGen-v0", num_envs=2, vectorization_mode="vector_entry_point",
+                           autoreset_mode="Disabled", prompts=prompts, reward_model=rm, max_new_tokens=2)
+    else:
+        env = gym.make("rlenv/TextGen-v0", prompts=prompts, reward_model=rm, max_new_tokens=2)
+    env.reset(seed=0)
+    tokenizer = env.unwrapped.tokenizer
+    four, eos = tokenizer.convert_tokens_to_ids("4"), tokenizer.eos_token_id
+    env.step(np.full(2, four) if vector else four)
+    _, reward, terminated, truncated, info = env.step(np.full(2, eos) if vector else eos)
+    assert np.all(terminated) and np.all(np.asarray(reward) == 1.0)
+
+
+def test_reward_models_are_called_by_keyword():
+    seen = {}
+
+    def spy(*args, **kwargs):
+        seen.update(args=args, keys=sorted(kwargs))
+        return [0.0]
+
+    reward_models.score(spy, ["p"], ["c"], answer=[1])
+    assert seen == {"args": (), "keys": ["answer", "completions", "prompts"]}
+
+
+@pytest.mark.parametrize("rm, problem", [
+    (lambda p, c: [0.0] * len(c), "does not accept prompts= or completions="),
+    (lambda prompts, completions: [0.0], None),  # accepted: takes both by keyword, no columns needed
+    (lambda p, c, **kw: [0.0] * len(c), "required parameters p, c would receive nothing"),
+    (eval("lambda prompts, completions, /, **kw: [0.0]"), "positional-only"),
+    (lambda completions: [0.0], "does not accept prompts="),
+])
+def test_a_callable_that_cannot_take_keywords_is_refused_when_the_env_is_built(rm, problem):
+    import rlenv  # noqa: F401 - registers the ids
+
+    if problem is None:
+        gym.make("rlenv/TextGen-v0", reward_model=rm)
+        return
+    with pytest.raises(RewardModelError, match=r"cannot be called as rm\(prompts=\[\.\.\.\], completions=.*"
+                                                 + problem + r".*def <lambda>\(completions, \*\*kwargs\)"):
+        gym.make("rlenv/TextGen-v0", reward_model=rm)
+    with pytest.raises(RewardModelError, match=problem):
+        reward_models.Clip(rm)
+    with pytest.raises(RewardModelError, match=problem):
+        as_trl_reward(rm)
+
+
+def test_a_missing_column_is_named_at_scoring_time():
+    import rlenv  # noqa: F401 - registers the ids
+
+    env = gym.make("rlenv/TextGen-v0", prompts=["no answer here"], reward_model=reward_with_column, max_new_tokens=1)
+    env.reset(seed=0)
+    with pytest.raises(RewardModelError, match="'reward_with_column'.*requires the column.*answer.*columns: none"):
+        env.step(0)
+
+
+def test_an_error_inside_the_reward_function_keeps_its_traceback():
+    def buggy(completions, **kwargs):
+        return [len(None) for _ in completions]  # a TypeError of the function's own
+
+    with pytest.raises(TypeError, match="NoneType"):
+        reward_models.score(buggy, ["p"], ["c"])

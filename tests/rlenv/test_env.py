@@ -130,10 +130,10 @@ def test_missing_tokenizer_path():
 
 
 @pytest.mark.parametrize("bad_rm, match", [
-    (lambda p, c, **k: [1.0] * (len(c) + 1), "returned 2 values for 1 completions"),
-    (lambda p, c, **k: [float("nan")] * len(c), "nan at index 0"),
-    (lambda p, c, **k: [float("inf")] * len(c), "inf at index 0"),
-    (lambda p, c, **k: ["high"] * len(c), "non-number at index 0"),
+    (lambda prompts, completions, **k: [1.0] * (len(completions) + 1), "returned 2 values for 1 completions"),
+    (lambda prompts, completions, **k: [float("nan")] * len(completions), "nan at index 0"),
+    (lambda prompts, completions, **k: [float("inf")] * len(completions), "inf at index 0"),
+    (lambda prompts, completions, **k: ["high"] * len(completions), "non-number at index 0"),
 ])
 def test_bad_reward_model_is_named(word_tokenizer, bad_rm, match):
     bad_rm.name = "my_rm"
@@ -185,7 +185,7 @@ def test_render_modes(word_tokenizer, capsys):
     human.step(ids(word_tokenizer, "bad")[0])
     assert capsys.readouterr().out.splitlines()[-1] == "the food was bad"
     with pytest.raises(ValueError, match="render_mode"):
-        make_env(word_tokenizer, render_mode="rgb_array")
+        make_env(word_tokenizer, render_mode="rgb_array_list")
 
 
 def test_gymnasium_wrappers(word_tokenizer):
@@ -193,7 +193,8 @@ def test_gymnasium_wrappers(word_tokenizer):
     env = gym.wrappers.TimeLimit(env, max_episode_steps=4)
     env = gym.wrappers.RecordEpisodeStatistics(env)
     env = gym.wrappers.FlattenObservation(env)
-    obs, _ = env.reset(seed=1)
+    with pytest.warns(UserWarning, match="TimeLimit of max_episode_steps=4"):  # cut episodes go unscored
+        obs, _ = env.reset(seed=1)
     assert obs.shape == (2 * 26,)
     for _ in range(4):
         obs, r, term, trunc, info = env.step(ids(word_tokenizer, "good")[0])
@@ -222,3 +223,38 @@ def test_fuzz_invariants(actions, seed):
             steps = 0
         else:
             assert r == 0.0 and info == {}
+
+
+@pytest.mark.parametrize("limit", [5, 24])
+def test_a_time_limit_below_max_new_tokens_warns_that_episodes_go_unscored(limit):
+    import warnings
+
+    import gymnasium as gym
+
+    import rlenv  # noqa: F401 - registers the ids
+
+    env = gym.make("rlenv/PositiveReview-v0", max_episode_steps=limit)  # max_new_tokens=24
+    word = env.unwrapped.tokenizer.encode(" good")[0]
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always")
+        for seed in range(3):
+            env.reset(seed=seed)
+            while True:
+                *_, terminated, truncated, info = env.step(word)
+                if terminated or truncated:
+                    break
+    messages = [str(w.message) for w in caught if "TimeLimit" in str(w.message)]
+    if limit < 24:
+        assert info == {}  # cut by TimeLimit: never scored
+        assert len(messages) == 1 and "max_episode_steps=5" in messages[0]
+        assert "pass max_new_tokens=5 instead" in messages[0]
+    else:
+        assert "completion" in info and messages == []
+
+
+def test_a_hand_wrapped_time_limit_warns_too(word_tokenizer):
+    from gymnasium.wrappers import TimeLimit
+
+    env = TimeLimit(make_env(word_tokenizer), max_episode_steps=2)
+    with pytest.warns(UserWarning, match="max_episode_steps=2 wraps an env with max_new_tokens"):
+        env.reset(seed=0)

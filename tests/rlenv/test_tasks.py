@@ -8,6 +8,7 @@ import pytest
 from gymnasium.utils.env_checker import check_env
 
 import rlenv
+from reward_models import RewardModelError
 
 
 def all_ids():
@@ -34,8 +35,39 @@ def test_check_env_without_warnings(env_id):
 
 
 def test_unknown_id_suggests_close_matches():
-    with pytest.raises(KeyError, match="did you mean 'rlenv/PositiveReview-v0'"):
+    with pytest.raises(KeyError, match="did you mean 'rlenv/PositiveReview-v0'") as err:
         rlenv.check_env_id("rlenv/PositveReview-v0")
+    assert str(err.value).count("'rlenv/PositiveReview-v0'") == 1  # each suggestion once
+
+
+@pytest.mark.parametrize(("env_id", "kwargs", "expected"), [
+    ("rlenv/TextGen-v0", {"max_new_token": 3}, "'max_new_token' (did you mean 'max_new_tokens'?)"),
+    ("rlenv/Arithmetic-v0", {"dificulty": "hard"}, "'dificulty' (did you mean 'difficulty'?); task options: "
+                                                   "difficulty, max_operand, operators; env options: "),
+    ("rlenv/Keyword-v0", {"zzz": 1}, "'zzz'; task options: max_words, length_penalty; env options"),
+])
+@pytest.mark.parametrize("vector", [False, True])
+def test_an_unknown_env_kwarg_names_the_close_match_and_the_valid_ones(env_id, kwargs, expected, vector):
+    with pytest.raises(rlenv.EnvArgumentError, match=f"^{env_id} does not accept ") as err:
+        if vector:
+            gym.make_vec(env_id, num_envs=2, vectorization_mode="vector_entry_point", **kwargs)
+        else:
+            gym.make(env_id, **kwargs)
+    assert expected in str(err.value) and "max_new_tokens" in str(err.value)
+
+
+def test_reward_model_args_configure_a_reward_model_named_by_the_registry():
+    env = gym.make("rlenv/TextGen-v0", reward_model="keyword", reward_model_args={"keywords": "good"})
+    reward, _ = play(env, " good", prompt="The film was")
+    assert reward == 1.0
+    reward, _ = play(env, " bad", prompt="The film was")
+    assert reward == 0.0
+    with pytest.raises(ValueError, match="reward_model_args configure a reward model named by the registry"):
+        gym.make("rlenv/TextGen-v0", reward_model=lambda completions, **kw: [0.0], reward_model_args={"x": 1})
+    with pytest.raises(ValueError, match="reward_model_args must be a dict"):
+        gym.make("rlenv/TextGen-v0", reward_model="keyword", reward_model_args="good")
+    with pytest.raises(RewardModelError, match="does not accept 'keyword'; its options are: keywords"):
+        gym.make("rlenv/TextGen-v0", reward_model="keyword", reward_model_args={"keyword": "good"})
 
 
 def play(env, completion: str, prompt=None):
