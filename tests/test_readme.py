@@ -57,12 +57,43 @@ def test_every_shrink_rule_matches_a_block():
         assert any(marker in b for b in blocks), f"no README python block contains {marker!r}"
 
 
+SERVE_COMMAND = "python -m agents.cli serve rlenv/GuessNumber-v0 --port 8011 --max-sessions 8"
+
+
+@pytest.fixture(scope="module")
+def readme_server():
+    """The server the README's serving section starts (its own command, on its own port)."""
+    import subprocess
+    import sys
+    import time
+    import urllib.request
+
+    assert SERVE_COMMAND in README.read_text(), "the README's serve command changed; update tests/test_readme.py"
+    argv = [sys.executable, *shlex.split(SERVE_COMMAND)[1:]]
+    proc = subprocess.Popen(argv, cwd=README.parent, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
+    try:
+        for _ in range(300):
+            try:
+                urllib.request.urlopen("http://127.0.0.1:8011/health", timeout=1)
+                break
+            except OSError:
+                if proc.poll() is not None:
+                    pytest.fail(f"the README's server did not start: {proc.stderr.read().decode()[-2000:]}")
+                time.sleep(0.2)
+        yield
+    finally:
+        proc.terminate()
+        proc.wait(timeout=30)
+
+
 @pytest.mark.parametrize("index", range(len(python_blocks())),
                          ids=[b.strip().splitlines()[-1][:40] for b in python_blocks()])
-def test_python_block_runs_as_written(index, in_tmp_dir):
+def test_python_block_runs_as_written(index, in_tmp_dir, request):
     code = shrunk(python_blocks()[index])
     if "from trl import" in code:
         pytest.importorskip("trl")
+    if "127.0.0.1:8011" in code:  # the serving section's clients talk to the server it starts
+        request.getfixturevalue("readme_server")
     exec(compile(code, f"README.md python block {index}", "exec"), {"__name__": "__readme__"})
 
 
