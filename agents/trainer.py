@@ -262,6 +262,11 @@ class Trainer:
                 reference = self.policy.reference()
         self.envs = make_envs(config, model_path)
         self.algorithm = algo_cls(self.policy, config, reference)
+        self.evaluator = None
+        if config.eval_every:  # held-out scores logged as eval/... keys (agents.evaluation)
+            from agents.evaluation import HeldoutEvaluator
+
+            self.evaluator = HeldoutEvaluator(config, self.policy, reference, model_path)
         if resume:
             ckpt, state = resume
             self.algorithm.load_state_dict(state["algorithm"])
@@ -296,6 +301,8 @@ class Trainer:
         try:
             while not self.done(self.elapsed_offset + time.perf_counter() - start):
                 record = self._one_update(start)
+                if self.evaluator is not None and self.step % config.eval_every == 0:
+                    record.update(self.evaluator())
                 log.log(record)
                 if config.checkpoint_every and self.step % config.checkpoint_every == 0:
                     self._save(record["elapsed_s"])
@@ -312,6 +319,8 @@ class Trainer:
         finally:
             log.close()
             self.envs.close()
+            if self.evaluator is not None:
+                self.evaluator.close()
             records = read_metrics(self.out)
             plot_curves(records, self.out / CURVE_FILE, title=f"{config.algo} on {config.env} (seed {config.seed})")
         elapsed = self.elapsed_offset + time.perf_counter() - start
