@@ -141,18 +141,23 @@ def run_cell(config: TrainConfig, threads: int | None = None) -> dict[str, Any]:
 
     from agents.trainer import Trainer
 
+    caller_threads = torch.get_num_threads()
     if threads:
         torch.set_num_threads(threads)
     shutil.rmtree(config.out, ignore_errors=True)  # no result line means the attempt did not finish
     start = time.perf_counter()
-    trainer = Trainer(config)
-    evals = [{"step": 0, **_strip(trainer.evaluator())}]  # the untrained model, same protocol
-    result = trainer.run()
+    try:
+        trainer = Trainer(config)
+        evals = [{"step": 0, **_strip(trainer.evaluator())}]  # the untrained model, same protocol
+        result = trainer.run()
+        threads = torch.get_num_threads()
+    finally:
+        torch.set_num_threads(caller_threads)
     evals += [{"step": r["step"], **_strip(r)} for r in result.metrics if "eval/reward_mean" in r]
     return {
         "algo": config.algo, "env": config.env, "seed": config.seed, "steps": result.step,
         "episodes": result.episodes, "train_s": round(result.elapsed_s, 2),
-        "wall_s": round(time.perf_counter() - start, 2), "threads": torch.get_num_threads(),
+        "wall_s": round(time.perf_counter() - start, 2), "threads": threads,
         "evals": evals, "train_reward_last": result.final.get("reward_mean"), "out": str(result.out),
     }
 
@@ -177,8 +182,11 @@ def read_results(out: str | Path) -> list[dict[str, Any]]:
 
 
 def _append(out: Path, row: dict[str, Any]) -> None:
-    with open(out / RESULTS_FILE, "a") as f:
-        f.write(json.dumps(row) + "\n")
+    path = out / RESULTS_FILE
+    # a kill mid-write leaves a line without its newline: end it, so this row starts a line of its own
+    cut_short = path.exists() and path.stat().st_size > 0 and not path.read_bytes().endswith(b"\n")
+    with open(path, "a") as f:
+        f.write(("\n" if cut_short else "") + json.dumps(row) + "\n")
         f.flush()
         os.fsync(f.fileno())
 
