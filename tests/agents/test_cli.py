@@ -72,8 +72,11 @@ def test_envs_lists_every_id(capsys) -> None:
     import rlenv
 
     assert main(["envs", "--json"]) == 0
-    ids = [json.loads(line)["id"] for line in capsys.readouterr().out.strip().splitlines()]
+    records = [json.loads(line) for line in capsys.readouterr().out.strip().splitlines()]
+    ids = [r["id"] for r in records]
     assert ids == [info.id for info in rlenv.envs()] and "rlenv/TextGen-v0" in ids
+    untrained = {r["id"]: r["untrained_heldout"] for r in records}
+    assert untrained["rlenv/TextGen-v0"] is None and untrained["rlenv/Brief-v0"]["sampled"]["reward_mean"] < 1
     assert main(["envs"]) == 0
     assert "rlenv/TextGen-v0" in capsys.readouterr().out.replace("\n", "").replace("│", "").replace(" ", "")
 
