@@ -13,6 +13,7 @@ TASK_CEILINGS: dict[str, float] = {
     "rlenv/Brief-v0": 1.0,
     "rlenv/Keyword-v0": 1.0,
     "rlenv/ContinueReview-v0": 1.0,
+    "rlenv/LearnedReview-v0": 1.0,
     "rlenv/Arithmetic-v0": 1.0,
 }
 """the best score each task's reward allows (the top of a benchmark's normalised scale)"""
@@ -50,6 +51,13 @@ _TASKS = [
              "assets/data/review_references.jsonl, split= train (240) | heldout (60)",
              {"split": "train", "max_prompt_tokens": 16, "max_new_tokens": 24}),
      "rlenv.tasks.builtin:continue_review"),
+    (EnvInfo("rlenv/LearnedReview-v0",
+             "continue a review opening; rewarded by a small learned reward model (a proxy for sentiment)",
+             "learned: a 0.3 MB encoder regressing VADER scores of the repo's own reviews (assets/review_rm), "
+             "about [-1, 1]",
+             "embedded review openings (assets/data/review_prompts.txt), split= train (240) | heldout (60)",
+             {"split": "train", "rm_path": None, "max_prompt_tokens": 16, "max_new_tokens": 24}),
+     "rlenv.tasks.builtin:learned_review"),
     (EnvInfo("rlenv/Arithmetic-v0",
              "answer 'a+b=' correctly (difficulty= easy | medium | hard)",
              "numeric: 1 if the completion's first number is the answer, else 0 (the seeds' indicator); "

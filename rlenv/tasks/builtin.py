@@ -23,6 +23,7 @@ SPLIT_SIZES: dict[str, str] = {
     "rlenv/Brief-v0": "240 train / 60 held-out review openings",
     "rlenv/Keyword-v0": "240 train / 60 held-out words",
     "rlenv/ContinueReview-v0": "240 train / 60 held-out openings with references",
+    "rlenv/LearnedReview-v0": "240 train / 60 held-out review openings",
     "rlenv/Arithmetic-v0": "easy: 73 train / 27 held-out sums; medium: ~15,950 / ~4,050 problems",
 }
 """documented sizes of each task's prompt splits (checked by the tests)"""
@@ -43,6 +44,17 @@ def brief(target_words: int = 4, split: str = "train", **env_kwargs: Any) -> dic
     """
     defaults = dict(prompts=split_prompt_file(DATA / "review_prompts.txt", split),
                     reward_model=reward_models.make("length", target=target_words, unit="words"),
+                    max_prompt_tokens=16, max_new_tokens=24)
+    return {**defaults, **env_kwargs}
+
+
+def learned_review(split: str = "train", rm_path: str | Path | None = None, **env_kwargs: Any) -> dict[str, Any]:
+    """Review openings; reward = a small learned reward model's score of prompt + completion (trained on
+    VADER-scored reviews by ``python -m rlenv.tasks.learned_review``; ``rm_path`` swaps in another)."""
+    from rlenv.tasks.learned_review import RM_DIR
+
+    defaults = dict(prompts=split_prompt_file(DATA / "review_prompts.txt", split),
+                    reward_model=reward_models.make("learned", path=rm_path or RM_DIR),
                     max_prompt_tokens=16, max_new_tokens=24)
     return {**defaults, **env_kwargs}
 

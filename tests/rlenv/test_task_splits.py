@@ -10,11 +10,19 @@ import pytest
 
 import rlenv
 from rlenv.tasks import TASK_CEILINGS, untrained_heldout
-from rlenv.tasks.builtin import SPLIT_SIZES, arithmetic, brief, continue_review, keyword, positive_review
+from rlenv.tasks.builtin import (
+    SPLIT_SIZES,
+    arithmetic,
+    brief,
+    continue_review,
+    keyword,
+    learned_review,
+    positive_review,
+)
 from rlenv.tasks.splits import is_heldout_text, split_prompt_file
 
 FILE_TASKS = {"rlenv/PositiveReview-v0": positive_review, "rlenv/Brief-v0": brief, "rlenv/Keyword-v0": keyword,
-              "rlenv/ContinueReview-v0": continue_review}
+              "rlenv/ContinueReview-v0": continue_review, "rlenv/LearnedReview-v0": learned_review}
 
 
 @pytest.mark.parametrize("env_id", sorted(FILE_TASKS))
@@ -50,7 +58,7 @@ def test_an_unknown_split_names_the_choices(tmp_path) -> None:
         gym.make("rlenv/Arithmetic-v0", split="valid")
 
 
-@pytest.mark.parametrize("env_id", ["rlenv/Brief-v0", "rlenv/ContinueReview-v0"])
+@pytest.mark.parametrize("env_id", ["rlenv/Brief-v0", "rlenv/ContinueReview-v0", "rlenv/LearnedReview-v0"])
 def test_new_tasks_run_with_no_arguments(env_id) -> None:
     env = gym.make(env_id)
     obs, info = env.reset(seed=0)
@@ -59,7 +67,7 @@ def test_new_tasks_run_with_no_arguments(env_id) -> None:
     while not done:
         _, reward, terminated, truncated, step_info = env.step(env.unwrapped.tokenizer.eos_token_id)
         done = terminated or truncated
-    assert 0.0 <= reward <= 1.0 and step_info["completion"] == ""
+    assert -1.5 <= reward <= 1.5 and step_info["completion"] == ""
 
 
 def test_brief_rewards_the_target_length_and_continue_review_the_reference() -> None:
@@ -98,3 +106,13 @@ def test_split_file_reader_names_the_split_in_its_description(tmp_path) -> None:
     held = split_prompt_file(path, "heldout")
     assert [p.text for p in held.prompts] == ["prompt 4", "prompt 9"]
     assert re.search(r"heldout split \(2 of 10\)", held.description)
+
+
+def test_the_learned_reward_model_is_small_and_tracks_its_vader_labels() -> None:
+    from rlenv.tasks.learned_review import RM_DIR, review_scores
+
+    assert (RM_DIR / "model.safetensors").stat().st_size < 1_000_000
+    rm = learned_review()["reward_model"]
+    records = review_scores(n=200, seed=7)  # reviews it never saw
+    predicted = rm(prompts=[""] * len(records), completions=[r["text"] for r in records])
+    assert np.corrcoef(predicted, [r["score"] for r in records])[0, 1] > 0.8
