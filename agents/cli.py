@@ -2,8 +2,9 @@
 
     rlenv envs                                   # every id, its reward, prompts and defaults
     rlenv train --algo ppo --env rlenv/PositiveReview-v0 --steps 50 [--time-budget S] [...]
-    rlenv eval  --env ID [--model PATH] [--episodes N] [--seed S]     # one JSON summary line
-    rlenv bench [GRID.json] [--algos ...] [--envs ...] [--seeds ...] [--steps N | --time-budget S]
+    rlenv eval  --env ID [--model PATH] [--episodes N] [--split heldout] [--greedy]   # one JSON summary line
+    rlenv bench [GRID.toml] [--algos ...] [--envs ...] [--seeds ...] [--steps N] [--jobs N] [--backend local|ray]
+                [--resume]                       # held-out scores, IQM + CIs (agents/bench.py)
     rlenv rm train --loss {mse,ce,bt} --data FILE [--model PATH] [--out DIR]
     rlenv serve ID [--host H] [--port P] [--max-sessions N]           # OpenEnv server (extra 'serve')
 
@@ -25,7 +26,7 @@ from typing import Any, Literal
 
 import tyro
 
-from agents.config import ALGOS, TrainConfig
+from agents.config import EVAL_SEED, TrainConfig
 from agents.errors import ConfigError, TrainingDivergedError, built_from_user_input
 
 USAGE = """usage: rlenv {envs,train,eval,bench,rm,serve} ...
@@ -33,7 +34,7 @@ USAGE = """usage: rlenv {envs,train,eval,bench,rm,serve} ...
   envs    list every registered environment id (reward, prompts, defaults)
   train   train a policy: --algo {reinforce,ppo,rloo,grpo} --env ID [--steps N | --time-budget S] ...
   eval    evaluate a model on an env; prints one JSON summary line
-  bench   grid of algos x env ids x seeds, each a short `train`; writes a summary table and JSON
+  bench   grid of algos x tasks x seeds, each a `train` run scored on held-out prompts; IQM + CIs, plots
   rm      reward models: `rlenv rm train --loss {mse,ce,bt} --data FILE [--model PATH] [--out DIR]`
   serve   serve an env id as an OpenEnv environment: `rlenv serve ID [--host H] [--port P] [--max-sessions N]`
 
@@ -43,7 +44,7 @@ USAGE = """usage: rlenv {envs,train,eval,bench,rm,serve} ...
 # ---- eval / envs / bench arguments -----------------------------------------------------------------
 @dataclass(frozen=True)
 class EvalArgs:
-    """Sample episodes from a model on an env and print one JSON summary line."""
+    """Score a model on an env's held-out prompts (fixed seeds) and print one JSON summary line."""
 
     env: str
     """registered env id ('rlenv envs' lists them)"""
@@ -51,15 +52,20 @@ class EvalArgs:
     """local model directory, a training checkpoint, or a run's --out directory (its latest checkpoint);
     default: rlenv.DEFAULT_MODEL"""
     episodes: int = 64
-    seed: int = 0
+    seed: int = EVAL_SEED
+    """the protocol's seed; the default is the one `rlenv bench` and --eval-every use"""
+    split: Literal["auto", "train", "heldout", "none"] = "auto"
+    """prompt split: auto = heldout for tasks that have one, else the env's prompts (none)"""
+    greedy: bool = False
+    """arg-max decoding instead of sampling"""
+    reference: str | None = None
+    """model the KL is measured to; default: a checkpoint's base model, else rlenv.DEFAULT_MODEL"""
     batch_size: int = 32
     """episodes per rollout batch"""
     max_new_tokens: int | None = None
     env_args: tuple[str, ...] = ()
     """extra env kwargs as key=value (JSON values)"""
     temperature: float = 1.0
-    top_k: int = 0
-    top_p: float = 1.0
     device: Literal["cpu", "cuda", "auto"] = "auto"
 
 
@@ -69,29 +75,6 @@ class EnvsArgs:
 
     json: bool = False
     """print JSON records instead of a table"""
-
-
-@dataclass(frozen=True)
-class BenchConfig:
-    """A grid of short training runs: every algo x env id x seed, under one step / time budget each."""
-
-    algos: tuple[str, ...] = ALGOS
-    envs: tuple[str, ...] = ("rlenv/PositiveReview-v0",)
-    seeds: tuple[int, ...] = (0,)
-    steps: int | None = None
-    time_budget: float | None = 60.0
-    """seconds per run"""
-    model: str | None = None
-    batch_size: int = 16
-    group_size: int = 4
-    max_new_tokens: int | None = None
-    env_args: tuple[str, ...] = ()
-    """extra env kwargs as key=value, applied to every env of the grid"""
-    lr: float | None = None
-    """default: TrainConfig's"""
-    kl_coef: float | None = None
-    device: Literal["cpu", "cuda", "auto"] = "auto"
-    out: str = "runs/bench"
 
 
 @dataclass(frozen=True)
@@ -169,27 +152,40 @@ def _run_with_progress(trainer: Any, config: TrainConfig, progress: Any, total: 
 
 
 def cmd_eval(args: EvalArgs) -> None:
-    from agents.policy import LMPolicy, SamplingConfig, resolve_device
-    from agents.trainer import evaluate, make_envs
+    from agents.evaluation import EvalProtocol, evaluate_policy, has_splits, make_eval_envs
+    from agents.policy import LMPolicy, resolve_device
     from rlenv import DEFAULT_MODEL, check_env_id
 
     check_env_id(args.env)
     if args.episodes < 1 or args.batch_size < 1:
         raise ConfigError("--episodes and --batch-size must be >= 1")
     resolve_device(args.device)
+    split = ("heldout" if has_splits(args.env) else None) if args.split == "auto" else args.split
+    protocol = EvalProtocol(episodes=args.episodes, batch_size=min(args.batch_size, args.episodes), seed=args.seed,
+                            greedy=args.greedy, temperature=args.temperature,
+                            split=None if split == "none" else split)
     model = _model_dir(args.model) if args.model else DEFAULT_MODEL
-    # the env needs the same knobs TrainConfig validates; reuse its env construction
-    env_config = TrainConfig(env=args.env, model=model, steps=1, batch_size=min(args.batch_size, args.episodes),
-                             max_new_tokens=args.max_new_tokens, env_args=args.env_args, device=args.device)
+    # the env's kwargs are checked the way `rlenv train` checks them
+    env_kwargs = TrainConfig(env=args.env, model=model, steps=1, env_args=args.env_args).parsed_env_args()
     with built_from_user_input(f"cannot load the model in {model}"):
-        policy = LMPolicy.from_pretrained(model, device=args.device,
-                                          sampling=SamplingConfig(args.temperature, args.top_k, args.top_p))
-    envs = make_envs(env_config, model)
+        policy = LMPolicy.from_pretrained(model, device=args.device)
+        reference = LMPolicy.from_pretrained(args.reference or _base_model(model) or DEFAULT_MODEL,
+                                             device=args.device).reference()
+    with built_from_user_input(f"cannot build {args.env} from its arguments"):
+        envs = make_eval_envs(args.env, model, protocol, env_kwargs, args.max_new_tokens)
     try:
-        summary = evaluate(policy, envs, args.episodes, seed=args.seed)
+        summary = evaluate_policy(policy, envs, protocol, reference)
     finally:
         envs.close()
-    print(json.dumps({"env": args.env, "model": str(model), "seed": args.seed, **summary}))
+    print(json.dumps({"env": args.env, "model": str(model), "split": protocol.split, "seed": args.seed, **summary}))
+
+
+def _base_model(model: str) -> str | None:
+    """The model a training checkpoint started from (its train_config.json), if ``model`` is one."""
+    saved = Path(model) / "train_config.json"
+    if not saved.is_file():
+        return None
+    return json.loads(saved.read_text()).get("model")
 
 
 def _model_dir(path: str) -> str:
@@ -205,59 +201,26 @@ def _model_dir(path: str) -> str:
 
 def cmd_envs(args: EnvsArgs) -> None:
     import rlenv
+    from rlenv.tasks import untrained_heldout
 
     records = rlenv.envs()
+    untrained = untrained_heldout().get("scores", {})
     if args.json:
         for info in records:
-            print(json.dumps(asdict(info), default=str))
+            print(json.dumps({**asdict(info), "untrained_heldout": untrained.get(info.id)}, default=str))
         return
     from rich.table import Table
 
-    table = Table(title="rlenv environments", show_lines=True)
+    table = Table(title="rlenv environments (untrained held-out: benchmarks/untrained_heldout.py)", show_lines=True)
     table.add_column("id", no_wrap=True, style="bold")
-    for column in ("summary", "reward", "prompts", "defaults"):
+    for column in ("summary", "reward", "prompts", "defaults", "untrained held-out"):
         table.add_column(column, overflow="fold")
     for info in records:
         defaults = ", ".join(f"{k}={v}" for k, v in info.defaults.items())
-        table.add_row(info.id, info.summary, info.reward, info.prompts, defaults)
-    _console().print(table)
-
-
-def cmd_bench(bench: BenchConfig) -> None:
-    from agents.trainer import train
-
-    overrides = {k: v for k, v in (("lr", bench.lr), ("kl_coef", bench.kl_coef)) if v is not None}
-    configs = [
-        TrainConfig(algo=algo, env=env, seed=seed, model=bench.model, steps=bench.steps, time_budget=bench.time_budget,
-                    batch_size=bench.batch_size, group_size=bench.group_size, max_new_tokens=bench.max_new_tokens,
-                    env_args=bench.env_args, device=bench.device, checkpoint_every=0, keep_checkpoints=1, **overrides,
-                    out=str(Path(bench.out) / f"{algo}-{env.split('/')[-1]}-seed{seed}"))
-        for env in bench.envs for algo in bench.algos for seed in bench.seeds
-    ]  # every config is validated before the first run starts
-    rows = []
-    for i, config in enumerate(configs, 1):
-        print(f"[{i}/{len(configs)}] {config.algo} on {config.env} seed {config.seed}", file=sys.stderr)
-        metrics = train(config).metrics
-        tail = metrics[-3:]
-        rows.append({
-            "algo": config.algo, "env": config.env, "seed": config.seed, "updates": len(metrics),
-            "episodes": metrics[-1]["episodes"], "elapsed_s": round(metrics[-1]["elapsed_s"], 1),
-            "reward_first": round(metrics[0]["reward_mean"], 4),
-            "reward_last3": round(sum(r["reward_mean"] for r in tail) / len(tail), 4),
-            "kl_last": None if metrics[-1].get("kl") is None else round(metrics[-1]["kl"], 4),
-            "out": config.out,
-        })
-    Path(bench.out).mkdir(parents=True, exist_ok=True)
-    summary = {"bench": asdict(bench), "runs": rows}
-    (Path(bench.out) / "bench_summary.json").write_text(json.dumps(summary, indent=2) + "\n")
-    from rich.table import Table
-
-    table = Table(title=f"rlenv bench ({bench.out}/bench_summary.json)")
-    columns = ("algo", "env", "seed", "updates", "episodes", "elapsed_s", "reward_first", "reward_last3", "kl_last")
-    for column in columns:
-        table.add_column(column)
-    for row in rows:
-        table.add_row(*(str(row[c]) for c in columns))
+        score = untrained.get(info.id)
+        shown = (f"{score['sampled']['reward_mean']:+.3f} sampled, {score['greedy']['reward_mean']:+.3f} greedy"
+                 if score else "-")
+        table.add_row(info.id, info.summary, info.reward, info.prompts, defaults, shown)
     _console().print(table)
 
 
@@ -302,19 +265,6 @@ def cmd_serve(args: ServeArgs) -> None:
 
 
 # ---- entry point ----------------------------------------------------------------------------------
-def _bench_args(argv: list[str]) -> BenchConfig:
-    """``rlenv bench [GRID.json] [flags]``: the JSON file gives defaults, flags override them."""
-    default = BenchConfig()
-    if argv and argv[0].endswith(".json"):
-        path = Path(argv.pop(0))
-        if not path.exists():
-            raise FileNotFoundError(f"bench grid file {str(path)!r} does not exist")
-        data = json.loads(path.read_text())
-        data = {k: tuple(v) if isinstance(v, list) else v for k, v in data.items()}
-        default = replace(default, **data)
-    return tyro.cli(BenchConfig, args=argv, default=default, prog="rlenv bench")
-
-
 def _flag_value(argv: Sequence[str], flag: str) -> str | None:
     """The value of ``flag`` in ``argv`` (``--flag V`` or ``--flag=V``), or None."""
     for i, arg in enumerate(argv):
@@ -358,7 +308,9 @@ def run(argv: Sequence[str]) -> None:
     elif command == "envs":
         cmd_envs(tyro.cli(EnvsArgs, args=rest, prog="rlenv envs"))
     elif command == "bench":
-        cmd_bench(_bench_args(rest))
+        from agents.bench import main as bench_main
+
+        bench_main(rest)
     elif command == "rm" and rest[:1] == ["train"]:
         cmd_rm_train(rest[1:])
     elif command == "serve":

@@ -20,12 +20,17 @@ from agents.errors import ConfigError
 from agents.kl import KLEstimator
 from agents.losses import LossAggregation
 
-__all__ = ["ALGOS", "RESUMABLE_FIELDS", "ConfigError", "TrainConfig", "config_differences"]
+__all__ = ["ALGOS", "EVAL_SEED", "RESUMABLE_FIELDS", "ConfigError", "TrainConfig", "config_differences"]
+
+EVAL_SEED = 20_150_000
+"""the held-out protocol's fixed seed (agents.evaluation): independent of the training seed, so every
+run is evaluated on the same episodes"""
 
 # Fields that may change between a run and its resumption: how long to run, where to write and
 # what to watch. Everything else shapes the learning curve, so resuming with a change is refused.
 RESUMABLE_FIELDS: frozenset[str] = frozenset(
-    {"steps", "time_budget", "out", "resume", "device", "tensorboard", "checkpoint_every", "keep_checkpoints"}
+    {"steps", "time_budget", "out", "resume", "device", "tensorboard", "checkpoint_every", "keep_checkpoints",
+     "eval_every", "eval_episodes", "eval_greedy"}
 )
 
 
@@ -125,6 +130,12 @@ class TrainConfig:
     """how many recent checkpoints to keep on disk"""
     tensorboard: bool = False
     """also log to TensorBoard (needs the tensorboard package)"""
+    eval_every: int = 0
+    """every K updates, score the held-out split (agents.evaluation) and log eval/... keys; 0 = never"""
+    eval_episodes: int = 64
+    """held-out episodes per evaluation (fixed seeds, the same for every run)"""
+    eval_greedy: bool = False
+    """evaluate with greedy decoding instead of sampling"""
 
     def __post_init__(self) -> None:
         if not isinstance(self.env_args, tuple):  # a dict (or list) from Python: store key=JSON strings
@@ -183,6 +194,8 @@ class TrainConfig:
             raise ConfigError(f"--max-grad-norm must be >= 0 (0 disables clipping), got {self.max_grad_norm}")
         if self.lora_rank < 0:
             raise ConfigError(f"--lora-rank must be >= 0 (0 = full fine-tuning), got {self.lora_rank}")
+        if self.eval_every < 0 or self.eval_episodes < 1:
+            raise ConfigError("--eval-every must be >= 0 (0 = never) and --eval-episodes >= 1")
         if self.checkpoint_every < 0 or self.keep_checkpoints < 1:
             raise ConfigError("--checkpoint-every must be >= 0 and --keep-checkpoints >= 1")
         if not self.temperature > 0:

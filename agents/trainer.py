@@ -188,6 +188,11 @@ class Trainer:
                 reference = self.policy.reference()
         self.envs = make_envs(self.local_config, model_path)
         self.algorithm = algo_cls(self.policy, self.local_config, reference, ranks=self.ranks)
+        self.evaluator = None
+        if config.eval_every and self.ranks.is_main:  # held-out scores logged as eval/... keys (agents.evaluation)
+            from agents.evaluation import HeldoutEvaluator
+
+            self.evaluator = HeldoutEvaluator(config, self.policy, reference, model_path)
         if resume:
             ckpt, state = resume
             self.algorithm.load_state_dict(state["algorithm"])
@@ -227,6 +232,8 @@ class Trainer:
         try:
             while not self.done(self.elapsed_offset + time.perf_counter() - start):
                 record = self._one_update(start)
+                if self.evaluator is not None and self.step % config.eval_every == 0:
+                    record.update(self.evaluator())
                 if log is not None:
                     log.log(record)
                 if config.checkpoint_every and self.step % config.checkpoint_every == 0:
@@ -243,6 +250,8 @@ class Trainer:
             ) from None
         finally:
             self.envs.close()
+            if self.evaluator is not None:
+                self.evaluator.close()
             records = []
             if log is not None:
                 log.close()

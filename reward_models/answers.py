@@ -74,6 +74,10 @@ class NumericMatch(BatchReward):
 
     Numbers are parsed tolerantly ("= 19.", "-3", "1,000", "3.50"); a completion with no number
     scores 0.0. Equality uses ``math.isclose(x, answer, rel_tol=rel_tol, abs_tol=abs_tol)``.
+
+    ``partial_width`` (off by default) gives a wrong number partial credit that falls linearly with
+    its distance: ``max(0, 1 - |x - answer| / partial_width)``, so "4+5=11" earns more than "4+5=41"
+    and a policy that is never exactly right still gets a gradient toward the answer.
     """
 
     name = "numeric"
@@ -84,12 +88,16 @@ class NumericMatch(BatchReward):
         abs_tol: float = 1e-6,
         rel_tol: float = 0.0,
         column: str = "answer",
+        partial_width: float | None = None,
     ) -> None:
         if which not in ("first", "last"):
             raise RewardModelError(f"numeric: which must be 'first' or 'last', got {which!r}")
         if abs_tol < 0 or rel_tol < 0:
             raise RewardModelError("numeric: abs_tol and rel_tol must be >= 0")
+        if partial_width is not None and not partial_width > 0:
+            raise RewardModelError(f"numeric: partial_width must be > 0 or None, got {partial_width}")
         self.which, self.abs_tol, self.rel_tol, self.column = which, abs_tol, rel_tol, column
+        self.partial_width = partial_width
 
     def _target(self, value: Any, index: int) -> float:
         if isinstance(value, (int, float)) and not isinstance(value, bool):
@@ -109,5 +117,8 @@ class NumericMatch(BatchReward):
         for completion, target in zip(completions, targets, strict=True):
             got = parse_number(completion, self.which)
             ok = got is not None and math.isclose(got, target, rel_tol=self.rel_tol, abs_tol=self.abs_tol)
-            rewards.append(float(ok))
+            if not ok and got is not None and self.partial_width is not None:
+                rewards.append(max(0.0, 1.0 - abs(got - target) / self.partial_width))
+            else:
+                rewards.append(float(ok))
         return rewards

@@ -203,4 +203,6 @@ class ScalarRewardModel(nn.Module):
             args and isinstance(args[0], (list, tuple)) and all(isinstance(t, str) for t in args[0])
         ):
             return self.reward(*args, **kwargs)
+        if not args and "completions" in kwargs:  # the keyword form TRL (and the protocol) use
+            return self.reward(**kwargs)
         return super().__call__(*args, **kwargs)

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import difflib
 import re
 from collections.abc import Callable, Sequence
 from typing import Any, Literal
@@ -40,6 +41,11 @@ class KeywordReward(BatchReward):
     of keywords present, in [0, 1]. Keywords come from ``keywords=`` or, per example, from the kwarg
     column named ``column`` (default ``keyword``; each entry a str or list of str). With ``max_words``
     set, each word beyond the budget costs ``length_penalty`` (so the reward can go below 0).
+
+    ``fuzzy=True`` gives a missing keyword partial credit: the best character similarity
+    (``difflib.SequenceMatcher.ratio``, in [0, 1)) between it and any word of the completion, so
+    near-misses ("civil" for "civic") earn more than unrelated text and a small model that rarely
+    writes the exact word still gets a learning signal.
     """
 
     name = "keyword"
@@ -51,6 +57,7 @@ class KeywordReward(BatchReward):
         column: str = "keyword",
         max_words: int | None = None,
         length_penalty: float = 0.01,
+        fuzzy: bool = False,
     ) -> None:
         if mode not in ("any", "all", "fraction"):
             raise RewardModelError(f"keyword: mode must be 'any', 'all' or 'fraction', got {mode!r}")
@@ -65,13 +72,22 @@ class KeywordReward(BatchReward):
         self.column = column
         self.max_words = max_words
         self.length_penalty = length_penalty
+        self.fuzzy = fuzzy
+
+    def _hit(self, word: str, text: str) -> float:
+        if _word_pattern(word).search(text):
+            return 1.0
+        if not self.fuzzy:
+            return 0.0
+        tokens = re.findall(r"\w+", text.lower())
+        return max((difflib.SequenceMatcher(None, word.lower(), t).ratio() for t in tokens), default=0.0)
 
     def _hit_score(self, words: list[str], text: str) -> float:
-        hits = [bool(_word_pattern(w.strip()).search(text)) for w in words]
+        hits = [self._hit(w.strip(), text) for w in words]
         if self.mode == "any":
-            return float(any(hits))
+            return max(hits)
         if self.mode == "all":
-            return float(all(hits))
+            return min(hits)
         return sum(hits) / len(hits)
 
     def score_batch(self, prompts: list[str], completions: list[str], **kwargs: Any) -> list[float]:

@@ -1,6 +1,30 @@
 """Named tasks: each binds prompts, a reward model and defaults to the generic env."""
 
+import json
+from pathlib import Path
+from typing import Any
+
 from rlenv.registration import EnvInfo, register_task
+
+UNTRAINED_FILE = Path(__file__).resolve().parent.parent / "assets" / "data" / "untrained_heldout.json"
+
+TASK_CEILINGS: dict[str, float] = {
+    "rlenv/PositiveReview-v0": 1.0,
+    "rlenv/Brief-v0": 1.0,
+    "rlenv/Keyword-v0": 1.0,
+    "rlenv/ContinueReview-v0": 1.0,
+    "rlenv/LearnedReview-v0": 1.0,
+    "rlenv/Arithmetic-v0": 1.0,
+}
+"""the best score each task's reward allows (the top of a benchmark's normalised scale)"""
+
+
+def untrained_heldout() -> dict[str, Any]:
+    """The embedded model's held-out scores, as stored by ``benchmarks/untrained_heldout.py`` (with the
+    command and protocol that produced them); ``{}`` if the file is absent."""
+    if not UNTRAINED_FILE.exists():
+        return {}
+    return json.loads(UNTRAINED_FILE.read_text())
 
 _TASKS = [
     (EnvInfo("rlenv/TextGen-v0",
@@ -12,20 +36,42 @@ _TASKS = [
     (EnvInfo("rlenv/PositiveReview-v0",
              "continue a review opening; rewarded for positive sentiment (RLHF sentiment task in miniature)",
              "vader: VADER compound of the completion, in [-1, 1]",
-             "embedded review openings (assets/data/review_prompts.txt)",
-             {"max_prompt_tokens": 16, "max_new_tokens": 24}),
+             "embedded review openings (assets/data/review_prompts.txt), split= train (240) | heldout (60)",
+             {"split": "train", "max_prompt_tokens": 16, "max_new_tokens": 24}),
      "rlenv.tasks.builtin:positive_review"),
+    (EnvInfo("rlenv/Brief-v0",
+             "continue a review opening in about target_words words, then stop (length control: when to emit EOS)",
+             "length: max(0, 1 - |words - target| / target), in [0, 1]",
+             "embedded review openings (assets/data/review_prompts.txt), split= train (240) | heldout (60)",
+             {"split": "train", "target_words": 4, "max_prompt_tokens": 16, "max_new_tokens": 24}),
+     "rlenv.tasks.builtin:brief"),
+    (EnvInfo("rlenv/ContinueReview-v0",
+             "continue a review opening the way the real review goes (reference task)",
+             "chrf: sentence chrF (sacrebleu) against the review's real continuation, in [0, 1]",
+             "assets/data/review_references.jsonl, split= train (240) | heldout (60)",
+             {"split": "train", "max_prompt_tokens": 16, "max_new_tokens": 24}),
+     "rlenv.tasks.builtin:continue_review"),
+    (EnvInfo("rlenv/LearnedReview-v0",
+             "continue a review opening; rewarded by a small learned reward model (a proxy for sentiment)",
+             "learned: a 0.3 MB encoder regressing VADER scores of the repo's own reviews (assets/review_rm), "
+             "about [-1, 1]",
+             "embedded review openings (assets/data/review_prompts.txt), split= train (240) | heldout (60)",
+             {"split": "train", "rm_path": None, "max_prompt_tokens": 16, "max_new_tokens": 24}),
+     "rlenv.tasks.builtin:learned_review"),
     (EnvInfo("rlenv/Arithmetic-v0",
              "answer 'a+b=' correctly (difficulty= easy | medium | hard)",
-             "numeric: 1 if the completion's first number is the answer, else 0 (the seeds' indicator)",
-             "generated 'a+b=' / 'a-b=' / 'a*b=' prompts",
-             {"difficulty": "easy", "max_prompt_tokens": 12, "max_new_tokens": 8}),
+             "numeric: 1 if the completion's first number is the answer, else 0 (the seeds' indicator); "
+             "partial_width=W gives a wrong number max(0, 1 - |error| / W)",
+             "generated 'a+b=' / 'a-b=' / 'a*b=' prompts, split= train | heldout (27 of the 100 easy sums)",
+             {"difficulty": "easy", "split": "train", "partial_width": None, "max_prompt_tokens": 12,
+              "max_new_tokens": 8}),
      "rlenv.tasks.builtin:arithmetic"),
     (EnvInfo("rlenv/Keyword-v0",
              "write a short text that uses the requested word",
-             "keyword: 1 if the word occurs, minus 0.02 per word beyond 20",
-             "embedded instructions (assets/data/keyword_prompts.jsonl)",
-             {"max_words": 20, "max_prompt_tokens": 16, "max_new_tokens": 24}),
+             "keyword (fuzzy): 1 if the word occurs, else the best character similarity of a completion "
+             "word to it, minus 0.02 per word beyond 20",
+             "embedded instructions (assets/data/keyword_prompts.jsonl), split= train (240) | heldout (60)",
+             {"split": "train", "fuzzy": True, "max_words": 20, "max_prompt_tokens": 16, "max_new_tokens": 24}),
      "rlenv.tasks.builtin:keyword"),
     (EnvInfo("rlenv/ReasoningGym-v0",
              "any reasoning-gym task (task=, config=), questions seeded from reset(seed)",

@@ -2,6 +2,8 @@
 
 Every builder's defaults run on the embedded model (``tokenizer=None`` means
 ``rlenv.DEFAULT_MODEL``); any argument of ``TextGenEnv`` may be passed to override them.
+Every named LM task takes ``split="train"`` (default) or ``"heldout"``: disjoint prompt sets
+(see :mod:`rlenv.tasks.splits`; sizes in ``SPLIT_SIZES``).
 """
 
 from __future__ import annotations
@@ -12,14 +14,55 @@ from typing import Any, Literal
 import numpy as np
 
 import reward_models
+from rlenv.tasks.splits import split_generator, split_prompt_file
 
 DATA = Path(__file__).resolve().parent.parent / "assets" / "data"
 
+SPLIT_SIZES: dict[str, str] = {
+    "rlenv/PositiveReview-v0": "240 train / 60 held-out review openings",
+    "rlenv/Brief-v0": "240 train / 60 held-out review openings",
+    "rlenv/Keyword-v0": "240 train / 60 held-out words",
+    "rlenv/ContinueReview-v0": "240 train / 60 held-out openings with references",
+    "rlenv/LearnedReview-v0": "240 train / 60 held-out review openings",
+    "rlenv/Arithmetic-v0": "easy: 73 train / 27 held-out sums; medium: ~15,950 / ~4,050 problems",
+}
+"""documented sizes of each task's prompt splits (checked by the tests)"""
 
-def positive_review(**env_kwargs: Any) -> dict[str, Any]:
+
+def positive_review(split: str = "train", **env_kwargs: Any) -> dict[str, Any]:
     """Review openings; reward = VADER compound of the completion, in [-1, 1]."""
-    defaults = dict(prompts=DATA / "review_prompts.txt", reward_model="vader", max_prompt_tokens=16,
-                    max_new_tokens=24)
+    defaults = dict(prompts=split_prompt_file(DATA / "review_prompts.txt", split), reward_model="vader",
+                    max_prompt_tokens=16, max_new_tokens=24)
+    return {**defaults, **env_kwargs}
+
+
+def brief(target_words: int = 4, split: str = "train", **env_kwargs: Any) -> dict[str, Any]:
+    """Review openings; reward = ``max(0, 1 - |words - target| / target)``: finish in ``target_words`` words.
+
+    A length-controlled task: the policy must learn *when* to emit EOS. The untrained model writes
+    one to three sentences, so the reward starts low and rises as completions shorten.
+    """
+    defaults = dict(prompts=split_prompt_file(DATA / "review_prompts.txt", split),
+                    reward_model=reward_models.make("length", target=target_words, unit="words"),
+                    max_prompt_tokens=16, max_new_tokens=24)
+    return {**defaults, **env_kwargs}
+
+
+def learned_review(split: str = "train", rm_path: str | Path | None = None, **env_kwargs: Any) -> dict[str, Any]:
+    """Review openings; reward = a small learned reward model's score of prompt + completion (trained on
+    VADER-scored reviews by ``python -m rlenv.tasks.learned_review``; ``rm_path`` swaps in another)."""
+    from rlenv.tasks.learned_review import RM_DIR
+
+    defaults = dict(prompts=split_prompt_file(DATA / "review_prompts.txt", split),
+                    reward_model=reward_models.make("learned", path=rm_path or RM_DIR),
+                    max_prompt_tokens=16, max_new_tokens=24)
+    return {**defaults, **env_kwargs}
+
+
+def continue_review(split: str = "train", **env_kwargs: Any) -> dict[str, Any]:
+    """Review openings with the review's real continuation; reward = sentence chrF against it, in [0, 1]."""
+    defaults = dict(prompts=split_prompt_file(DATA / "review_references.jsonl", split),
+                    reward_model=reward_models.make("chrf"), max_prompt_tokens=16, max_new_tokens=24)
     return {**defaults, **env_kwargs}
 
 
@@ -45,24 +88,29 @@ def arithmetic_prompts(max_operand: int, operators: str):
 
 
 def arithmetic(difficulty: Literal["easy", "medium", "hard"] = "easy", max_operand: int | None = None,
-               operators: str | None = None, **env_kwargs: Any) -> dict[str, Any]:
-    """"a+b=" prompts; reward 1.0 if the first number of the completion is the answer, else 0.0."""
+               operators: str | None = None, partial_width: float | None = None, split: str = "train",
+               **env_kwargs: Any) -> dict[str, Any]:
+    """"a+b=" prompts; reward 1.0 if the first number of the completion is the answer, else partial
+    credit ``max(0, 1 - |x - answer| / partial_width)`` (``partial_width=None``: the seeds' 0/1 indicator)."""
     if difficulty not in ARITHMETIC_LEVELS:
         raise ValueError(f"difficulty must be one of {sorted(ARITHMETIC_LEVELS)}, got {difficulty!r}")
     level_max, level_ops = ARITHMETIC_LEVELS[difficulty]
     operators = operators or level_ops
     if not operators or set(operators) - set("+-*"):
         raise ValueError(f"operators must be drawn from '+-*', got {operators!r}")
-    defaults = dict(prompts=arithmetic_prompts(max_operand or level_max, operators),
-                    reward_model=reward_models.make("numeric", which="first"),
+    defaults = dict(prompts=split_generator(arithmetic_prompts(max_operand or level_max, operators), split),
+                    reward_model=reward_models.make("numeric", which="first", partial_width=partial_width),
                     max_prompt_tokens=12, max_new_tokens=8)
     return {**defaults, **env_kwargs}
 
 
-def keyword(max_words: int | None = 20, length_penalty: float = 0.02, **env_kwargs: Any) -> dict[str, Any]:
-    """Instructions naming a word; reward 1.0 if the completion contains it, minus a length penalty."""
-    defaults = dict(prompts=DATA / "keyword_prompts.jsonl",
-                    reward_model=reward_models.make("keyword", max_words=max_words, length_penalty=length_penalty),
+def keyword(max_words: int | None = 20, length_penalty: float = 0.02, fuzzy: bool = True, split: str = "train",
+            **env_kwargs: Any) -> dict[str, Any]:
+    """Instructions naming a word; reward 1.0 if the completion contains it (``fuzzy``: else the best
+    character similarity of a completion word to it, in [0, 1)), minus a length penalty."""
+    defaults = dict(prompts=split_prompt_file(DATA / "keyword_prompts.jsonl", split),
+                    reward_model=reward_models.make("keyword", max_words=max_words, length_penalty=length_penalty,
+                                                    fuzzy=fuzzy),
                     max_prompt_tokens=16, max_new_tokens=24)
     return {**defaults, **env_kwargs}
 

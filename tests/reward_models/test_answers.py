@@ -104,3 +104,12 @@ class TestReasoningGym:
             run(rm, ["4"])
         with pytest.raises(RewardModelError, match=r"entry\[0\] must be a reasoning-gym entry"):
             run(rm, ["4"], entry=["4"])
+
+
+def test_numeric_partial_width_credits_near_answers_linearly() -> None:
+    rm = NumericMatch(which="first", partial_width=10)
+    got = rm(prompts=["4+5="] * 5, completions=["9", "11", "14", "41", "none"], answer=[9] * 5)
+    assert got == pytest.approx([1.0, 0.8, 0.5, 0.0, 0.0])
+    assert NumericMatch(which="first")(prompts=["p"], completions=["11"], answer=[9]) == [0.0]  # off by default
+    with pytest.raises(RewardModelError, match="partial_width must be > 0"):
+        NumericMatch(partial_width=0)

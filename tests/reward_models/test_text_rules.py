@@ -115,3 +115,11 @@ def test_completions_must_be_strings():
         KeywordReward("a")(["p", "p"], ["a", 3])
     with pytest.raises(RewardModelError, match="must be a list of str"):
         KeywordReward("a")("p", "a")
+
+
+def test_fuzzy_keyword_gives_near_misses_partial_credit() -> None:
+    rm = KeywordReward(["civic"], fuzzy=True)
+    exact, near, far, empty = rm(prompts=["p"] * 4, completions=["a civic duty", "a civil duty", "zzz qqq", ""])
+    assert exact == 1.0 and 0.5 < near < 1.0 and far == 0.0 and empty == 0.0
+    assert near == pytest.approx(0.8)  # difflib ratio of civic/civil: 2 * 4 / 10
+    assert KeywordReward(["civic"])(prompts=["p"], completions=["a civil duty"]) == [0.0]  # off by default

@@ -27,11 +27,14 @@ def test_a_column_of_mixed_types_names_the_column_and_the_fix():
         prompt_dataset([{"prompt": "2+2=", "answer": 4}, {"prompt": "hi", "answer": "x"}])
 
 
-def test_named_task_with_a_prompt_file_gives_the_whole_file():
+def test_named_task_with_a_prompt_file_gives_the_whole_split():
     from rlenv.assets.build import DATA_DIR
 
-    records = prompt_records("rlenv/PositiveReview-v0")
-    assert [r["prompt"] for r in records] == (DATA_DIR / "review_prompts.txt").read_text().splitlines()
+    lines = (DATA_DIR / "review_prompts.txt").read_text().splitlines()
+    records = prompt_records("rlenv/PositiveReview-v0")  # the train split, as the env trains on
+    assert [r["prompt"] for r in records] == [p for i, p in enumerate(lines) if i % 5 != 4]
+    held = prompt_records("rlenv/PositiveReview-v0", split="heldout")
+    assert [r["prompt"] for r in held] == lines[4::5]
     keyword = prompt_dataset("rlenv/Keyword-v0", n=5)
     assert keyword.column_names == ["prompt", "keyword"] and len(keyword) == 5
     assert all(k in p for p, k in zip(keyword["prompt"], keyword["keyword"], strict=True))

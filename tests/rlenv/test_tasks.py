@@ -125,7 +125,7 @@ def test_keyword_reward():
     assert word
     hit, _ = play(env, f" the {word} was here.", prompt={"prompt": info["prompt"], "keyword": word})
     miss, _ = play(env, " nothing relevant here.", prompt={"prompt": info["prompt"], "keyword": word})
-    assert (hit, miss) == (1.0, 0.0)
+    assert hit == 1.0 and 0.0 <= miss < 0.8  # fuzzy by default: a miss earns only its best near-match
 
 
 def test_reasoning_gym_scores_with_its_own_scorer():

@@ -1,0 +1,327 @@
+"""``rlenv bench``: a grid of algorithms x tasks x seeds, each cell an ordinary training run.
+
+    rlenv bench benchmarks/suite.toml [--jobs 2] [--backend local|ray] [--resume] [flags override the file]
+
+Each cell is ``train(TrainConfig(...))`` — the code path of ``rlenv train`` — with the trainer's
+held-out evaluation (:mod:`agents.evaluation`) every ``steps // eval_points`` updates, plus one
+evaluation of the untrained model before the first update. A cell's result is appended to
+``<out>/results.jsonl`` as soon as it finishes, so a killed grid loses at most the cells in flight;
+``--resume`` skips the cells already there. Cells run in this process (``--jobs 1``), in
+``--jobs N`` worker processes with ``cores // N`` torch threads each, or as Ray tasks
+(``--backend ray``; a local cluster, or ``--ray-address`` for a running one).
+When the grid is complete, :mod:`agents.bench_report` writes summary.md, summary.json and plots.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import os
+import shutil
+import sys
+import time
+from collections.abc import Callable, Iterable
+from dataclasses import asdict, dataclass, field, fields, replace
+from pathlib import Path
+from typing import Any, Literal
+
+from agents.config import ALGOS, ConfigError, TrainConfig
+
+logger = logging.getLogger(__name__)
+
+RESULTS_FILE = "results.jsonl"
+CONFIG_FILE = "bench_config.json"
+SUITE: tuple[str, ...] = ("rlenv/PositiveReview-v0", "rlenv/Brief-v0", "rlenv/Keyword-v0", "rlenv/ContinueReview-v0")
+
+# settings that only say how/where the grid runs; everything else shapes a cell's numbers
+RUN_ONLY_FIELDS = frozenset({"jobs", "backend", "ray_address", "resume", "out", "device", "kl_budget"})
+
+
+@dataclass(frozen=True)
+class BenchConfig:
+    """A grid of short training runs scored on held-out prompts (rlenv bench)."""
+
+    algos: tuple[str, ...] = ALGOS
+    envs: tuple[str, ...] = SUITE
+    """task ids; each needs a train/held-out split (every named LM task has one)"""
+    seeds: tuple[int, ...] = (0, 1, 2)
+    steps: int = 100
+    """updates per cell (a step budget, not a time budget, so a cell is reproducible)"""
+    eval_points: int = 4
+    """held-out evaluations per cell, evenly spaced (plus one of the untrained model)"""
+    eval_episodes: int = 64
+    eval_greedy: bool = False
+    model: str | None = None
+    batch_size: int = 32
+    group_size: int = 4
+    lr: float | None = None
+    """default: TrainConfig's"""
+    kl_coef: float | None = None
+    max_new_tokens: int | None = None
+    env_args: tuple[str, ...] = ()
+    """extra env kwargs (key=value) for every task"""
+    task_args: dict[str, tuple[str, ...]] = field(default_factory=dict)
+    """per-task env kwargs, e.g. {"rlenv/Arithmetic-v0": ["partial_width=10"]} (a TOML table)"""
+    kl_budget: float = 5.0
+    """nats: 'reward at matched KL' is each run's held-out score at its last evaluation within this KL"""
+    jobs: int = 1
+    """cells at once; each gets cores // jobs torch threads"""
+    backend: Literal["local", "ray"] = "local"
+    ray_address: str | None = None
+    """address of a running Ray cluster; default: start a local one"""
+    resume: bool = False
+    """skip the cells already in <out>/results.jsonl"""
+    device: Literal["cpu", "cuda", "auto"] = "cpu"
+    out: str = "runs/bench"
+
+    def validate(self) -> None:
+        if not self.algos or not self.envs or not self.seeds:
+            raise ConfigError("the grid is empty: give at least one --algos, --envs and --seeds")
+        if self.steps < 1 or self.eval_points < 1 or self.eval_points > self.steps:
+            raise ConfigError(f"need steps >= eval_points >= 1, got steps={self.steps}, eval_points={self.eval_points}")
+        if self.jobs < 1:
+            raise ConfigError(f"--jobs must be >= 1, got {self.jobs}")
+        unknown = sorted(set(self.task_args) - set(self.envs))
+        if unknown:
+            raise ConfigError(f"task_args names tasks not in the grid: {unknown}; add them to envs or drop them")
+        from agents.evaluation import has_splits
+
+        for env in self.envs:
+            if not has_splits(env):
+                raise ConfigError(f"{env} has no held-out prompt split, so it cannot be benchmarked; "
+                                  f"use named tasks such as {', '.join(SUITE)}")
+
+    @property
+    def eval_every(self) -> int:
+        return max(1, self.steps // self.eval_points)
+
+    def shaping(self) -> dict[str, Any]:
+        """The settings that determine the cells' numbers (compared on ``--resume``)."""
+        return {k: v for k, v in _jsonable(asdict(self)).items() if k not in RUN_ONLY_FIELDS}
+
+
+def _jsonable(value: Any) -> Any:
+    return json.loads(json.dumps(value, default=str))
+
+
+@dataclass(frozen=True)
+class Cell:
+    algo: str
+    env: str
+    seed: int
+
+    @property
+    def key(self) -> str:
+        return f"{self.algo}|{self.env}|{self.seed}"
+
+    @property
+    def name(self) -> str:
+        return f"{self.algo}-{self.env.split('/')[-1]}-seed{self.seed}"
+
+
+def cells(bench: BenchConfig) -> list[Cell]:
+    return [Cell(a, e, s) for e in bench.envs for a in bench.algos for s in bench.seeds]
+
+
+def train_config(bench: BenchConfig, cell: Cell) -> TrainConfig:
+    """The ordinary TrainConfig of one cell (validated, so a bad grid fails before any run starts)."""
+    overrides = {k: v for k, v in (("lr", bench.lr), ("kl_coef", bench.kl_coef)) if v is not None}
+    env_args = tuple(bench.env_args) + tuple(bench.task_args.get(cell.env, ()))
+    return TrainConfig(algo=cell.algo, env=cell.env, seed=cell.seed, model=bench.model, steps=bench.steps,
+                       batch_size=bench.batch_size, group_size=bench.group_size, max_new_tokens=bench.max_new_tokens,
+                       env_args=env_args, device=bench.device, checkpoint_every=0, keep_checkpoints=1,
+                       eval_every=bench.eval_every, eval_episodes=bench.eval_episodes, eval_greedy=bench.eval_greedy,
+                       out=str(Path(bench.out) / "cells" / cell.name), **overrides)
+
+
+def run_cell(config: TrainConfig, threads: int | None = None) -> dict[str, Any]:
+    """Train one cell and return its result row: the held-out evaluations at step 0 and every
+    ``eval_every`` updates, and the cost. A leftover directory of a killed attempt is replaced."""
+    import torch
+
+    from agents.trainer import Trainer
+
+    caller_threads = torch.get_num_threads()
+    if threads:
+        torch.set_num_threads(threads)
+    shutil.rmtree(config.out, ignore_errors=True)  # no result line means the attempt did not finish
+    start = time.perf_counter()
+    try:
+        trainer = Trainer(config)
+        evals = [{"step": 0, **_strip(trainer.evaluator())}]  # the untrained model, same protocol
+        result = trainer.run()
+        threads = torch.get_num_threads()
+    finally:
+        torch.set_num_threads(caller_threads)
+    evals += [{"step": r["step"], **_strip(r)} for r in result.metrics if "eval/reward_mean" in r]
+    return {
+        "algo": config.algo, "env": config.env, "seed": config.seed, "steps": result.step,
+        "episodes": result.episodes, "train_s": round(result.elapsed_s, 2),
+        "wall_s": round(time.perf_counter() - start, 2), "threads": threads,
+        "evals": evals, "train_reward_last": result.final.get("reward_mean"), "out": str(result.out),
+    }
+
+
+def _strip(record: dict[str, Any]) -> dict[str, Any]:
+    return {k.removeprefix("eval/"): v for k, v in record.items() if k.startswith("eval/")}
+
+
+# ---- results file -----------------------------------------------------------------------------------
+def read_results(out: str | Path) -> list[dict[str, Any]]:
+    """The finished cells; a last line cut short by a kill is ignored (it will be rerun)."""
+    path = Path(out) / RESULTS_FILE
+    if not path.exists():
+        return []
+    rows = []
+    for line in path.read_text().splitlines():
+        try:
+            rows.append(json.loads(line))
+        except json.JSONDecodeError:
+            logger.warning("ignoring a partial line in %s (a killed write); that cell will run again", path)
+    return rows
+
+
+def _append(out: Path, row: dict[str, Any]) -> None:
+    path = out / RESULTS_FILE
+    # a kill mid-write leaves a line without its newline: end it, so this row starts a line of its own
+    cut_short = path.exists() and path.stat().st_size > 0 and not path.read_bytes().endswith(b"\n")
+    with open(path, "a") as f:
+        f.write(("\n" if cut_short else "") + json.dumps(row) + "\n")
+        f.flush()
+        os.fsync(f.fileno())
+
+
+def _prepare_out(bench: BenchConfig) -> list[dict[str, Any]]:
+    """Check ``--resume`` against the saved grid; return the rows already done."""
+    out = Path(bench.out)
+    saved_path = out / CONFIG_FILE
+    done = read_results(out)
+    if saved_path.exists() or done:
+        if not bench.resume:
+            raise ConfigError(f"{out} already holds a bench; continue it with --resume, or pass a new --out")
+        saved = json.loads(saved_path.read_text()) if saved_path.exists() else {}
+        diffs = [f"{k}: {saved.get(k)!r} (saved) != {v!r} (now)" for k, v in bench.shaping().items()
+                 if k not in ("algos", "envs", "seeds") and saved.get(k) != v]
+        if diffs:
+            raise ConfigError(f"cannot resume {out} with different settings: {'; '.join(diffs)}; "
+                              "pass the original settings or a new --out")
+    out.mkdir(parents=True, exist_ok=True)
+    saved_path.write_text(json.dumps(bench.shaping(), indent=2) + "\n")
+    return done
+
+
+# ---- executors ------------------------------------------------------------------------------------
+def _threads_per_cell(jobs: int) -> int:
+    return max(1, (os.cpu_count() or 1) // jobs)
+
+
+def _run_local(configs: list[TrainConfig], jobs: int) -> Iterable[dict[str, Any]]:
+    threads = _threads_per_cell(jobs)
+    if jobs == 1:
+        for config in configs:
+            yield run_cell(config, threads)
+        return
+    import multiprocessing
+    from concurrent.futures import ProcessPoolExecutor, as_completed
+
+    with ProcessPoolExecutor(max_workers=jobs, mp_context=multiprocessing.get_context("spawn")) as pool:
+        futures = [pool.submit(run_cell, config, threads) for config in configs]
+        for future in as_completed(futures):
+            yield future.result()
+
+
+def _run_ray(configs: list[TrainConfig], jobs: int, address: str | None) -> Iterable[dict[str, Any]]:
+    try:
+        import ray
+    except ImportError:
+        raise ConfigError("--backend ray needs Ray: pip install 'rlenv[ray]'") from None
+    threads = _threads_per_cell(jobs)
+    root = str(Path(__file__).resolve().parent.parent)  # workers import this checkout's packages
+    path = os.pathsep.join([root, os.environ.get("PYTHONPATH", "")]).rstrip(os.pathsep)
+    started = not ray.is_initialized()
+    if started:
+        init = dict(address=address, runtime_env={"env_vars": {"PYTHONPATH": path}}, include_dashboard=False,
+                    log_to_driver=False)
+        if address is None:
+            init["num_cpus"] = jobs * threads
+        ray.init(**init)
+    try:
+        remote = ray.remote(num_cpus=threads)(run_cell)
+        pending = [remote.remote(config, threads) for config in configs]
+        while pending:
+            ready, pending = ray.wait(pending, num_returns=1)
+            yield ray.get(ready[0])
+    finally:
+        if started:
+            ray.shutdown()
+
+
+def run_bench(bench: BenchConfig, on_cell: Callable[[dict[str, Any], int, int], None] | None = None) -> dict[str, Any]:
+    """Run the grid's missing cells, append each result as it finishes, then write the report."""
+    bench.validate()
+    done = _prepare_out(bench)
+    finished = {(r["algo"], r["env"], r["seed"]) for r in done}
+    todo = [c for c in cells(bench) if (c.algo, c.env, c.seed) not in finished]
+    configs = [train_config(bench, c) for c in todo]  # every config is validated before the first run
+    out = Path(bench.out)
+    runner = (_run_ray(configs, bench.jobs, bench.ray_address) if bench.backend == "ray"
+              else _run_local(configs, bench.jobs))
+    total = len(cells(bench))
+    for row in runner:
+        _append(out, row)
+        done.append(row)
+        if on_cell is not None:
+            on_cell(row, len(done), total)
+    from agents.bench_report import write_report
+
+    wanted = {(c.algo, c.env, c.seed) for c in cells(bench)}
+    return write_report([r for r in done if (r["algo"], r["env"], r["seed"]) in wanted], bench)
+
+
+# ---- command line -----------------------------------------------------------------------------------
+def load_grid_file(path: str | Path) -> dict[str, Any]:
+    """Defaults from a TOML (or JSON) grid file; lists become tuples."""
+    path = Path(path)
+    if not path.is_file():
+        raise FileNotFoundError(f"bench grid file {str(path)!r} does not exist")
+    if path.suffix == ".toml":
+        try:
+            import tomllib
+        except ImportError:  # Python 3.10
+            import tomli as tomllib  # type: ignore[no-redef]
+        data = tomllib.loads(path.read_text())
+    elif path.suffix == ".json":
+        data = json.loads(path.read_text())
+    else:
+        raise ConfigError(f"bench grid file {str(path)!r} must be .toml or .json")
+    known = {f.name for f in fields(BenchConfig)}
+    unknown = sorted(set(data) - known)
+    if unknown:
+        raise ConfigError(f"{path}: unknown bench settings {unknown}; known: {', '.join(sorted(known))}")
+    data = {k: tuple(v) if isinstance(v, list) else v for k, v in data.items()}
+    if "task_args" in data:
+        data["task_args"] = {k: tuple(v) for k, v in data["task_args"].items()}
+    return data
+
+
+def parse_args(argv: list[str]) -> BenchConfig:
+    """``rlenv bench [GRID.toml] [flags]``: the file gives defaults, flags override them."""
+    import tyro
+
+    default = BenchConfig()
+    if argv and not argv[0].startswith("-"):
+        default = replace(default, **load_grid_file(argv.pop(0)))
+    return tyro.cli(BenchConfig, args=argv, default=default, prog="rlenv bench")
+
+
+def main(argv: list[str]) -> None:
+    bench = parse_args(list(argv))
+
+    def progress(row: dict[str, Any], n: int, total: int) -> None:
+        last = row["evals"][-1]
+        print(f"[{n}/{total}] {row['algo']} {row['env']} seed {row['seed']}: held-out "
+              f"{row['evals'][0]['reward_mean']:+.3f} -> {last['reward_mean']:+.3f} (kl {last['kl']:.2f}) "
+              f"in {row['wall_s']:.0f}s", file=sys.stderr)
+
+    summary = run_bench(bench, progress)
+    print(f"{len(summary['runs'])} cells; summary in {Path(bench.out) / 'summary.md'}")
