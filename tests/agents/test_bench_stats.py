@@ -24,16 +24,16 @@ def test_normalise_maps_untrained_to_zero_and_ceiling_to_one() -> None:
 def test_stratified_interval_matches_a_hand_written_stratified_bootstrap() -> None:
     rng = np.random.default_rng(1)
     scores = np.column_stack([rng.normal(0, 1, 5), rng.normal(3, 1, 5), rng.normal(-2, 2, 5)])
-    point, low, high = bench_stats.interval(scores, bench_stats.iqm, reps=4000)
+    point, low, high = bench_stats.interval(scores, bench_stats.iqm, reps=2000)
     # independent: resample the runs of each task (column) separately, many times, with numpy
     boot = np.random.default_rng(7)
     reps = []
-    for _ in range(4000):
+    for _ in range(2000):
         resampled = np.column_stack([col[boot.integers(0, col.size, col.size)] for col in scores.T])
         reps.append(bench_stats.iqm(resampled))
     ref_low, ref_high = np.percentile(reps, [2.5, 97.5])
     assert point == pytest.approx(bench_stats.iqm(scores))
-    assert low == pytest.approx(ref_low, abs=0.12) and high == pytest.approx(ref_high, abs=0.12)
+    assert low == pytest.approx(ref_low, abs=0.15) and high == pytest.approx(ref_high, abs=0.15)
     assert low < point < high
 
 
