@@ -47,8 +47,15 @@ def test_sb3_make_vec_env_works_with_its_defaults(env_id, n_envs):
 
 
 def test_stock_ppo_trains_on_make_vec_env():
+    import torch
     from stable_baselines3 import PPO
     from stable_baselines3.common.env_util import make_vec_env
 
-    venv = make_vec_env("rlenv/TokenReverse-v0", n_envs=4, seed=0)
-    PPO("MultiInputPolicy", venv, n_steps=32, batch_size=64, seed=0).learn(256)
+    before = torch.get_num_threads()
+    torch.set_num_threads(1)  # a tiny MLP: threads only add contention
+    try:
+        venv = make_vec_env("rlenv/TokenReverse-v0", n_envs=4, seed=0)
+        model = PPO("MultiInputPolicy", venv, n_steps=32, batch_size=64, n_epochs=2, seed=0).learn(128)
+    finally:
+        torch.set_num_threads(before)
+    assert model.num_timesteps >= 128
