@@ -43,8 +43,8 @@ def test_unknown_id_suggests_close_matches():
 @pytest.mark.parametrize(("env_id", "kwargs", "expected"), [
     ("rlenv/TextGen-v0", {"max_new_token": 3}, "'max_new_token' (did you mean 'max_new_tokens'?)"),
     ("rlenv/Arithmetic-v0", {"dificulty": "hard"}, "'dificulty' (did you mean 'difficulty'?); task options: "
-                                                   "difficulty, max_operand, operators; env options: "),
-    ("rlenv/Keyword-v0", {"zzz": 1}, "'zzz'; task options: max_words, length_penalty; env options"),
+                                                   "difficulty, max_operand, operators, partial_width, split; env options: "),
+    ("rlenv/Keyword-v0", {"zzz": 1}, "'zzz'; task options: max_words, length_penalty, fuzzy, split; env options"),
 ])
 @pytest.mark.parametrize("vector", [False, True])
 def test_an_unknown_env_kwarg_names_the_close_match_and_the_valid_ones(env_id, kwargs, expected, vector):
