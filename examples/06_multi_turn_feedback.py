@@ -24,11 +24,29 @@ The env is given ``cue="Guess: "`` (written after the prompt and after each repl
 per turn (``max_turn_tokens=1``: the guess): after a bare newline the untrained model starts a
 number 0.4% of the time, too rarely for RL to find the game in minutes; after ``": "`` about 70%.
 
-Measured (see the bottom of this docstring for the command): FILLED IN BELOW.
+Measured (``python examples/06_multi_turn_feedback.py --threads 1``: seed 0, 150 RLOO updates of
+64 episodes per run, lr 3e-4, no KL; held-out = 512 episodes per cell, evaluation seed 1):
+
+    policy                      replies real   replies 'wrong'
+    untrained                         -0.076            -0.065
+    trained with feedback             +0.265            +0.058
+    trained without feedback          +0.022            +0.022
+
+The feedback run's training reward (10-update means) climbs from +0.03 to 0.15-0.30 from update
+70 on; the run without feedback wanders between 0.0 and +0.12 and sits at 0.0 for its last 40
+updates, below the +0.15 that three different guesses would give (it often repeats a guess). Take
+the replies away from the policy trained with them and its score falls from +0.265 to +0.058: it
+reads them. Of its 91 episodes (in one batch of 128, rollout seed 123) that opened with a number,
+90 put the second guess on the side the reply named. The policy trained without them scores the same either
+way (its few guesses that change with the reply were misses both times). Both stay far from the
+best possible 0.71: one token per turn still leaves the small model writing a word instead of a
+number now and then (``Guess:  be``). Sampling noise: a score over 512 episodes has a standard
+error of about 0.03 (reward std 0.6). Time: 803 s in all on a shared 2-core machine under heavy load from other
+jobs (about 1.3 s of CPU per update, so an estimated 7 minutes on one free core).
 
 Run
 ---
-    python examples/06_multi_turn_feedback.py                 # see the timing above
+    python examples/06_multi_turn_feedback.py                 # about 7 minutes on 1 free CPU core
     python examples/06_multi_turn_feedback.py --steps 300     # longer runs
     RLENV_EXAMPLES_QUICK=1 python examples/06_multi_turn_feedback.py   # smoke test: 2 tiny updates each
 
