@@ -19,13 +19,16 @@ SCRIPTS = sorted(p.name for p in EXAMPLES.glob("[0-9][0-9]_*.py"))
 
 def test_examples_are_present():
     assert "01_reward_model.py" in SCRIPTS
+    assert "06_multi_turn_feedback.py" in SCRIPTS
 
 
 @pytest.mark.slow
 @pytest.mark.parametrize("script", SCRIPTS)
 def test_example_runs_in_quick_mode(script, tmp_path):
     out = tmp_path / "out"
-    env = {**os.environ, "RLENV_EXAMPLES_QUICK": "1", "MPLBACKEND": "Agg", "OMP_NUM_THREADS": "1"}
+    # the checkout's packages first, not whatever copy is installed
+    path = os.pathsep.join(filter(None, [str(EXAMPLES.parent), os.environ.get("PYTHONPATH")]))
+    env = {**os.environ, "RLENV_EXAMPLES_QUICK": "1", "MPLBACKEND": "Agg", "OMP_NUM_THREADS": "1", "PYTHONPATH": path}
     proc = subprocess.run(
         [sys.executable, str(EXAMPLES / script), "--out", str(out)],
         cwd=tmp_path, env=env, capture_output=True, text=True, timeout=240,

@@ -28,14 +28,18 @@ _CALL = re.compile(r"calc\(\s*(-?\d+)\s*([-+*])\s*(-?\d+)\s*\)")
 
 class GuessNumberResponder:
     """Answers a guess with ``higher``/``lower`` (or ``wrong`` without feedback); ends on the number,
-    or (``max_turns``) after that many guesses: the game is lost then, so the episode *terminates*."""
+    or (``max_turns``) after that many guesses: the game is lost then, so the episode *terminates*.
+
+    ``cue`` (e.g. ``"Guess: "``) follows every reply, so the policy's next turn starts after it; with
+    a cue each reply also starts on a line of its own when the policy's turn did not end one."""
 
     def __init__(self, feedback: bool = True, turn_penalty: float = 0.1, newline: str = "\n",
-                 max_turns: int | None = None) -> None:
+                 max_turns: int | None = None, cue: str = "") -> None:
         self.feedback = feedback
         self.turn_penalty = turn_penalty
         self.newline = newline
         self.max_turns = max_turns
+        self.cue = cue
         self.__name__ = "guess_number" + ("" if feedback else "_no_feedback")
 
     def __call__(self, history: TurnHistory) -> tuple[str, float, bool]:
@@ -49,23 +53,35 @@ class GuessNumberResponder:
             hint = "number?"
         else:
             hint = "higher" if int(found.group()) < secret else "lower"
-        return (hint if self.feedback else "wrong") + self.newline, -self.turn_penalty, False
+        reply = (hint if self.feedback else "wrong") + self.newline + self.cue
+        if self.cue and not history.last_text.endswith(self.newline):
+            reply = self.newline + reply
+        return reply, -self.turn_penalty, False
 
 
-def guess_number_prompts(high: int):
+def guess_number_prompts(high: int, cue: str = ""):
     def draw(rng: np.random.Generator) -> dict[str, Any]:
-        return {"prompt": f"I picked a number from 1 to {high}. Guess it, one number per line.\n",
+        return {"prompt": f"I picked a number from 1 to {high}. Guess it, one number per line.\n{cue}",
                 "answer": int(rng.integers(1, high + 1))}
 
     draw.__name__ = f"a secret number in [1, {high}]"
     return draw
 
 
-def guess_number(high: int = 20, feedback: bool = True, turn_penalty: float = 0.1, **env_kwargs: Any) -> dict[str, Any]:
-    """TextGenEnv kwargs of GuessNumber on the embedded tokenizer (turns end at a newline)."""
+def guess_number(high: int = 20, feedback: bool = True, turn_penalty: float = 0.1, max_turns: int | None = None,
+                 cue: str = "", **env_kwargs: Any) -> dict[str, Any]:
+    """TextGenEnv kwargs of GuessNumber on the embedded tokenizer (turns end at a newline).
+
+    ``max_turns``: the game is lost (terminated) after that many wrong guesses; default: only the
+    token budget ends it. ``cue``: text after the prompt and after every reply that the next guess
+    follows, e.g. ``"Guess: "``: the embedded model starts a number after ``": "`` about 70% of the
+    time but after a bare newline 0.4%, too rarely for RL to find the game within minutes."""
     if high < 2:
         raise ValueError(f"high must be >= 2, got {high}")
-    defaults = dict(prompts=guess_number_prompts(high), responder=GuessNumberResponder(feedback, turn_penalty),
+    if max_turns is not None and max_turns < 1:
+        raise ValueError(f"max_turns must be >= 1, got {max_turns}")
+    responder = GuessNumberResponder(feedback, turn_penalty, max_turns=max_turns, cue=cue)
+    defaults = dict(prompts=guess_number_prompts(high, cue), responder=responder,
                     end_of_turn="\n", stop_strings=["\n"], max_prompt_tokens=24, max_new_tokens=48)
     return {**defaults, **env_kwargs}
 

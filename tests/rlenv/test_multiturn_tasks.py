@@ -41,6 +41,24 @@ def test_no_feedback_replaces_every_reply_with_one_fixed_reply():
     assert replies == {(True, "higher\n"), (True, "lower\n"), (False, "wrong\n")}
 
 
+def test_guess_number_cue_follows_the_prompt_and_every_reply_and_max_turns_ends_the_game():
+    for feedback, hint in ((True, "lower"), (False, "wrong")):
+        env = TurnLevel("rlenv/GuessNumber-v0", high=8, cue="Guess: ", max_turns=2, max_turn_tokens=1,
+                        max_prompt_tokens=32, feedback=feedback)
+        text, _ = env.reset(seed=0)
+        assert text.endswith("one number per line.\nGuess: ")
+        wrong = 9  # above every secret
+        text, r, term, _, info = env.step(str(wrong))  # a one-token turn: no newline of its own
+        assert info["reply"] == f"\n{hint}\nGuess: " and text.endswith(f"Guess: 9\n{hint}\nGuess: ")
+        assert r == pytest.approx(-0.1) and not term
+        _, r, term, trunc, info = env.step(str(wrong))
+        assert term and not trunc and r == pytest.approx(-0.1) and info["reply"] == ""  # lost after 2
+    # a turn that ends its own line gets no second newline
+    env = TurnLevel("rlenv/GuessNumber-v0", high=8, cue="> ")
+    env.reset(seed=0)
+    assert env.step("9")[4]["reply"] == "lower\n> "
+
+
 def test_calculator_inserts_results_and_scores_the_final_answer():
     for feedback, reply in ((True, "36\n"), (False, "?\n")):
         env = TurnLevel("rlenv/Calculator-v0", feedback=feedback)

@@ -65,6 +65,7 @@ def servers():
         for proc, _ in launched:
             proc.kill()
             proc.wait(timeout=20)
+            proc.stderr.close()  # else GC warns 'unclosed file' inside whichever test runs then
 
 
 @pytest.fixture(scope="module")
@@ -222,6 +223,7 @@ def test_capacity_limit_and_killed_server(servers):
     finally:
         proc.kill()
         proc.wait(timeout=20)
+        proc.stderr.close()  # else GC warns 'unclosed file' inside whichever test runs then
     with pytest.raises(ConnectionError, match=f"OpenEnv server at {url}"):
         for a in actions_for(0):
             remote.step(a)
