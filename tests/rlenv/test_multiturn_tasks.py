@@ -75,17 +75,22 @@ def test_calculator_inserts_results_and_scores_the_final_answer():
     assert term and r == 0.0
 
 
-def train_and_eval(feedback: bool, steps: int) -> tuple[float, float]:
+def train_and_eval(feedback: bool, steps: int, seed: int = 0) -> tuple[float, float]:
     import torch
     from stable_baselines3 import PPO
     from stable_baselines3.common.evaluation import evaluate_policy
 
     torch.set_num_threads(1)
+    # separate, seeded train and evaluation envs; the RNGs are re-seeded after the untrained
+    # evaluation (whose sampled actions would otherwise shift training's torch RNG): deterministic
     env = gym.make("rlenv/GuessNumberToy-v0", feedback=feedback)
-    model = PPO("MultiInputPolicy", env, seed=0, n_steps=512, batch_size=128, ent_coef=0.01, learning_rate=1e-3)
-    before, _ = evaluate_policy(model, env, n_eval_episodes=300, deterministic=False, warn=False)
+    eval_env = gym.make("rlenv/GuessNumberToy-v0", feedback=feedback)
+    model = PPO("MultiInputPolicy", env, seed=seed, n_steps=512, batch_size=128, ent_coef=0.01, learning_rate=1e-3)
+    eval_env.reset(seed=10_000 + seed)
+    before, _ = evaluate_policy(model, eval_env, n_eval_episodes=300, deterministic=False, warn=False)
+    model.set_random_seed(seed)
     model.learn(steps)
-    after, _ = evaluate_policy(model, env, n_eval_episodes=300, deterministic=True, warn=False)
+    after, _ = evaluate_policy(model, eval_env, n_eval_episodes=300, deterministic=True, warn=False)
     return before, after
 
 
@@ -93,6 +98,8 @@ def train_and_eval(feedback: bool, steps: int) -> tuple[float, float]:
 def test_sb3_ppo_learns_guess_number_toy_and_uses_the_feedback():
     before, after = train_and_eval(True, 20_000)
     _, blind = train_and_eval(False, 20_000)
-    # optimum with feedback (binary search) 0.90; without it (distinct guesses) 0.60
+    # optimum with feedback (binary search) 0.90; without it (distinct guesses) 0.60. Deterministic
+    # per seed; at this budget seeds 0, 1, 3 reach 0.87-0.89 with feedback and seed 2 stalls at 0.55
+    # (a local optimum that ignores the replies), so this checks one seed, not a success rate.
     assert before < 0.2 and after > 0.8 and blind < 0.7 and after - blind > 0.15, (before, after, blind)
     assert np.isfinite([before, after, blind]).all()
