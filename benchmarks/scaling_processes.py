@@ -10,6 +10,9 @@ On a 2-core CPU little speed-up is to be expected — both sides already use bot
 says what the machinery costs (the gradient all-reduce, the per-step metric reductions), not how far
 it scales. On GPUs each rank gets its own device and the same command scales the batch out.
 
+Measured (idle 2-core CPU, defaults): 1 process x 2 threads 2.69 updates/s and 3,903 env tokens/s;
+2 processes x 1 thread 2.52 updates/s and 2,967 env tokens/s (x0.94 and x0.76).
+
     python benchmarks/scaling_processes.py                      # embedded model, GRPO, batch 32, 12 updates
     python benchmarks/scaling_processes.py --processes 2 --threads 2 --algo ppo --steps 20
 """
