@@ -27,7 +27,19 @@ same run:
 Results on this 2-core shared CPU (AMD EPYC, avx512_bf16), ``--threads 1``; ratio = rlenv's wall
 time / TRL's in the same run:
 
-    RESULTS_PLACEHOLDER
+    size      TRL      base          prealloc      shared        bf16roll      fast
+    embedded  16.2 s   13.3 s 0.82   12.5 s 0.77   11.5 s 0.71   10.3 s 0.64   11.7 s 0.72
+    28m       26.9 s   28.0 s 1.04       -             -         25.8 s 0.96   24.4 s 0.91
+
+    (embedded: --steps 10 --repeats 2 --variants base,prealloc,shared,bf16roll,fast;
+     28m: --steps 3 --repeats 2 --variants base,bf16roll,fast; load average 5-9 from other work.)
+
+At the embedded size completions end at EOS, so variants whose sampled tokens differ (bf16, and
+shared prefill under bf16) also differ in completion length: "fast" drew longer completions than
+"bf16roll" there. At 28M every completion runs 32 tokens and the update — reference forward, policy
+forward and backward, the same work TRL does — is ~80% of a step (rollout 1.6 s vs update 6.2 s
+with every saver, measured by the trainer's rollout_s/update_s): the savers, which all act on the
+rollout, cannot take the ratio far below 0.9 there.
 
 Target (DESIGN.md): ratio <= 0.5 on both sizes (issue 14: <= 0.8 at ~28M, goal 0.5).
 """
