@@ -23,7 +23,14 @@ autocast to bfloat16 (the rollout's ``autocast_dtype``, ``torch.autocast`` aroun
 Results on this 2-core shared CPU (AMD EPYC, avx512_bf16), ``--threads 1 --repeats 3``,
 batch 32, 64 new tokens; ratios are rollout tok/s over generate tok/s in the same run:
 
-    RESULTS_PLACEHOLDER
+    size      rollout  prealloc  shared   (each / generate; / generate-static)
+    embedded  1.01     1.02      1.37     (generate-static: 1.10, 1.11, 1.48)
+    28m       0.96     0.86      1.23     (generate-static: 1.36, 1.23, 1.74)
+
+    32 -> 128 tokens, embedded: rollout x4.58, prealloc x4.55; generate x4.44, generate-static x4.40.
+
+(load average 5-9 from other work during the run: the 28M timings were ~2x the quiet machine's,
+so only same-run ratios mean anything; the preallocated cache's effect is within that noise.)
 
 Target (DESIGN.md): rollout/generate >= 1.2 at both sizes; cost growth 32 -> 128 tokens no worse
 than generate's.
