@@ -124,6 +124,13 @@ class TrainConfig:
     precision: Literal["fp32", "bf16"] = "fp32"
     """bf16: autocast the model's forward passes (rollouts and updates) to bfloat16; weights, optimizer
     state, logprobs and losses stay fp32"""
+    rollout_precision: Literal["fp32", "bf16"] | None = None
+    """the rollouts' forwards only; default: --precision. With bf16 rollouts and fp32 updates, what the
+    update learns from (REINFORCE/RLOO's KL penalty) is recomputed in fp32"""
+    rollout_cache: Literal["dynamic", "preallocated"] = "dynamic"
+    """preallocated: the rollout's KV cache is written in place, not concatenated per step (agents/kv_cache.py)"""
+    shared_prefill: bool = False
+    """rollouts prefill each distinct prompt once (GRPO/RLOO groups) and skip left padding common to all rows"""
     checkpoint_every: int = 10
     """save a checkpoint every K updates (and always at the end); 0 = only at the end"""
     keep_checkpoints: int = 2

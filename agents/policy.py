@@ -308,6 +308,15 @@ class LMPolicy(nn.Module):
     def eos_token_id(self) -> int:
         return int(self.tokenizer.eos_token_id)
 
+    @contextlib.contextmanager
+    def autocast(self, dtype: torch.dtype | None) -> Iterator[None]:
+        """Run the forward passes inside the block with :attr:`autocast_dtype` = ``dtype`` (None: fp32)."""
+        saved, self.autocast_dtype = self.autocast_dtype, dtype
+        try:
+            yield
+        finally:
+            self.autocast_dtype = saved
+
     # ---- forward passes --------------------------------------------------------------------
     @contextlib.contextmanager
     def _model_context(self) -> Iterator[None]:
@@ -373,7 +382,7 @@ class LMPolicy(nn.Module):
 
         Returns logprobs (B, T) of the tokens under the sampling distribution, values (B, T) — the
         value of the state *before* each response token, i.e. read at column P-1+t — and entropy
-        (B, T) of the sampling distribution. Columns past a sequence's end hold pad and are
+        (B, T) of the sampling distribution (detached: a statistic). Columns past a sequence's end hold pad and are
         meaningless; mask them with the rollout's ``response_mask``.
         """
         P = int(prompt_length)
@@ -412,8 +421,10 @@ class LMPolicy(nn.Module):
             logprobs = logp_all.gather(-1, tokens.unsqueeze(-1)).squeeze(-1)
             entropy = None
             if with_entropy:  # of the sampling distribution itself, without the kept token
-                plain = logp_all if self.sampling.is_plain else sampling_logprobs(logits, self.sampling)
-                entropy = entropy_from_logprobs(plain)
+                # a logged statistic that no loss differentiates: autograd keeps no (B, S, V) for it
+                with torch.no_grad():
+                    plain = logp_all if self.sampling.is_plain else sampling_logprobs(logits, self.sampling)
+                    entropy = entropy_from_logprobs(plain)
         return SequenceScores(logprobs, values[:, :-1] if values is not None else None, entropy)
 
     @torch.no_grad()

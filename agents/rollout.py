@@ -11,13 +11,14 @@ batch and its KV cache shrink to the live rows (at most log2(B) cache copies per
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, Literal
 
 import numpy as np
 import torch
 from gymnasium.vector import AutoresetMode
 from torch import Tensor
 
+from agents.kv_cache import preallocated_cache
 from agents.policy import LMPolicy, position_ids_from_mask
 
 
@@ -48,6 +49,9 @@ class RolloutBatch:
     reward_components: dict[str, np.ndarray] = field(default_factory=dict)
     prompt_length: int = 0
     token_rewards: Tensor | None = None  # (B, T) float
+    low_precision: bool = False
+    """``logprobs``/``values`` came from reduced-precision (bf16) forwards: right for sampling, not for
+    an update; algorithms that learn from them recompute them in the update's precision"""
 
     @property
     def batch_size(self) -> int:
@@ -73,6 +77,9 @@ def collect_rollouts(
     seed: int | None = None,
     options: dict[str, Any] | None = None,
     with_values: bool = False,
+    cache: Literal["dynamic", "preallocated"] = "dynamic",
+    share_prompt_prefill: bool = False,
+    autocast_dtype: torch.dtype | None | Literal["policy"] = "policy",
 ) -> RolloutBatch:
     """Run one synchronous batch of episodes (one per sub-env) and return it as a :class:`RolloutBatch`.
 
@@ -85,8 +92,31 @@ def collect_rollouts(
     that ended a turn (``info["env_ids"]``); those rows then feed ``[action] + reply`` through the KV
     cache in the same forward as the other rows' single token (a ragged block, right-padded with
     masked pad tokens), and the next token is sampled from the logits at each row's last real token.
+
+    Work savers (each off by default, which keeps the default path as it was):
+
+    - ``cache="preallocated"``: keys and values are written in place into buffers sized for the
+      whole rollout (:mod:`agents.kv_cache`) instead of being concatenated on every step.
+    - ``share_prompt_prefill``: rows with the same (padded) prompt — GRPO/RLOO's groups — prefill it
+      once; the prompt's cache and first logits are then repeated to every row of the group. Left
+      padding common to every row is dropped from the prefill and the cache.
+    - ``autocast_dtype``: the rollout's forwards under this autocast dtype (e.g. ``torch.bfloat16``;
+      None = fp32; ``"policy"`` = the policy's own :attr:`LMPolicy.autocast_dtype`). A lower one than
+      the policy's marks the batch ``low_precision``, so the update recomputes what it learns from.
     """
+    if autocast_dtype == "policy":
+        autocast_dtype = policy.autocast_dtype
+    with policy.autocast(autocast_dtype):
+        batch = _collect(policy, envs, seed, options, with_values, cache, share_prompt_prefill)
+    batch.low_precision = autocast_dtype is not None and policy.autocast_dtype is None  # the update runs in fp32
+    return batch
+
+
+def _collect(policy: LMPolicy, envs: Any, seed: int | None, options: dict[str, Any] | None, with_values: bool,
+             cache_kind: str, share_prompt_prefill: bool) -> RolloutBatch:
     _check_envs(policy, envs)
+    if cache_kind not in ("dynamic", "preallocated"):
+        raise ValueError(f"cache must be 'dynamic' or 'preallocated', got {cache_kind!r}")
     device = policy.device
     generator = None
     if seed is not None:
@@ -98,17 +128,20 @@ def collect_rollouts(
 
     input_ids = torch.from_numpy(obs["input_ids"]).to(device)  # (B, P+T)
     prompt_mask = torch.from_numpy(obs["attention_mask"][:, :P]).to(device).long()  # (B, P)
-    # the attention mask of the KV cache's columns (the carried rows'); column P + t switches on
-    # when token t is fed. Ragged env replies pad the cache, so it can outgrow P + T.
-    cache_mask = torch.zeros(B, P + T, dtype=torch.long, device=device)
-    cache_mask[:, :P] = prompt_mask
-    cache_len = P
-    position_ids = position_ids_from_mask(prompt_mask)  # (B, P)
+    # The prompt columns the cache holds: all P, or (share_prompt_prefill) from the first one that
+    # some row uses: left padding common to every row is never attended, so it need not be cached.
+    first = int(prompt_mask.any(0).long().argmax()) if share_prompt_prefill else 0
+    Pc = P - first
+    # the attention mask of the KV cache's columns (the carried rows'); column Pc + t switches on
+    # when token t is fed. Ragged env replies pad the cache, so it can outgrow Pc + T.
+    cache_mask = torch.zeros(B, Pc + T, dtype=torch.long, device=device)
+    cache_mask[:, :Pc] = prompt_mask[:, first:]
+    cache_len = Pc
+    position_ids = position_ids_from_mask(cache_mask[:, :Pc])  # (B, Pc)
 
-    logits, values, cache = policy.forward_tokens(
-        input_ids[:, :P], cache_mask[:, :P], position_ids, cache=_new_cache(policy),
-        logits_to_keep=1, with_values=with_values,
-    )
+    cache = _new_cache(policy, cache_kind, capacity=Pc + T)
+    logits, values, cache = _prefill(policy, input_ids[:, first:P], cache_mask[:, :Pc], position_ids, cache,
+                                     with_values, share_prompt_prefill)
     last_logits = logits[:, -1]  # (R, V) next-token logits of each carried row
     last_values = values[:, -1] if values is not None else None  # (R,)
     next_position = position_ids[:, -1:] + 1  # (R, 1)
@@ -239,10 +272,32 @@ def _check_envs(policy: LMPolicy, envs: Any) -> None:
         )
 
 
-def _new_cache(policy: LMPolicy) -> Any:
+def _new_cache(policy: LMPolicy, kind: str, capacity: int) -> Any:
     from transformers import DynamicCache
 
+    if kind == "preallocated":
+        return preallocated_cache(policy.model.config, capacity)
     return DynamicCache(config=policy.model.config)
+
+
+def _prefill(policy: LMPolicy, ids: Tensor, mask: Tensor, position_ids: Tensor, cache: Any, with_values: bool,
+             share: bool) -> tuple[Tensor, Tensor | None, Any]:
+    """The prompts' forward: logits (B, 1, V), values (B, 1) | None and the cache of B rows.
+
+    With ``share``, only the distinct prompt rows (ids and mask alike) run through the model; the
+    cache and outputs are then indexed back to all B rows (one copy of the prompt's cache).
+    """
+    if share:
+        distinct, inverse = torch.unique(torch.cat([ids, mask], 1), dim=0, return_inverse=True)  # (U, 2P), (B,)
+        if distinct.shape[0] < ids.shape[0]:
+            P = ids.shape[1]
+            logits, values, cache = policy.forward_tokens(
+                distinct[:, :P], distinct[:, P:], position_ids_from_mask(distinct[:, P:]), cache=cache,
+                logits_to_keep=1, with_values=with_values,
+            )
+            cache.batch_select_indices(inverse)
+            return logits[inverse], values[inverse] if values is not None else None, cache
+    return policy.forward_tokens(ids, mask, position_ids, cache=cache, logits_to_keep=1, with_values=with_values)
 
 
 def _record_endings(info: dict[str, Any], completions: list[str], components: dict[str, np.ndarray], B: int) -> None:

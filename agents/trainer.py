@@ -66,6 +66,13 @@ def rollout_seed(seed: int, step: int) -> int:
     return int(np.random.SeedSequence([seed, step]).generate_state(1)[0])
 
 
+def rollout_options(config: TrainConfig) -> dict[str, Any]:
+    """The work-saving options of :func:`collect_rollouts` that ``config`` asks for."""
+    dtypes = {None: "policy", "fp32": None, "bf16": torch.bfloat16}
+    return {"cache": config.rollout_cache, "share_prompt_prefill": config.shared_prefill,
+            "autocast_dtype": dtypes[config.rollout_precision]}
+
+
 def seed_everything(seed: int) -> None:
     import random
 
@@ -268,7 +275,8 @@ class Trainer:
         try:
             # rank r's sub-env i is seeded like sub-env r * local + i of a one-process run
             seed = rollout_seed(config.seed, self.step) + self.ranks.rank * self.local_config.batch_size
-            batch = collect_rollouts(self.policy, self.envs, seed=seed, options=algo.reset_options())
+            batch = collect_rollouts(self.policy, self.envs, seed=seed, options=algo.reset_options(),
+                                     **rollout_options(config))
         except RuntimeError as err:
             # finite but huge weights can overflow to NaN logits, which sampling then chokes on
             if self._last_batch is not None and not self._policy_outputs_finite(self._last_batch):

@@ -2,16 +2,46 @@
 
 Both sides get the same model (loaded from the same directory), the same prompts, the same reward
 function (VADER compound of the completion, via ``reward_models``), group size, completions per
-step, completion length, learning rate, KL coefficient (k3 estimator in the loss on both sides),
-one optimizer step per batch and one iteration per batch, and the same number of steps. TRL gets its
-best CPU settings: fp32 (``bf16=False``), no gradient checkpointing, ``use_cpu=True``, no reporting,
-no logging, no saving, no progress bar. Sides alternate over ``--repeats``; the median counts.
-Timed: the training call only (``trainer.train()`` vs ``Trainer.run()``); setup is reported apart.
+step, completion length, learning rate, KL coefficient ``beta`` (k3 estimator in the loss on both
+sides, so both load and score a frozen reference), one optimizer step and one iteration per batch,
+and the same number of steps. TRL gets its best CPU settings: fp32 (``bf16=False``), no gradient
+checkpointing, ``disable_dropout=True`` (rlenv samples and scores with dropout off), ``use_cpu``,
+no reporting, logging, saving or progress bar. All sides alternate within every repeat (the
+order flips each repeat); the median counts. Timed: the training call only (``trainer.train()`` vs
+``Trainer.run()``); setup is reported apart.
 
-    python benchmarks/grpo_vs_trl.py                       # rlenv.DEFAULT_MODEL if built, else a random GPT-2
-    python benchmarks/grpo_vs_trl.py --model PATH --steps 10 --batch-size 16 --group-size 4 --max-new-tokens 24
+Two sizes (benchmarks/model_sizes.py): the embedded model (3.4M) and a random-init GPT-2 of
+8 layers x 512 (27.4M params) over the embedded tokenizer. ``--variants`` names the rlenv sides,
+each a set of TrainConfig work savers, so every change is measured on its own against TRL in the
+same run:
 
-Target (DESIGN.md): ours/TRL wall-time ratio <= 1.0 (aim 0.5).
+    base       defaults (DynamicCache, every row prefills its prompt, fp32 rollouts)
+    prealloc   --rollout-cache preallocated
+    shared     --shared-prefill
+    bf16roll   --rollout-precision bf16 (update in fp32)
+    fast       all three
+
+    python benchmarks/grpo_vs_trl.py --size 28m --variants base,fast        # 10 steps, 4 prompts x 8, 32 tokens
+    python benchmarks/grpo_vs_trl.py --size embedded --variants base,prealloc,shared,bf16roll,fast
+
+Results on this 2-core shared CPU (AMD EPYC, avx512_bf16), ``--threads 1``; ratio = rlenv's wall
+time / TRL's in the same run:
+
+    size      TRL      base          prealloc      shared        bf16roll      fast
+    embedded  16.2 s   13.3 s 0.82   12.5 s 0.77   11.5 s 0.71   10.3 s 0.64   11.7 s 0.72
+    28m       26.9 s   28.0 s 1.04       -             -         25.8 s 0.96   24.4 s 0.91
+
+    (embedded: --steps 10 --repeats 2 --variants base,prealloc,shared,bf16roll,fast;
+     28m: --steps 3 --repeats 2 --variants base,bf16roll,fast; load average 5-9 from other work.)
+
+At the embedded size completions end at EOS, so variants whose sampled tokens differ (bf16, and
+shared prefill under bf16) also differ in completion length: "fast" drew longer completions than
+"bf16roll" there. At 28M every completion runs 32 tokens and the update — reference forward, policy
+forward and backward, the same work TRL does — is ~80% of a step (rollout 1.6 s vs update 6.2 s
+with every saver, measured by the trainer's rollout_s/update_s): the savers, which all act on the
+rollout, cannot take the ratio far below 0.9 there.
+
+Target (DESIGN.md): ratio <= 0.5 on both sizes (issue 14: <= 0.8 at ~28M, goal 0.5).
 """
 
 from __future__ import annotations
@@ -20,6 +50,7 @@ import argparse
 import json
 import logging
 import statistics
+import sys
 import tempfile
 import time
 import warnings
@@ -27,8 +58,11 @@ from pathlib import Path
 
 import torch
 
-import reward_models
-import rlenv
+# this checkout's packages, not an installed copy; model_sizes beside this file
+sys.path[:0] = [str(Path(__file__).resolve().parents[1]), str(Path(__file__).resolve().parent)]
+from model_sizes import SIZES, model_dir  # noqa: E402
+
+import reward_models  # noqa: E402
 
 PROMPTS = [
     "the movie was", "i went to the restaurant and", "the hotel room", "this book is", "we ordered the pasta",
@@ -44,28 +78,16 @@ def vader_reward(prompts: list[str], completions: list[str], **kwargs: object) -
     return [float(r) for r in _VADER(prompts, completions)]
 
 
-def tiny_random_model(directory: Path) -> str:
-    """A 4-layer, 128-wide random GPT-2 over a word vocabulary with sentiment words (fallback model)."""
-    from tokenizers import Tokenizer, decoders, models, pre_tokenizers
-    from transformers import GPT2Config, GPT2LMHeadModel, PreTrainedTokenizerFast
-
-    words = sorted({w for p in PROMPTS for w in p.split()} | set(
-        "good great bad awful fine love hate nice terrible wonderful boring and but very not it was is a".split()))
-    specials = ["<unk>", "<|endoftext|>", "<|pad|>"]
-    core = Tokenizer(models.WordLevel({t: i for i, t in enumerate(specials + words)}, unk_token="<unk>"))
-    core.pre_tokenizer = pre_tokenizers.WhitespaceSplit()
-    core.decoder = decoders.WordPiece(prefix="##", cleanup=False)
-    tokenizer = PreTrainedTokenizerFast(tokenizer_object=core, unk_token="<unk>", eos_token="<|endoftext|>",
-                                        pad_token="<|pad|>")
-    torch.manual_seed(0)
-    config = GPT2Config(vocab_size=len(tokenizer), n_layer=4, n_embd=128, n_head=4, n_positions=128,
-                        bos_token_id=1, eos_token_id=1, pad_token_id=2)
-    GPT2LMHeadModel(config).save_pretrained(directory)
-    tokenizer.save_pretrained(directory)
-    return str(directory)
+VARIANTS = {
+    "base": {},
+    "prealloc": {"rollout_cache": "preallocated"},
+    "shared": {"shared_prefill": True},
+    "bf16roll": {"rollout_precision": "bf16"},
+    "fast": {"rollout_cache": "preallocated", "shared_prefill": True, "rollout_precision": "bf16"},
+}
 
 
-def run_ours(args: argparse.Namespace, model: str, out: Path) -> tuple[float, float, list[float]]:
+def run_ours(args: argparse.Namespace, model: str, out: Path, variant: str) -> tuple[float, float, list[float]]:
     from agents.config import TrainConfig
     from agents.trainer import Trainer
 
@@ -73,7 +95,7 @@ def run_ours(args: argparse.Namespace, model: str, out: Path) -> tuple[float, fl
         algo="grpo", env="rlenv/TextGen-v0", model=model, steps=args.steps, batch_size=args.batch_size,
         group_size=args.group_size, max_new_tokens=args.max_new_tokens, lr=args.lr, kl_coef=args.beta,
         kl_estimator="k3", loss_aggregation="token-mean", seed=args.seed, out=str(out), device="cpu",
-        checkpoint_every=0,
+        checkpoint_every=0, **VARIANTS[variant],
         env_args=(f"prompts={json.dumps(PROMPTS)}", "reward_model=vader", "max_prompt_tokens=16"),
     )
     t0 = time.perf_counter()
@@ -97,7 +119,7 @@ def run_trl(args: argparse.Namespace, model: str, out: Path) -> tuple[float, flo
         use_cpu=True, bf16=False, fp16=False, gradient_checkpointing=False, report_to="none",
         logging_strategy="no", save_strategy="no", disable_tqdm=True, log_completions=False,
         dataloader_num_workers=0, lr_scheduler_type="constant", warmup_steps=0, weight_decay=0.0,
-        max_grad_norm=1.0,
+        max_grad_norm=1.0, disable_dropout=True,
     )
     rewards: list[float] = []
 
@@ -117,43 +139,60 @@ def run_trl(args: argparse.Namespace, model: str, out: Path) -> tuple[float, flo
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    parser.add_argument("--model", default=None, help="local model dir (default: rlenv.DEFAULT_MODEL if built)")
-    parser.add_argument("--steps", type=int, default=8)
-    parser.add_argument("--batch-size", type=int, default=16, help="completions per optimizer step")
-    parser.add_argument("--group-size", type=int, default=4)
-    parser.add_argument("--max-new-tokens", type=int, default=24)
+    parser.add_argument("--size", choices=[*SIZES, "both"], default="both")
+    parser.add_argument("--model", default=None, help="a saved model dir instead of --size")
+    parser.add_argument("--variants", default="base,fast", help=f"comma-separated rlenv sides from {list(VARIANTS)}")
+    parser.add_argument("--steps", type=int, default=10)
+    parser.add_argument("--batch-size", type=int, default=32, help="completions per optimizer step")
+    parser.add_argument("--group-size", type=int, default=8)
+    parser.add_argument("--max-new-tokens", type=int, default=32)
     parser.add_argument("--lr", type=float, default=1e-5)
     parser.add_argument("--beta", type=float, default=0.04, help="KL coefficient (both sides load a reference)")
     parser.add_argument("--repeats", type=int, default=2)
-    parser.add_argument("--threads", type=int, default=0, help="torch threads (0: torch's default)")
+    parser.add_argument("--threads", type=int, default=1, help="torch threads (0: torch's default)")
     parser.add_argument("--seed", type=int, default=0)
     args = parser.parse_args()
+    variants = args.variants.split(",")
+    unknown = sorted(set(variants) - set(VARIANTS))
+    if unknown:
+        parser.error(f"unknown variants {unknown}; choose from {list(VARIANTS)}")
     logging.getLogger("transformers").setLevel(logging.ERROR)
     if args.threads:
         torch.set_num_threads(args.threads)
     from transformers.utils import logging as hf_logging
 
+    hf_logging.set_verbosity_error()
     hf_logging.disable_progress_bar()
     with tempfile.TemporaryDirectory() as tmp:
         tmp_path = Path(tmp)
-        model = args.model
-        if model is None:
-            default = Path(rlenv.DEFAULT_MODEL)
-            model = str(default) if (default / "config.json").exists() else tiny_random_model(tmp_path / "model")
-        print(f"model {model}; {args.steps} steps of {args.batch_size} completions "
-              f"({args.batch_size // args.group_size} prompts x {args.group_size}), {args.max_new_tokens} new tokens, "
-              f"beta {args.beta}, torch threads {torch.get_num_threads()}")
-        times: dict[str, list[float]] = {"ours": [], "trl": []}
-        for repeat in range(args.repeats):
-            for side, fn in (("trl", run_trl), ("ours", run_ours)) if repeat % 2 == 0 else (
-                    ("ours", run_ours), ("trl", run_trl)):
-                setup, train_s, rewards = fn(args, model, tmp_path / f"{side}{repeat}")
-                times[side].append(train_s)
-                print(f"  {side:4s} repeat {repeat}: setup {setup:5.1f}s  train {train_s:6.1f}s  "
-                      f"({train_s / args.steps:.2f} s/step)  reward first/last {rewards[0]:+.3f}/{rewards[-1]:+.3f}")
-    ours, trl = statistics.median(times["ours"]), statistics.median(times["trl"])
-    print(f"GRPO wall time, median of {args.repeats}: ours {ours:.1f}s, TRL {trl:.1f}s; "
-          f"ratio ours/TRL = {ours / trl:.2f} (target <= 1.0, aim 0.5); speed-up {trl / ours:.2f}x")
+        if args.model:
+            run_size("model", args.model, args, variants, tmp_path)
+            return
+        for size in SIZES if args.size == "both" else (args.size,):
+            run_size(size, model_dir(size, tmp_path), args, variants, tmp_path)
+
+
+def run_size(size: str, model: str, args: argparse.Namespace, variants: list[str], tmp: Path) -> None:
+    print(f"\n== {size}: {model}; {args.steps} steps of {args.batch_size} completions "
+          f"({args.batch_size // args.group_size} prompts x {args.group_size}), {args.max_new_tokens} new tokens, "
+          f"beta {args.beta}, torch threads {torch.get_num_threads()}")
+    sides = [("trl", None)] + [(f"rlenv-{v}", v) for v in variants]
+    times: dict[str, list[float]] = {side: [] for side, _ in sides}
+    for repeat in range(args.repeats):
+        for side, variant in sides if repeat % 2 == 0 else sides[::-1]:
+            out = tmp / f"{size}-{side}-{repeat}"
+            if variant is None:
+                setup, train_s, rewards = run_trl(args, model, out)
+            else:
+                setup, train_s, rewards = run_ours(args, model, out, variant)
+            times[side].append(train_s)
+            print(f"  {side:15s} repeat {repeat}: setup {setup:5.1f}s  train {train_s:6.1f}s  "
+                  f"({train_s / args.steps:.2f} s/step)  reward first/last {rewards[0]:+.3f}/{rewards[-1]:+.3f}", flush=True)
+    trl = statistics.median(times["trl"])
+    print(f"  median of {args.repeats}: TRL {trl:.1f}s")
+    for side, _ in sides[1:]:
+        ours = statistics.median(times[side])
+        print(f"  {side:15s} {ours:6.1f}s  ratio rlenv/TRL = {ours / trl:.2f}  (target <= 0.5)")
 
 
 if __name__ == "__main__":

@@ -3,64 +3,70 @@
 Both sides sample with a KV cache from the plain softmax (temperature 1, no top-k/top-p) and make
 exactly ``max_new_tokens`` tokens per row: ``generate`` with ``min_new_tokens = max_new_tokens``, the
 env with EOS suppressed at the LM head (so no episode ends early) and a reward model that returns
-zeros (so the comparison is about the loop, not the reward). Each timing is the median of several
-repeats after a warm-up, the two sides alternating.
+zeros (so the comparison is about the loop, not the reward). All sides run interleaved within every
+repeat (a change in the shared machine's load hits them alike) after a warm-up; each timing is the
+median of the repeats. Sides:
 
-    python benchmarks/rollout_vs_generate.py                 # random-init GPT-2, 4 layers x 256
-    python benchmarks/rollout_vs_generate.py --model PATH    # any saved causal LM + tokenizer
+    rollout            collect_rollouts, default options (DynamicCache)
+    rollout-prealloc   cache="preallocated" (agents/kv_cache.py: in-place writes, no per-step concat)
+    rollout-shared     preallocated + share_prompt_prefill, prompts drawn in groups of 8 (GRPO's case)
+    generate           model.generate, DynamicCache
+    generate-static    model.generate(cache_implementation="static")
 
-Target (DESIGN.md): ratio >= 0.8, aim >= 1.0, and cost roughly linear in the number of new tokens.
+at two sizes (benchmarks/model_sizes.py): the embedded model (3.4M) and a random-init GPT-2 of
+8 layers x 512 (27.4M) with the embedded tokenizer. ``--bf16`` runs every side under CPU/GPU
+autocast to bfloat16 (the rollout's ``autocast_dtype``, ``torch.autocast`` around ``generate``).
+
+    python benchmarks/rollout_vs_generate.py --threads 1              # both sizes, 64 tokens, + 32 -> 128
+    python benchmarks/rollout_vs_generate.py --size 28m --bf16 --skip-scaling
+
+Results on this 2-core shared CPU (AMD EPYC, avx512_bf16), ``--threads 1 --repeats 3``,
+batch 32, 64 new tokens; ratios are rollout tok/s over generate tok/s in the same run:
+
+    size      rollout  prealloc  shared   (each / generate; / generate-static)
+    embedded  1.01     1.02      1.37     (generate-static: 1.10, 1.11, 1.48)
+    28m       0.96     0.86      1.23     (generate-static: 1.36, 1.23, 1.74)
+
+    32 -> 128 tokens, embedded: rollout x4.58, prealloc x4.55; generate x4.44, generate-static x4.40.
+
+(load average 5-9 from other work during the run: the 28M timings were ~2x the quiet machine's,
+so only same-run ratios mean anything; the preallocated cache's effect is within that noise.)
+
+Target (DESIGN.md): rollout/generate >= 1.2 at both sizes; cost growth 32 -> 128 tokens no worse
+than generate's.
 """
 
 from __future__ import annotations
 
 import argparse
+import contextlib
 import statistics
+import sys
+import tempfile
 import time
 from pathlib import Path
 
 import torch
-from transformers import GPT2Config, GPT2LMHeadModel, PreTrainedTokenizerFast
 
-import rlenv
-from agents.policy import LMPolicy, resolve_device
-from agents.rollout import collect_rollouts
+# this checkout's packages, not an installed copy; model_sizes beside this file
+sys.path[:0] = [str(Path(__file__).resolve().parents[1]), str(Path(__file__).resolve().parent)]
+from model_sizes import SIZES, model_dir  # noqa: E402
+
+import rlenv  # noqa: E402
+from agents.policy import LMPolicy, resolve_device  # noqa: E402
+from agents.rollout import collect_rollouts  # noqa: E402
 
 PROMPTS = [
     "the movie was", "i went to the restaurant and", "the hotel room", "this book is",
     "we ordered the pasta", "the service at the front desk", "my flight was", "the concert last night",
 ]
-
-
-def word_tokenizer(vocab_size: int) -> PreTrainedTokenizerFast:
-    """A word-level tokenizer of ``vocab_size`` entries (prompt words + filler), built offline."""
-    from tokenizers import Tokenizer, decoders, models, pre_tokenizers
-
-    words = sorted({w for p in PROMPTS for w in p.split()})
-    specials = ["<unk>", "<|endoftext|>", "<|pad|>"]
-    filler = [f"w{i}" for i in range(vocab_size - len(specials) - len(words))]
-    core = Tokenizer(models.WordLevel({t: i for i, t in enumerate(specials + words + filler)}, unk_token="<unk>"))
-    core.pre_tokenizer = pre_tokenizers.WhitespaceSplit()
-    core.decoder = decoders.WordPiece(prefix="##", cleanup=False)
-    return PreTrainedTokenizerFast(tokenizer_object=core, unk_token="<unk>", eos_token="<|endoftext|>",
-                                   pad_token="<|pad|>")
-
-
-def load_policy(args: argparse.Namespace) -> LMPolicy:
-    device = resolve_device(args.device)
-    if args.model:
-        return LMPolicy.from_pretrained(args.model, device=device)
-    default = Path(rlenv.DEFAULT_MODEL)
-    if (default / "tokenizer.json").exists() or (default / "tokenizer_config.json").exists():
-        from transformers import AutoTokenizer
-
-        tokenizer = AutoTokenizer.from_pretrained(str(default))
-    else:
-        tokenizer = word_tokenizer(args.vocab_size)
-    torch.manual_seed(0)
-    config = GPT2Config(n_layer=4, n_embd=256, n_head=4, n_positions=512, vocab_size=len(tokenizer),
-                        bos_token_id=tokenizer.eos_token_id, eos_token_id=tokenizer.eos_token_id)
-    return LMPolicy(GPT2LMHeadModel(config), tokenizer).to(device)
+PROMPT_TOKENS = 16
+ROLLOUT_SIDES = {
+    "rollout": {},
+    "rollout-prealloc": {"cache": "preallocated"},
+    "rollout-shared": {"cache": "preallocated", "share_prompt_prefill": True},
+}
+GENERATE_SIDES = {"generate": None, "generate-static": "static"}
 
 
 def suppress_eos(policy: LMPolicy) -> None:
@@ -74,86 +80,111 @@ def suppress_eos(policy: LMPolicy) -> None:
     policy.model.get_output_embeddings().register_forward_hook(hook)
 
 
-def median_times(fns, repeats: int, sync) -> list[float]:
-    """Median seconds of each function; the functions alternate within every repeat, so a change in
-    machine load (shared CPUs) hits both sides alike."""
-    for fn in fns:
+def median_times(fns: dict, repeats: int, sync) -> dict[str, float]:
+    """Median seconds of each function; they alternate within every repeat, so a change in machine
+    load (shared CPUs) hits every side alike."""
+    for fn in fns.values():
         fn()  # warm-up
-    times: list[list[float]] = [[] for _ in fns]
+    times: dict[str, list[float]] = {name: [] for name in fns}
     for _ in range(repeats):
-        for fn, bucket in zip(fns, times, strict=True):
+        for name, fn in fns.items():
             sync()
             start = time.perf_counter()
             fn()
             sync()
-            bucket.append(time.perf_counter() - start)
-    return [statistics.median(t) for t in times]
+            times[name].append(time.perf_counter() - start)
+    return {name: statistics.median(t) for name, t in times.items()}
 
 
-def measure(policy: LMPolicy, batch: int, new_tokens: int, repeats: int) -> tuple[float, float]:
-    """Seconds per batch for (collect_rollouts, generate), each the median of ``repeats``."""
+def measure(policy: LMPolicy, batch: int, new_tokens: int, repeats: int, sides: list[str],
+            bf16: bool) -> dict[str, float]:
+    """Seconds per batch of every side, each the median of ``repeats``."""
     envs = rlenv.TextGenVectorEnv(
         num_envs=batch, tokenizer=policy.tokenizer, prompts=PROMPTS,
         reward_model=lambda prompts, completions, **kw: [0.0] * len(completions),
-        autoreset_mode="Disabled", max_prompt_tokens=16, max_new_tokens=new_tokens,
+        autoreset_mode="Disabled", max_prompt_tokens=PROMPT_TOKENS, max_new_tokens=new_tokens,
     )
     device = policy.device
     sync = torch.cuda.synchronize if device.type == "cuda" else (lambda: None)
     seeds = iter(range(10**6))
+    dtype = torch.bfloat16 if bf16 else None
 
     # generate on the same left-padded prompts the env feeds the policy
     obs, _ = envs.reset(seed=0)
-    ids = torch.from_numpy(obs["input_ids"][:, :16]).to(device)
-    mask = torch.from_numpy(obs["attention_mask"][:, :16]).long().to(device)
+    ids = torch.from_numpy(obs["input_ids"][:, :PROMPT_TOKENS]).to(device)
+    mask = torch.from_numpy(obs["attention_mask"][:, :PROMPT_TOKENS]).long().to(device)
     model, tok = policy.model, policy.tokenizer
 
-    def generate():
-        with torch.no_grad():
+    def generate(implementation: str | None):
+        autocast = torch.autocast(device.type, dtype=dtype) if bf16 else contextlib.nullcontext()
+        with torch.no_grad(), autocast:
             out = model.generate(
                 input_ids=ids, attention_mask=mask, do_sample=True, temperature=1.0, top_k=0, top_p=1.0,
                 max_new_tokens=new_tokens, min_new_tokens=new_tokens, pad_token_id=tok.pad_token_id,
-                eos_token_id=tok.eos_token_id,
+                eos_token_id=tok.eos_token_id, cache_implementation=implementation,
             )
-        assert out.shape[1] == 16 + new_tokens
+        assert out.shape[1] == PROMPT_TOKENS + new_tokens
 
-    rollout_s, generate_s = median_times(
-        [lambda: collect_rollouts(policy, envs, seed=next(seeds)), generate], repeats, sync
-    )
-    return rollout_s, generate_s
+    def rollout(options: dict):
+        group = {"group_size": 8} if options.get("share_prompt_prefill") else None
+        return lambda: collect_rollouts(policy, envs, seed=next(seeds), options=group, autocast_dtype=dtype, **options)
+
+    fns = {}
+    for side in sides:
+        if side in ROLLOUT_SIDES:
+            fns[side] = rollout(ROLLOUT_SIDES[side])
+        else:
+            fns[side] = (lambda impl: lambda: generate(impl))(GENERATE_SIDES[side])
+    return median_times(fns, repeats, sync)
+
+
+def run_size(size: str, model: str, args: argparse.Namespace) -> None:
+    policy = LMPolicy.from_pretrained(model, device=resolve_device(args.device))
+    suppress_eos(policy)
+    params = sum(p.numel() for p in policy.parameters()) / 1e6
+    print(f"\n== {size}: {model} ({params:.1f}M params, vocab {len(policy.tokenizer)})  device={policy.device}  "
+          f"threads={torch.get_num_threads()}  batch={args.batch_size}  {'bf16 autocast' if args.bf16 else 'fp32'}")
+    B, T = args.batch_size, args.max_new_tokens
+    sides = [*ROLLOUT_SIDES, *GENERATE_SIDES]
+    times = measure(policy, B, T, args.repeats, sides, args.bf16)
+    for side in sides:
+        print(f"  {side:17s} {B * T / times[side]:8.0f} tok/s ({times[side] * 1e3:7.1f} ms)")
+    for side in ROLLOUT_SIDES:
+        print(f"  {side:17s} / generate {times['generate'] / times[side]:.2f}   "
+              f"/ generate-static {times['generate-static'] / times[side]:.2f}   (tokens/s ratios; target >= 1.2)")
+    if not args.skip_scaling:
+        scale_sides = ["rollout", "rollout-prealloc", "generate", "generate-static"]
+        short = measure(policy, B, 32, args.repeats, scale_sides, args.bf16)
+        long = measure(policy, B, 128, args.repeats, scale_sides, args.bf16)
+        for side in scale_sides:
+            print(f"  {side:17s}: 32 -> 128 new tokens costs x{long[side] / short[side]:.2f} "
+                  f"({short[side] * 1e3:.0f} -> {long[side] * 1e3:.0f} ms; x4 is linear)")
 
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--model", default=None, help="saved model dir (default: random-init GPT-2 4x256)")
+    parser.add_argument("--size", choices=[*SIZES, "both"], default="both")
+    parser.add_argument("--model", default=None, help="a saved model dir instead of --size")
     parser.add_argument("--batch-size", type=int, default=32)
     parser.add_argument("--max-new-tokens", type=int, default=64)
-    parser.add_argument("--repeats", type=int, default=5)
-    parser.add_argument("--vocab-size", type=int, default=8192, help="word-level vocab when no tokenizer is at hand")
+    parser.add_argument("--repeats", type=int, default=3)
     parser.add_argument("--device", default="auto")
-    parser.add_argument("--threads", type=int, default=0, help="torch CPU threads (0 = torch's default)")
+    parser.add_argument("--threads", type=int, default=1, help="torch CPU threads (0 = torch's default)")
+    parser.add_argument("--bf16", action="store_true", help="every side under bfloat16 autocast")
     parser.add_argument("--skip-scaling", action="store_true", help="skip the 32 vs 128 new-token run")
     args = parser.parse_args()
     if args.threads:
         torch.set_num_threads(args.threads)
+    from transformers.utils import logging as hf_logging
 
-    policy = load_policy(args)
-    policy.eval()
-    suppress_eos(policy)
-    print(f"model: {args.model or 'random-init GPT-2 4x256'}  vocab={len(policy.tokenizer)}  "
-          f"device={policy.device}  threads={torch.get_num_threads()}  batch={args.batch_size}")
-
-    B, T = args.batch_size, args.max_new_tokens
-    rollout_s, generate_s = measure(policy, B, T, args.repeats)
-    print(f"{T} new tokens: collect_rollouts {B * T / rollout_s:9.0f} tok/s ({rollout_s * 1e3:.1f} ms)   "
-          f"generate {B * T / generate_s:9.0f} tok/s ({generate_s * 1e3:.1f} ms)")
-    print(f"ratio rollout/generate tokens/s: {generate_s / rollout_s:.2f}  (target >= 0.8, aim >= 1.0)")
-
-    if not args.skip_scaling:
-        short = measure(policy, B, 32, args.repeats)
-        long = measure(policy, B, 128, args.repeats)
-        for name, i in (("collect_rollouts", 0), ("generate", 1)):
-            print(f"{name:>16}: 32 -> 128 new tokens costs x{long[i] / short[i]:.2f} "
-                  f"({short[i] * 1e3:.1f} -> {long[i] * 1e3:.1f} ms; x4 is linear)")
+    hf_logging.set_verbosity_error()
+    hf_logging.disable_progress_bar()
+    with tempfile.TemporaryDirectory() as scratch:
+        if args.model:
+            run_size("model", args.model, args)
+            return
+        for size in SIZES if args.size == "both" else (args.size,):
+            run_size(size, model_dir(size, Path(scratch)), args)
 
 
 if __name__ == "__main__":

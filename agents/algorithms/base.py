@@ -139,6 +139,12 @@ class Algorithm:
             return None
         return self.reference.score_sequences(batch.input_ids, batch.attention_mask, batch.prompt_length).logprobs
 
+    def rollout_logprobs(self, batch: RolloutBatch) -> Tensor:
+        """(B, T) logprobs of the policy that sampled the batch, fit to learn from: the rollout's own,
+        or, after a reduced-precision (bf16) rollout, recomputed at the update's precision. Only for
+        on-policy use (before the batch's first optimizer step)."""
+        return self.current_logprobs(batch) if batch.low_precision else batch.logprobs
+
     @torch.no_grad()
     def current_logprobs(self, batch: RolloutBatch) -> Tensor:
         """(B, T) logprobs of the batch under the policy's weights now, from one full forward: the
@@ -204,9 +210,11 @@ class Algorithm:
         self.generator.set_state(state["generator"])
 
 
-def batch_stats(batch: RolloutBatch, ref_logprobs: Tensor | None = None, kind: KLEstimator = "k1") -> dict[str, Any]:
+def batch_stats(batch: RolloutBatch, ref_logprobs: Tensor | None = None, kind: KLEstimator = "k1",
+                logprobs: Tensor | None = None) -> dict[str, Any]:
     """Rollout statistics every algorithm logs: reward, length, EOS rate, and the summed per-token
-    KL of the sampling policy to the reference (``kind`` estimator), averaged over episodes."""
+    KL of the sampling policy to the reference (``kind`` estimator), averaged over episodes.
+    ``logprobs`` (B, T) replaces the rollout's own in the KL (after a bf16 rollout, the fp32 ones)."""
     rewards = batch.rewards.float()
     stats: dict[str, Any] = {
         "reward_mean": rewards.mean().item(),
@@ -216,7 +224,8 @@ def batch_stats(batch: RolloutBatch, ref_logprobs: Tensor | None = None, kind: K
         "kl": None,
     }
     if ref_logprobs is not None:
-        per_token = kl_estimate(batch.logprobs, ref_logprobs, kind)  # (B, T)
+        sampled = batch.logprobs if logprobs is None else logprobs
+        per_token = kl_estimate(sampled, ref_logprobs, kind)  # (B, T)
         stats["kl"] = masked_sum(per_token, batch.response_mask, dim=1).mean().item()
     return stats
 

@@ -22,6 +22,7 @@ a constant normaliser); the default here is token-mean, as in DAPO and TRL.
 
 from __future__ import annotations
 
+import torch
 from torch import Tensor
 
 from agents.advantages import group_advantages
@@ -42,6 +43,11 @@ class GRPO(Algorithm):
         advantages = group_advantages(rewards, config.group_size, scale_by_std=config.scale_advantages)  # (B,)
         ref_logprobs = self.reference_logprobs(batch)  # (B, T) | None
         old_logprobs = self.current_logprobs(batch) if self.steps_per_batch > 1 else None
+        # after a bf16 rollout the logged KL takes fp32 logprobs of the sampling policy: pi_old's, or
+        # with a single step the update's own (taken before that step), so no forward is added
+        sampled = None
+        if batch.low_precision:
+            sampled = old_logprobs if old_logprobs is not None else torch.zeros_like(mask)  # (B, T)
         beta = self.kl_controller.value
 
         losses, kls, clipfracs, entropies, grad_norms = [], [], [], [], []
@@ -50,6 +56,8 @@ class GRPO(Algorithm):
                 scores = self.policy.score_sequences(batch.input_ids[idx], batch.attention_mask[idx],
                                                      batch.prompt_length, with_entropy=True)
                 old = scores.logprobs.detach() if old_logprobs is None else old_logprobs[idx]
+                if sampled is not None and old_logprobs is None:
+                    sampled[idx] = old
                 loss, stats = clipped_surrogate_loss(scores.logprobs, old, advantages[idx], mask[idx],
                                                      clip_range=config.clip_range, mode=self.aggregation)
                 if ref_logprobs is not None:
@@ -62,7 +70,7 @@ class GRPO(Algorithm):
                 clipfracs.append(stats["clipfrac"].item())
                 entropies.append(masked_mean(scores.entropy, mask[idx]).item())
         return {
-            **batch_stats(batch, ref_logprobs, self.kl_kind),
+            **batch_stats(batch, ref_logprobs, self.kl_kind, sampled),
             "loss": mean(losses),
             "kl_loss": mean(kls) if kls else None,
             "entropy": mean(entropies),

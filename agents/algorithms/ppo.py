@@ -105,7 +105,7 @@ class PPO(Algorithm):
             kl_mean = self.ranks.mean(t["kl_per_episode"].mean().item())
             self.kl_controller.update(kl_mean, batch.batch_size * self.ranks.world_size)
         return {
-            **batch_stats(batch, t["ref_logprobs"], self.kl_kind),
+            **batch_stats(batch, t["ref_logprobs"], self.kl_kind, t["old_logprobs"] if batch.low_precision else None),
             **{key: sum(values) / len(values) for key, values in history.items()},
             "return_mean": masked_mean(t["returns"], mask).item(),
             "explained_variance": explained_variance(t["values"], t["returns"], mask),

@@ -44,9 +44,10 @@ class Reinforce(Algorithm):
     def update(self, batch: RolloutBatch, rewards: Tensor) -> dict[str, float]:
         mask = batch.response_mask  # (B, T)
         ref_logprobs = self.reference_logprobs(batch)  # (B, T) | None
-        shaped = rewards
+        shaped, sampled = rewards, None
         if ref_logprobs is not None:  # on-policy: the rollout's logprobs are the current policy's
-            shaped = rewards - self.kl_controller.value * self.sequence_kl(batch.logprobs, ref_logprobs, mask)
+            sampled = self.rollout_logprobs(batch)  # (B, T)
+            shaped = rewards - self.kl_controller.value * self.sequence_kl(sampled, ref_logprobs, mask)
         advantages = self.advantages(shaped)  # (B,)
 
         loss_total, entropies = 0.0, []
@@ -61,7 +62,7 @@ class Reinforce(Algorithm):
             entropies.append(masked_mean(scores.entropy, mask[idx]).item())
         grad_norm = self.step()
         return {
-            **batch_stats(batch, ref_logprobs, self.kl_kind),
+            **batch_stats(batch, ref_logprobs, self.kl_kind, sampled),
             "loss": loss_total,
             "entropy": mean(entropies),
             "advantage_std": advantages.std().item() if advantages.numel() > 1 else 0.0,
