@@ -237,8 +237,12 @@ class Trainer:
         start = time.perf_counter()
         diverged = False
         try:
-            while not self.done(self.elapsed_offset + time.perf_counter() - start):
+            # the budget is checked against the time at the end of the last update (the elapsed_s it
+            # logs), so the update that crosses it is the last one and its record shows the crossing
+            finished_at = self.elapsed_offset
+            while not self.done(finished_at):
                 record = self._one_update(start)
+                finished_at = record["elapsed_s"]
                 if self.evaluator is not None and self.step % config.eval_every == 0:
                     record.update(self.evaluator())
                 if log is not None:
