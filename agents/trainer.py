@@ -316,8 +316,9 @@ class Trainer:
         return bool(torch.isfinite(scores.logprobs[batch.response_mask[:2].bool()]).all())
 
     def _save(self, elapsed: float) -> None:
-        hashes = self.ranks.gather(weights_sha256(self.policy))
+        hashes = None  # one process has nothing to compare, so it does not hash its weights
         if self.ranks.distributed:
+            hashes = self.ranks.gather(weights_sha256(self.policy))
             if len(set(hashes)) > 1:
                 raise RuntimeError(f"the ranks' weights differ at update {self.step} ({hashes}); this is a bug")
             if not self.ranks.is_main:  # rank 0 writes it; the others only need to know where it is
@@ -330,8 +331,9 @@ class Trainer:
             "algorithm": self.algorithm.state_dict(),
             "rng": rng_state(),
             "world_size": self.ranks.world_size,
-            "weights_sha256": hashes,  # one per rank: identical, or the run would have stopped
         }
+        if hashes is not None:
+            state["weights_sha256"] = hashes  # one per rank: identical, or the run would have stopped
         saved_config = replace(self.config, resume=None)
         self.last_checkpoint = save_checkpoint(self.out, self.step, self.policy, state, saved_config,
                                                keep=self.config.keep_checkpoints)
