@@ -19,6 +19,7 @@ from __future__ import annotations
 
 import inspect
 import math
+from collections.abc import Sequence
 from dataclasses import dataclass, replace
 from typing import Any
 
@@ -114,41 +115,29 @@ def episode_kl(policy: LMPolicy, reference: LMPolicy, batch: RolloutBatch, vocab
 
 
 @torch.no_grad()
-def evaluate_policy(policy: LMPolicy, envs: Any, protocol: EvalProtocol, reference: LMPolicy | None = None,
-                    num_samples: int = 2) -> dict[str, Any]:
-    """Score ``policy`` under ``protocol`` on ``envs`` (from :func:`make_eval_envs`).
-
-    Returns ``reward_mean``, ``reward_std``, ``reward_se`` (standard error), ``kl`` (mean episode KL to
-    ``reference``; None without one), ``length_mean``, ``eos_rate``, ``episodes`` and a few samples.
-    The policy's sampling config and train/eval mode are restored afterwards.
-    """
-    if envs.num_envs != protocol.batch_size:
-        raise ConfigError(f"the eval env has {envs.num_envs} sub-envs but the protocol's batch_size is {protocol.batch_size}")
-    saved_sampling, was_training = policy.sampling, policy.training
-    policy.sampling = SamplingConfig(temperature=protocol.temperature, top_k=1 if protocol.greedy else 0)
-    policy.train(False)
+def score_rollouts(policy: LMPolicy, envs: Any, seeds: Sequence[int], *, options: dict[str, Any] | None = None,
+                   reference: LMPolicy | None = None, temperature: float = 1.0,
+                   num_samples: int = 2) -> dict[str, Any]:
+    """One rollout batch per seed on ``envs`` and their summary: ``episodes``, ``reward_mean``,
+    ``reward_std``, ``reward_se`` (standard error), ``kl`` (mean episode KL to ``reference``, None
+    without one), ``length_mean``, ``eos_rate`` and the first ``num_samples`` episodes' texts."""
     vocab = int(envs.single_action_space.n)
     rewards, lengths, eos, kls = [], [], [], []
     samples: list[dict[str, Any]] = []
-    try:
-        for i in range(protocol.num_batches):
-            batch = collect_rollouts(policy, envs, seed=protocol.seed + i * protocol.batch_size)
-            rewards.append(batch.rewards.float().cpu())
-            lengths.append(batch.response_lengths.float().cpu())
-            eos.append(batch.terminated.float().cpu())
-            if reference is not None:
-                kls.append(episode_kl(policy, reference, batch, vocab, protocol.temperature).cpu())
-            for j in range(min(num_samples - len(samples), batch.batch_size)):
-                samples.append({"prompt": batch.prompts[j], "completion": batch.completions[j],
-                                "reward": round(float(batch.rewards[j]), 4)})
-    finally:
-        policy.sampling = saved_sampling
-        policy.train(was_training)
+    for seed in seeds:
+        batch = collect_rollouts(policy, envs, seed=seed, options=options)
+        rewards.append(batch.rewards.float().cpu())
+        lengths.append(batch.response_lengths.float().cpu())
+        eos.append(batch.terminated.float().cpu())
+        if reference is not None:
+            kls.append(episode_kl(policy, reference, batch, vocab, temperature).cpu())
+        for j in range(min(num_samples - len(samples), batch.batch_size)):
+            samples.append({"prompt": batch.prompts[j], "completion": batch.completions[j],
+                            "reward": round(float(batch.rewards[j]), 4)})
     r = torch.cat(rewards)
     std = r.std().item() if r.numel() > 1 else 0.0
     return {
         "episodes": int(r.numel()),
-        "greedy": protocol.greedy,
         "reward_mean": r.mean().item(),
         "reward_std": std,
         "reward_se": std / math.sqrt(r.numel()),
@@ -157,6 +146,29 @@ def evaluate_policy(policy: LMPolicy, envs: Any, protocol: EvalProtocol, referen
         "eos_rate": torch.cat(eos).mean().item(),
         "samples": samples,
     }
+
+
+@torch.no_grad()
+def evaluate_policy(policy: LMPolicy, envs: Any, protocol: EvalProtocol, reference: LMPolicy | None = None,
+                    num_samples: int = 2) -> dict[str, Any]:
+    """Score ``policy`` under ``protocol`` on ``envs`` (from :func:`make_eval_envs`).
+
+    Returns :func:`score_rollouts`'s summary plus ``greedy``. The policy's sampling config and
+    train/eval mode are restored afterwards.
+    """
+    if envs.num_envs != protocol.batch_size:
+        raise ConfigError(f"the eval env has {envs.num_envs} sub-envs but the protocol's batch_size is {protocol.batch_size}")
+    saved_sampling, was_training = policy.sampling, policy.training
+    policy.sampling = SamplingConfig(temperature=protocol.temperature, top_k=1 if protocol.greedy else 0)
+    policy.train(False)
+    seeds = [protocol.seed + i * protocol.batch_size for i in range(protocol.num_batches)]
+    try:
+        summary = score_rollouts(policy, envs, seeds, reference=reference, temperature=protocol.temperature,
+                                 num_samples=num_samples)
+    finally:
+        policy.sampling = saved_sampling
+        policy.train(was_training)
+    return {"episodes": summary.pop("episodes"), "greedy": protocol.greedy, **summary}
 
 
 def eval_record(summary: dict[str, Any], prefix: str = "eval/") -> dict[str, Any]:

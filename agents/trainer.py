@@ -38,6 +38,7 @@ from agents.checkpoint import (
 from agents.config import TrainConfig, config_differences
 from agents.distributed import Ranks, current_ranks, reduce_stats, weights_sha256
 from agents.errors import ConfigError, TrainingDivergedError, built_from_user_input
+from agents.evaluation import HeldoutEvaluator, score_rollouts
 from agents.policy import LMPolicy, SamplingConfig
 from agents.rollout import RolloutBatch, collect_rollouts
 from agents.run_log import CURVE_FILE, METRICS_FILE, RunLog, plot_curves, read_metrics, truncate_metrics
@@ -197,8 +198,6 @@ class Trainer:
         self.algorithm = algo_cls(self.policy, self.local_config, reference, ranks=self.ranks)
         self.evaluator = None
         if config.eval_every and self.ranks.is_main:  # held-out scores logged as eval/... keys (agents.evaluation)
-            from agents.evaluation import HeldoutEvaluator
-
             self.evaluator = HeldoutEvaluator(config, self.policy, reference, model_path)
         if resume:
             ckpt, state = resume
@@ -344,28 +343,13 @@ def train(config: TrainConfig, callback: Callable[[dict[str, Any]], None] | None
     return Trainer(config, callback).run()
 
 
-@torch.no_grad()
 def evaluate(policy: LMPolicy, envs: Any, episodes: int, *, seed: int = 0, group_size: int | None = None,
              num_samples: int = 2) -> dict[str, Any]:
     """Mean reward and episode statistics of ``policy`` over ``episodes`` rollouts (rounded up to whole
-    batches of ``envs.num_envs``), each batch seeded from ``(seed, i)``; plus a few sample texts."""
-    rewards, lengths, eos = [], [], []
-    samples: list[dict[str, Any]] = []
+    batches of ``envs.num_envs``), each batch seeded from ``(seed, i)``; plus a few sample texts.
+    (Benchmark scores use :func:`agents.evaluation.evaluate_policy`, the held-out protocol.)"""
+    seeds = [rollout_seed(seed, 10**6 + i) for i in range(max(1, math.ceil(episodes / envs.num_envs)))]
     options = {"group_size": group_size} if group_size else None
-    for i in range(max(1, math.ceil(episodes / envs.num_envs))):
-        batch = collect_rollouts(policy, envs, seed=rollout_seed(seed, 10**6 + i), options=options)
-        rewards.append(batch.rewards.float().cpu())
-        lengths.append(batch.response_lengths.float().cpu())
-        eos.append(batch.terminated.float().cpu())
-        for j in range(min(num_samples - len(samples), batch.batch_size)):
-            samples.append({"prompt": batch.prompts[j], "completion": batch.completions[j],
-                            "reward": round(float(batch.rewards[j]), 4)})
-    r = torch.cat(rewards)
-    return {
-        "episodes": int(r.numel()),
-        "reward_mean": r.mean().item(),
-        "reward_std": r.std().item() if r.numel() > 1 else 0.0,
-        "length_mean": torch.cat(lengths).mean().item(),
-        "eos_rate": torch.cat(eos).mean().item(),
-        "samples": samples,
-    }
+    summary = score_rollouts(policy, envs, seeds, options=options, num_samples=num_samples)
+    keys = ("episodes", "reward_mean", "reward_std", "length_mean", "eos_rate", "samples")
+    return {k: summary[k] for k in keys}
