@@ -90,3 +90,19 @@ def boost_tokens(policy: LMPolicy, token_ids: list[int], bias: float) -> LMPolic
 def count_good(prompts, completions, **kwargs):
     """Reward: occurrences of 'good' or 'great' in the completion."""
     return [float(sum(w in ("good", "great") for w in c.split())) for c in completions]
+
+
+@pytest.fixture(scope="module")
+def single_thread():
+    """One torch thread for a module of tiny-model tests (see helpers_trainers.one_torch_thread)."""
+    from tests.agents.helpers_trainers import one_torch_thread
+
+    yield from one_torch_thread()
+
+
+@pytest.fixture(scope="module")
+def tiny_model(tmp_path_factory) -> str:
+    """A tiny random GPT-2 saved with save_pretrained, loaded by path like any real model (one per module)."""
+    from tests.agents.helpers_trainers import save_tiny_model
+
+    return save_tiny_model(tmp_path_factory.mktemp("tiny_gpt2"))

@@ -15,19 +15,10 @@ import pytest
 from agents.bench import RESULTS_FILE, Cell, parse_args, read_results, run_cell, train_config
 from agents.bench_report import PLOTS
 from agents.cli import main
-from tests.agents.helpers_trainers import one_torch_thread, save_tiny_model
+
+pytestmark = pytest.mark.usefixtures("single_thread")  # tiny models: one torch thread
 
 ROOT = Path(__file__).resolve().parents[2]
-
-
-@pytest.fixture(scope="module", autouse=True)
-def _single_thread():
-    yield from one_torch_thread()
-
-
-@pytest.fixture(scope="module")
-def tiny_model(tmp_path_factory) -> str:
-    return save_tiny_model(tmp_path_factory.mktemp("tiny_bench"))
 
 
 def grid_file(tmp_path: Path, model: str) -> Path:

@@ -12,21 +12,13 @@ from agents.checkpoint import STATE_FILE, CheckpointError, find_checkpoint, list
 from agents.config import ConfigError
 from agents.run_log import read_metrics
 from agents.trainer import train
-from tests.agents.helpers_trainers import one_torch_thread, save_tiny_model, tiny_config
+from tests.agents.helpers_trainers import tiny_config
+
+pytestmark = pytest.mark.usefixtures("single_thread")  # tiny models: one torch thread
 
 
 class Killed(Exception):
     """Stands in for the process dying between two updates."""
-
-
-@pytest.fixture(scope="module", autouse=True)
-def _single_thread():
-    yield from one_torch_thread()
-
-
-@pytest.fixture(scope="module")
-def tiny_model(tmp_path_factory) -> str:
-    return save_tiny_model(tmp_path_factory.mktemp("tiny_gpt2"))
 
 
 def curve(run) -> list[tuple]:

@@ -8,19 +8,11 @@ import pytest
 
 from agents.cli import main
 from agents.run_log import read_metrics
-from tests.agents.helpers_trainers import one_torch_thread, save_tiny_model, tiny_env_args
+from tests.agents.helpers_trainers import tiny_env_args
+
+pytestmark = pytest.mark.usefixtures("single_thread")  # tiny models: one torch thread
 
 REQUIRED = {"step", "episodes", "reward_mean", "kl", "loss", "elapsed_s"}
-
-
-@pytest.fixture(scope="module", autouse=True)
-def _single_thread():
-    yield from one_torch_thread()
-
-
-@pytest.fixture(scope="module")
-def tiny_model(tmp_path_factory) -> str:
-    return save_tiny_model(tmp_path_factory.mktemp("tiny_gpt2"))
 
 
 def env_flags() -> list[str]:

@@ -21,19 +21,11 @@ from agents.policy import LMPolicy
 from agents.rollout import collect_rollouts
 from agents.run_log import read_metrics
 from agents.trainer import Trainer, make_envs, rollout_seed
-from tests.agents.helpers_trainers import one_torch_thread, save_tiny_model, tiny_config, tiny_env_args
+from tests.agents.helpers_trainers import tiny_config, tiny_env_args
+
+pytestmark = pytest.mark.usefixtures("single_thread")  # tiny models: one torch thread
 
 REPO = Path(__file__).resolve().parents[2]
-
-
-@pytest.fixture(scope="module", autouse=True)
-def _single_thread():
-    yield from one_torch_thread()
-
-
-@pytest.fixture(scope="module")
-def tiny_model(tmp_path_factory) -> str:
-    return save_tiny_model(tmp_path_factory.mktemp("tiny_gpt2"))
 
 
 def test_one_process_is_a_no_op() -> None:

@@ -13,19 +13,11 @@ from agents.policy import LMPolicy
 from agents.rollout import collect_rollouts
 from agents.run_log import read_metrics
 from agents.trainer import train
-from tests.agents.helpers_trainers import one_torch_thread, save_tiny_model, tiny_config
+from tests.agents.helpers_trainers import tiny_config
+
+pytestmark = pytest.mark.usefixtures("single_thread")  # tiny models: one torch thread
 
 TASK = "rlenv/Brief-v0"
-
-
-@pytest.fixture(scope="module", autouse=True)
-def _single_thread():
-    yield from one_torch_thread()
-
-
-@pytest.fixture(scope="module")
-def tiny_model(tmp_path_factory) -> str:
-    return save_tiny_model(tmp_path_factory.mktemp("tiny_eval"))
 
 
 def small_protocol(**changes) -> EvalProtocol:

@@ -13,12 +13,8 @@ from agents.config import TrainConfig
 from agents.rollout import collect_rollouts
 from agents.trainer import train
 from tests.agents.conftest import PROMPTS, boost_tokens, make_policy
-from tests.agents.helpers_trainers import one_torch_thread
 
-
-@pytest.fixture(scope="module", autouse=True)
-def _single_thread():
-    yield from one_torch_thread()
+pytestmark = pytest.mark.usefixtures("single_thread")  # tiny models: one torch thread
 
 
 def responder(history):

@@ -13,14 +13,11 @@ from agents.policy import LMPolicy, SamplingConfig
 from agents.rollout import collect_rollouts
 from agents.trainer import make_envs, train
 from tests.agents.conftest import build_model, build_tokenizer
-from tests.agents.helpers_trainers import one_torch_thread, tiny_env_args
+from tests.agents.helpers_trainers import tiny_env_args
+
+pytestmark = pytest.mark.usefixtures("single_thread")  # tiny models: one torch thread
 
 PAD_ROWS = 64
-
-
-@pytest.fixture(scope="module", autouse=True)
-def _single_thread():
-    yield from one_torch_thread()
 
 
 def padded_qwen2(vocab: int, seed: int = 0) -> Qwen2ForCausalLM:

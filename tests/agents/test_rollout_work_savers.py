@@ -16,25 +16,17 @@ from agents.kv_cache import PreallocatedLayer, preallocated_cache
 from agents.rollout import collect_rollouts
 from agents.trainer import rollout_options, train
 from tests.agents.conftest import make_policy
-from tests.agents.helpers_trainers import one_torch_thread, save_tiny_model, tiny_config
+from tests.agents.helpers_trainers import tiny_config
 from tests.agents.test_multiturn_rollouts import end_turns_often, multi_turn_envs
 from tests.agents.test_rollout import boost_eos, make_envs
+
+pytestmark = pytest.mark.usefixtures("single_thread")  # tiny models: one torch thread
 
 SAVERS = [
     {"cache": "preallocated"},
     {"share_prompt_prefill": True},
     {"cache": "preallocated", "share_prompt_prefill": True},
 ]
-
-
-@pytest.fixture(scope="module", autouse=True)
-def _single_thread():
-    yield from one_torch_thread()
-
-
-@pytest.fixture(scope="module")
-def tiny_model(tmp_path_factory) -> str:
-    return save_tiny_model(tmp_path_factory.mktemp("tiny_gpt2"))
 
 
 @pytest.mark.parametrize("arch", ["gpt2", "llama"])

@@ -19,21 +19,13 @@ from agents.config import ConfigError
 from agents.rollout import collect_rollouts
 from agents.run_log import read_metrics
 from agents.trainer import Trainer, TrainingDivergedError, rollout_seed, train
-from tests.agents.helpers_trainers import one_torch_thread, save_tiny_model, tiny_config, tiny_env_args
+from tests.agents.helpers_trainers import tiny_config, tiny_env_args
+
+pytestmark = pytest.mark.usefixtures("single_thread")  # tiny models: one torch thread
 
 ALGOS = ("reinforce", "ppo", "rloo", "grpo")
 REQUIRED = {"step", "episodes", "reward_mean", "kl", "loss", "elapsed_s", "reward_std", "completion_length",
             "eos_rate", "kl_coef", "entropy"}
-
-
-@pytest.fixture(scope="module", autouse=True)
-def _single_thread():
-    yield from one_torch_thread()
-
-
-@pytest.fixture(scope="module")
-def tiny_model(tmp_path_factory) -> str:
-    return save_tiny_model(tmp_path_factory.mktemp("tiny_gpt2"))
 
 
 @pytest.mark.parametrize("algo", ALGOS)
