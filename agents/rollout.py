@@ -106,7 +106,7 @@ def collect_rollouts(
     """
     if autocast_dtype == "policy":
         autocast_dtype = policy.autocast_dtype
-    with policy.autocast(autocast_dtype):
+    with policy.autocast(autocast_dtype), policy.casts_held():
         batch = _collect(policy, envs, seed, options, with_values, cache, share_prompt_prefill)
     batch.low_precision = autocast_dtype is not None and policy.autocast_dtype is None  # the update runs in fp32
     return batch
@@ -121,7 +121,8 @@ def _collect(policy: LMPolicy, envs: Any, seed: int | None, options: dict[str, A
     generator = None
     if seed is not None:
         generator = torch.Generator(device=device).manual_seed(int(seed))
-    obs, info = envs.reset(seed=seed, options=options)
+    with policy.outside_autocast():
+        obs, info = envs.reset(seed=seed, options=options)
     P, T, B = int(envs.max_prompt_tokens), int(envs.max_new_tokens), int(envs.num_envs)
     multi_turn = "policy_mask" in obs
     prompts = [str(p) for p in info["prompt"]]
@@ -174,7 +175,8 @@ def _collect(policy: LMPolicy, envs: Any, seed: int | None, options: dict[str, A
         if values_out is not None:
             values_out[at] = zeros.index_copy(0, rows_t, last_values)[at[0]]
         # the one host sync per step: the env is numpy
-        obs, reward, term, trunc, step_info = envs.step(actions.cpu().numpy())
+        with policy.outside_autocast():  # the env's reward model runs at its own precision
+            obs, reward, term, trunc, step_info = envs.step(actions.cpu().numpy())
         rewards += reward
         token_rewards[live, column[live]] += reward[live]
         terminated |= term

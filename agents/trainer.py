@@ -194,6 +194,8 @@ class Trainer:
                 reference = initial.reference()
             else:
                 reference = self.policy.reference()
+            if config.reference_precision is not None:
+                reference.autocast_dtype = {"fp32": None, "bf16": torch.bfloat16}[config.reference_precision]
         self.envs = make_envs(self.local_config, model_path)
         self.algorithm = algo_cls(self.policy, self.local_config, reference, ranks=self.ranks)
         self.evaluator = None

@@ -83,7 +83,10 @@ VARIANTS = {
     "prealloc": {"rollout_cache": "preallocated"},
     "shared": {"shared_prefill": True},
     "bf16roll": {"rollout_precision": "bf16"},
-    "fast": {"rollout_cache": "preallocated", "shared_prefill": True, "rollout_precision": "bf16"},
+    "bf16ref": {"reference_precision": "bf16"},
+    "fast": {"rollout_cache": "preallocated", "shared_prefill": True, "rollout_precision": "bf16",
+             "reference_precision": "bf16"},
+    "bf16": {"rollout_cache": "preallocated", "shared_prefill": True, "precision": "bf16"},
 }
 
 
@@ -102,10 +105,12 @@ def run_ours(args: argparse.Namespace, model: str, out: Path, variant: str) -> t
     trainer = Trainer(config)
     t1 = time.perf_counter()
     result = trainer.run()
-    return t1 - t0, time.perf_counter() - t1, [r["reward_mean"] for r in result.metrics]
+    # the training loop's time: the run's own clock at the end of its last update, which leaves out
+    # the final checkpoint and curve plot (TRL runs with save_strategy="no" and plots nothing)
+    return t1 - t0, result.metrics[-1]["elapsed_s"], [r["reward_mean"] for r in result.metrics]
 
 
-def run_trl(args: argparse.Namespace, model: str, out: Path) -> tuple[float, float, list[float]]:
+def run_trl(args: argparse.Namespace, model: str, out: Path, bf16: bool) -> tuple[float, float, list[float]]:
     from datasets import Dataset
     from trl import GRPOConfig, GRPOTrainer
 
@@ -116,7 +121,7 @@ def run_trl(args: argparse.Namespace, model: str, out: Path) -> tuple[float, flo
         learning_rate=args.lr, beta=args.beta, num_iterations=1, loss_type="dapo", scale_rewards="group",
         temperature=1.0, top_p=1.0, seed=args.seed,
         # best CPU settings: fp32, no checkpointing, no reporting / logging / saving
-        use_cpu=True, bf16=False, fp16=False, gradient_checkpointing=False, report_to="none",
+        use_cpu=True, bf16=bf16, fp16=False, gradient_checkpointing=False, report_to="none",
         logging_strategy="no", save_strategy="no", disable_tqdm=True, log_completions=False,
         dataloader_num_workers=0, lr_scheduler_type="constant", warmup_steps=0, weight_decay=0.0,
         max_grad_norm=1.0, disable_dropout=True,
@@ -142,6 +147,7 @@ def main() -> None:
     parser.add_argument("--size", choices=[*SIZES, "both"], default="both")
     parser.add_argument("--model", default=None, help="a saved model dir instead of --size")
     parser.add_argument("--variants", default="base,fast", help=f"comma-separated rlenv sides from {list(VARIANTS)}")
+    parser.add_argument("--trl", default="fp32", help="comma-separated TRL sides: fp32 (the reference side), bf16")
     parser.add_argument("--steps", type=int, default=10)
     parser.add_argument("--batch-size", type=int, default=32, help="completions per optimizer step")
     parser.add_argument("--group-size", type=int, default=8)
@@ -176,13 +182,14 @@ def run_size(size: str, model: str, args: argparse.Namespace, variants: list[str
     print(f"\n== {size}: {model}; {args.steps} steps of {args.batch_size} completions "
           f"({args.batch_size // args.group_size} prompts x {args.group_size}), {args.max_new_tokens} new tokens, "
           f"beta {args.beta}, torch threads {torch.get_num_threads()}")
-    sides = [("trl", None)] + [(f"rlenv-{v}", v) for v in variants]
+    sides = [(f"trl-{p}" if p != "fp32" else "trl", p) for p in args.trl.split(",")]
+    sides += [(f"rlenv-{v}", v) for v in variants]
     times: dict[str, list[float]] = {side: [] for side, _ in sides}
     for repeat in range(args.repeats):
         for side, variant in sides if repeat % 2 == 0 else sides[::-1]:
             out = tmp / f"{size}-{side}-{repeat}"
-            if variant is None:
-                setup, train_s, rewards = run_trl(args, model, out)
+            if side.startswith("trl"):
+                setup, train_s, rewards = run_trl(args, model, out, bf16=variant == "bf16")
             else:
                 setup, train_s, rewards = run_ours(args, model, out, variant)
             times[side].append(train_s)
@@ -192,7 +199,8 @@ def run_size(size: str, model: str, args: argparse.Namespace, variants: list[str
     print(f"  median of {args.repeats}: TRL {trl:.1f}s")
     for side, _ in sides[1:]:
         ours = statistics.median(times[side])
-        print(f"  {side:15s} {ours:6.1f}s  ratio rlenv/TRL = {ours / trl:.2f}  (target <= 0.5)")
+        extra = f", / TRL bf16 = {ours / statistics.median(times['trl-bf16']):.2f}" if "trl-bf16" in times else ""
+        print(f"  {side:15s} {ours:6.1f}s  ratio / TRL fp32 = {ours / trl:.2f}{extra}")
 
 
 if __name__ == "__main__":

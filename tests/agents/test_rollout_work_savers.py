@@ -4,6 +4,7 @@ leaves the default path untouched when off, and keeps the update in fp32."""
 
 from __future__ import annotations
 
+import contextlib
 import dataclasses
 
 import pytest
@@ -148,3 +149,48 @@ def test_training_with_every_saver_is_deterministic_and_resumes_exactly(tiny_mod
     assert first == run("b")
     run("c", steps=2)  # stopped after 2 updates, then continued from its checkpoint
     assert run("c", resume=str(tmp_path / "c")) == first
+
+
+def test_bf16_rollout_casts_each_weight_once_and_runs_the_env_at_full_precision(monkeypatch):
+    """The rollout holds one autocast region (weights cast once, not per token) and leaves it for the
+    env's steps, so a reward model inside the env never runs in bf16; the batch is the one that
+    per-forward autocast gives."""
+    policy = make_policy("gpt2")
+    envs = make_envs(policy, num_envs=8)
+    seen = []
+    step = envs.step
+
+    def recording_step(actions):
+        seen.append(torch.is_autocast_enabled("cpu"))
+        return step(actions)
+
+    monkeypatch.setattr(envs, "step", recording_step)
+    def rollout_and_count_casts():
+        with torch.profiler.profile(activities=[torch.profiler.ProfilerActivity.CPU]) as prof:
+            batch = collect_rollouts(policy, envs, seed=3, autocast_dtype=torch.bfloat16)
+        return batch, sum(e.count for e in prof.key_averages() if e.key == "aten::_to_copy")
+
+    held, held_casts = rollout_and_count_casts()
+    assert seen and not any(seen)
+    monkeypatch.setattr(type(policy), "casts_held", lambda self: contextlib.nullcontext())
+    per_forward, per_forward_casts = rollout_and_count_casts()
+    assert held_casts < 0.75 * per_forward_casts  # only the activations are still cast on every forward
+    assert torch.equal(held.input_ids, per_forward.input_ids)
+    assert torch.equal(held.logprobs, per_forward.logprobs)
+
+
+def test_reference_precision_autocasts_only_the_reference(tiny_model, tmp_path):
+    from agents.trainer import Trainer
+
+    trainer = Trainer(tiny_config(tiny_model, tmp_path / "r", algo="grpo", kl_coef=0.1, reference_precision="bf16"))
+    reference = trainer.algorithm.reference
+    assert reference.autocast_dtype is torch.bfloat16 and trainer.policy.autocast_dtype is None
+    batch = collect_rollouts(trainer.policy, trainer.envs, seed=0, options={"group_size": 4})
+    bf16 = trainer.algorithm.reference_logprobs(batch)
+    with reference.autocast(None):
+        fp32 = trainer.algorithm.reference_logprobs(batch)
+    m = batch.response_mask.bool()
+    assert bf16.dtype == torch.float32
+    assert 0 < (bf16 - fp32)[m].abs().max() < 0.1  # bf16 forwards, fp32 logprobs, within bf16's noise
+    default = Trainer(tiny_config(tiny_model, tmp_path / "d", algo="grpo", kl_coef=0.1, precision="bf16"))
+    assert default.algorithm.reference.autocast_dtype is torch.bfloat16  # unset: follows --precision
