@@ -28,6 +28,8 @@ from typing import Any
 import torch
 from torch import nn
 
+from agents.errors import ConfigError
+
 
 @dataclass(frozen=True)
 class Ranks:
@@ -91,8 +93,26 @@ class Ranks:
             torch.distributed.barrier()
 
 
+SHARDED_LAUNCHES = {"ACCELERATE_USE_FSDP": "FSDP", "ACCELERATE_USE_DEEPSPEED": "DeepSpeed"}
+
+
+def refuse_sharded_launch(environ: dict[str, str] | os._Environ[str]) -> None:
+    """Stop a launch that asks for FSDP or DeepSpeed: rlenv would silently run plain data parallel
+    (every rank holding the whole model) while the user believes the model is sharded."""
+    for var, engine in SHARDED_LAUNCHES.items():
+        if str(environ.get(var, "")).lower() in ("1", "true", "yes"):
+            raise ConfigError(
+                f"`accelerate launch` asked for {engine} ({var}), which rlenv does not support: it averages "
+                "gradients itself and never shards the model. Launch plain data parallel instead "
+                "(`accelerate launch --multi_gpu --num_processes N -m agents.cli train ...`, without an FSDP/"
+                "DeepSpeed config); for a model too large for one device, train LoRA adapters (--lora-rank 16) "
+                "with --precision bf16"
+            )
+
+
 def current_ranks() -> Ranks:
     """The ranks of this run: from accelerate when launched with several processes, else one process."""
+    refuse_sharded_launch(os.environ)
     if int(os.environ.get("WORLD_SIZE", "1")) <= 1:
         return Ranks()
     from accelerate import PartialState

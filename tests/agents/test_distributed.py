@@ -16,7 +16,7 @@ import pytest
 import torch
 
 from agents.config import ConfigError
-from agents.distributed import Ranks, reduce_stats, weights_sha256
+from agents.distributed import Ranks, reduce_stats, refuse_sharded_launch, weights_sha256
 from agents.policy import LMPolicy
 from agents.rollout import collect_rollouts
 from agents.run_log import read_metrics
@@ -34,6 +34,24 @@ def test_one_process_is_a_no_op() -> None:
     assert ranks.mean(3.5) == 3.5 and ranks.any(True) and ranks.gather("x") == ["x"]
     stats = {"reward_mean": 0.25, "kl": None, "sample": "text"}
     assert reduce_stats(stats, ranks) is stats
+
+
+@pytest.mark.parametrize("var", ["ACCELERATE_USE_FSDP", "ACCELERATE_USE_DEEPSPEED"])
+def test_an_fsdp_or_deepspeed_launch_is_refused_not_run_unsharded(tiny_model, tmp_path, monkeypatch, capsys,
+                                                                  var) -> None:
+    """`accelerate launch --use_fsdp` (or a DeepSpeed config) sets these; rlenv never shards, so it says so
+    (exit 2, the fix named) instead of training whole-model replicas the user believes are sharded."""
+    from agents.cli import main
+
+    refuse_sharded_launch({var: "false"})  # only a request for the engine is refused
+    monkeypatch.setenv(var, "true")
+    with pytest.raises(ConfigError, match="--multi_gpu"):
+        refuse_sharded_launch(os.environ)
+    argv = ["train", "--model", tiny_model, "--env-args", *tiny_env_args(), "--steps", "1", "--batch-size", "4",
+            "--out", str(tmp_path / "run"), "--device", "cpu"]
+    assert main(argv) == 2
+    assert "does not support" in capsys.readouterr().err
+    assert not (tmp_path / "run" / "metrics.jsonl").exists()
 
 
 def test_each_rank_takes_its_share_and_groups_never_split(tiny_model, tmp_path) -> None:
