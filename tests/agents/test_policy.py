@@ -247,3 +247,25 @@ def test_sampling_from_non_finite_logits_raises_runtime_error():
     logits[1, 5] = float("nan")
     with pytest.raises(RuntimeError, match="not finite"):
         policy.sample(logits)
+
+
+def test_tanh_gelu_is_fused_without_changing_the_function_or_the_saved_model(tmp_path):
+    from transformers.activations import NewGELUActivation
+
+    from agents.policy import fuse_tanh_gelu
+
+    original = build_model("gpt2", 64).eval()
+    policy = LMPolicy(build_model("gpt2", 64), build_tokenizer())  # same seed: the same weights
+    assert not any(isinstance(m, NewGELUActivation) for m in policy.model.modules())
+    assert sum(isinstance(m, torch.nn.GELU) for m in policy.model.modules()) == 2  # one per layer
+    assert fuse_tanh_gelu(build_model("llama", 64)) == 0  # SiLU models are left alone
+    ids = torch.randint(3, 64, (2, 9), generator=torch.Generator().manual_seed(0))
+    expected = original(input_ids=ids).logits
+    got = policy.model(input_ids=ids).logits
+    torch.testing.assert_close(got, expected, atol=1e-5, rtol=1e-5)
+    expected.square().mean().backward()
+    got.square().mean().backward()
+    for (name, p), q in zip(original.named_parameters(), policy.model.parameters(), strict=True):
+        torch.testing.assert_close(q.grad, p.grad, atol=1e-6, rtol=1e-4, msg=name)
+    policy.save_pretrained(tmp_path)
+    assert '"activation_function": "gelu_new"' in (tmp_path / "config.json").read_text()

@@ -219,7 +219,10 @@ def test_ppo_value_loss_falls_and_explained_variance_rises(tiny_model, tmp_path)
 # ---- learning tests on the embedded model --------------------------------------------------------
 # One gradient step per batch (REINFORCE, RLOO) wants more, smaller steps than several epochs per
 # batch (PPO, GRPO's clipped epochs); at lr 1e-3 the one-step methods collapse to empty completions.
-EMBEDDED_SETTINGS = {"reinforce": (1e-4, 48), "rloo": (1e-4, 48), "ppo": (3e-4, 24), "grpo": (3e-4, 40)}
+# PPO at lr 3e-4 for 24 updates learned on some trajectories and collapsed to short neutral
+# completions on others (seed 0 flipped with float-rounding-level changes: fused Adam); at 1e-4 for
+# 40 updates seeds 0-3 all reach +0.42..+0.64 (one thread)
+EMBEDDED_SETTINGS = {"reinforce": (1e-4, 48), "rloo": (1e-4, 48), "ppo": (1e-4, 40), "grpo": (3e-4, 40)}
 
 
 @pytest.mark.slow
