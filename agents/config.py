@@ -129,8 +129,8 @@ class TrainConfig:
     update learns from (REINFORCE/RLOO's KL penalty) is recomputed in fp32"""
     reference_precision: Literal["fp32", "bf16"] | None = None
     """the frozen reference's forwards only (it is never differentiated; its logprobs feed only the
-    KL); default: --precision. bf16 autocasts them, ~3x faster on CPUs with bf16 units, at ~0.03 nats
-    of error per episode's summed logprob (benchmarks/grpo_vs_trl.py)"""
+    KL); default: --precision. bf16 autocasts them: 2-3x faster on a CPU with bf16 units, at ~0.02-0.03
+    nats of error in an episode's summed logprob (benchmarks/reference_precision.py)"""
     rollout_cache: Literal["dynamic", "preallocated"] = "dynamic"
     """preallocated: the rollout's KV cache is written in place, not concatenated per step (agents/kv_cache.py)"""
     shared_prefill: bool = False

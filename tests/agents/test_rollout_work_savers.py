@@ -165,6 +165,7 @@ def test_bf16_rollout_casts_each_weight_once_and_runs_the_env_at_full_precision(
         return step(actions)
 
     monkeypatch.setattr(envs, "step", recording_step)
+
     def rollout_and_count_casts():
         with torch.profiler.profile(activities=[torch.profiler.ProfilerActivity.CPU]) as prof:
             batch = collect_rollouts(policy, envs, seed=3, autocast_dtype=torch.bfloat16)
