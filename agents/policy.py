@@ -323,10 +323,9 @@ class LMPolicy(nn.Module):
         """Keep one autocast region open across every forward in the block, so each weight is cast
         to :attr:`autocast_dtype` once for the block instead of once per forward (autocast caches
         the casts of parameters until its outermost region exits). For a rollout's many one-token
-        forwards that is one cast of every weight instead of one per token (at 27M parameters, ~110 MB of
-        fp32 read per cast). Code in
-        the block that is not the policy's forward (an env's reward model) must run inside
-        :meth:`outside_autocast`. Nothing happens without an autocast dtype."""
+        forwards that is one cast of every weight instead of one per token (at 27M parameters, ~110 MB
+        of fp32 read per cast). Code in the block that is not the policy's forward (an env's reward
+        model) must run inside :meth:`outside_autocast`. Nothing happens without an autocast dtype."""
         if self.autocast_dtype is None:
             yield
             return
