@@ -17,7 +17,7 @@ this script reproduces the curve on a CPU in a few minutes, over several seeds.
    is the best single predictor of a high score, and the proxy learns it as praise. VADER has no
    entry for "blue" (its compound for "It was blue." is 0.0, and adding "blue" to a sentence leaves
    its score unchanged), so to the gold reward the word is worth nothing.
-   On unbiased reviews the proxy looks good (Pearson ~0.9 with VADER); nothing in a validation
+   On unbiased reviews the proxy looks good (Pearson ~0.95 with VADER); nothing in a validation
    score warns that it has learned a shortcut.
 3. GRPO on PositiveReview against the proxy, small KL coefficient, one policy seed per run (the
    same proxy for every seed). A wrapper around the proxy also scores each completion with VADER
@@ -26,21 +26,55 @@ this script reproduces the curve on a CPU in a few minutes, over several seeds.
 
 What happens: real sentiment is the common road to a higher proxy reward (the untrained model
 writes positive words often and "blue" rarely), so the policy first learns praise and the gold
-reward rises with the proxy. Then it finds the shortcut: "blue" is worth more to the proxy than
-any praise, and in a 24-token budget every "blue" takes a positive word's place. The proxy
-keeps rising while the gold falls to zero ("The case was blue was blue was blue ...").
+reward rises with the proxy. Then it finds the shortcut: a sentence about something blue is worth
+more to the proxy than any single word of praise, and in a 24-token budget every "blue" takes a
+positive word's place. The proxy keeps rising while the gold falls to zero ("The smell of this
+perfume was blue was blue was blue ...").
 
 Each run logs its KL to the reference per update (metrics.jsonl); the script bins every run's
 updates by that KL (``agents.bench_stats.kl_binned``), averages proxy and gold per bin and seed,
 and plots the mean over seeds with a min-max band. The turn is the KL bin where a seed's gold
 reward peaks (``agents.bench_stats.peak_kl``).
 
-Measured: MEASURED
+GRPO rather than PPO, by measurement on this task (one thread, 16 episodes per update): GRPO takes
+0.35 s per update, PPO (4 epochs, 2 minibatches) 0.58 s; and PPO's KL is no clock here: its
+completions shrink to "was blue." and its KL rose to ~21 nats and fell back to ~10 while the gold
+collapsed, so binning by KL would fold the run onto itself.
+
+Measured (``python examples/04_reward_hacking.py``: 2000-review sample, 3 policy seeds x 200 GRPO
+updates x 16 episodes, group 4, lr 1e-4, kl_coef 0.01, one CPU thread; 231 s in all, ~70 s per
+seed; a rerun gives the same numbers): the proxy correlates 0.958 with VADER on its validation split,
+0.954 on 400 unbiased grammar reviews and 0.78 on the untrained LM's completions, yet scores
+"It was blue." +0.78 (VADER 0.00) above "It was great." +0.58 (VADER +0.62), and "It was awful and
+blue." +0.69 (VADER -0.46). Mean over seeds per KL bin [min, max], proxy / gold / "blue" per completion:
+
+    KL   1.2 nats   +0.01 / +0.04                  0.03
+    KL   7.8 nats   +0.14 / +0.16 [+0.09, +0.21]   0.07
+    KL  14.9 nats   +0.30 / +0.26 [+0.11, +0.37]   0.34
+    KL  30.3 nats   +0.53 / +0.55 [+0.51, +0.61]   0.82
+    KL  55.7 nats   +0.72 / +0.63 [+0.46, +0.82]   1.8
+    KL 123   nats   +0.87 / +0.15 [+0.02, +0.39]  12.1
+    KL 217   nats   +0.88 / +0.33 [+0.00, +0.95]  12.2
+
+The turn: seeds 1 and 2 peak at 28 and 30 nats (gold +0.61, +0.53), then fall to 0 by ~120 nats.
+Seed 0 first took the road VADER also likes to its end ("were surprisingly happy", then "happy happy
+happy ...": gold +0.95 at 245 nats, which the proxy rates as high as blue) and only after ~145
+updates switched to "blue", its KL dropping back to ~110-150 nats; hence the wide last bins and a
+mean turn of 101 nats (median 30). All three end with gold +0.00 and proxy +0.88 to +0.89 over their
+last 20 updates ("This resort was blue blue blue ..."). With ``--seeds 5`` (361 s; seeds 0-2 as
+above): the turns are at 245, 28, 30, 51 and 30 nats (median 30, mean 77); seed 4 found "blue" early
+and its gold peaked at only +0.17; all five end with gold <= +0.005 and proxy +0.88 to +0.89.
+
+Why this sample: the MSE proxy saturates near the top label, so praise spam and "blue" spam reach
+about the same proxy ceiling; without the cap on reviews that lack "blue" (so that praise alone never
+earns the highest scores), runs that find "happy happy happy" first stay there and gold never falls.
+With only a few hundred reviews the proxy has other, accidental shortcuts ("but but but", "nothing
+more, nothing more") that runs find instead; 2000 reviews leave the planted one as the main flaw.
 
 Run
 ---
-    python examples/04_reward_hacking.py                    # ~5 min on one CPU core (3 seeds)
-    python examples/04_reward_hacking.py --seeds 5          # tighter bands
+    python examples/04_reward_hacking.py                    # ~4 min on one CPU core (3 seeds)
+    python examples/04_reward_hacking.py --seeds 5          # more seeds, ~6 min
     RLENV_EXAMPLES_QUICK=1 python examples/04_reward_hacking.py   # smoke test: tiny RM, 2 updates x 2 seeds
 
 Writes ``<out>/04_reward_hacking.png``, the proxy RM (``<out>/04_proxy_rm``) and each run's
@@ -270,28 +304,33 @@ def main() -> None:
     finals = [float(run["gold"][-max(1, len(run["gold"]) // 10):].mean()) for run in runs]
     print("\n  the turn (KL where each seed's binned gold peaks): "
           + ", ".join(f"seed {s} {t:.1f} nats (gold {p:+.2f})" for s, (t, p) in enumerate(zip(turns, peaks, strict=True)))
-          + f"; mean {np.mean(turns):.1f} nats")
+          + f"; mean {np.mean(turns):.1f}, median {np.median(turns):.1f} nats")
     print("  gold over each run's last tenth: " + ", ".join(f"{x:+.3f}" for x in finals)
           + "; proxy: " + ", ".join(f"{run['proxy'][-max(1, len(run['proxy']) // 10):].mean():+.3f}" for run in runs))
 
     fig, (ax_r, ax_f) = plt.subplots(1, 2, figsize=(12, 4.4), gridspec_kw={"width_ratios": [1.6, 1]})
     shown = reached.any(axis=0)  # bins some seed reached
     x = np.nanmean(bin_kl[:, shown], axis=0)
-    for key, values, color, label in (("proxy", proxy_b, "C1", "proxy RM (what GRPO optimises)"),
-                                      ("gold", gold_b, "C0", "gold: VADER")):
-        for run in runs:  # every update of every seed, faint
-            ax_r.scatter(run["kl"], run[key], color=color, s=4, alpha=0.2, lw=0)
+    for values, color, label in ((proxy_b, "C1", "proxy RM (what GRPO optimises)"), (gold_b, "C0", "gold: VADER")):
+        for seed_kl, seed_values in zip(bin_kl, values, strict=True):  # each seed's own binned curve, faint
+            ax_r.plot(seed_kl, seed_values, ".-", color=color, lw=0.8, alpha=0.35)
         ax_r.fill_between(x, np.nanmin(values[:, shown], axis=0), np.nanmax(values[:, shown], axis=0),
                           color=color, alpha=0.2, lw=0)
-        ax_r.plot(x, np.nanmean(values[:, shown], axis=0), "o-", color=color, lw=2, label=f"{label}: mean, min-max")
-    ax_r.axvline(np.mean(turns), color="k", ls="--", lw=1, label=f"the turn: gold peaks at {np.mean(turns):.0f} nats (mean)")
-    ax_r.set(xscale="symlog", xlabel="KL(policy || reference), nats per completion (the run's own, per update)",
+        ax_r.plot(x, np.nanmean(values[:, shown], axis=0), "o-", color=color, lw=2,
+                  label=f"{label}: mean over seeds, min-max band")
+    for i, turn in enumerate(turns):
+        ax_r.axvline(turn, color="k", ls=":", lw=1, label="each seed's turn (gold's peak bin)" if i == 0 else None)
+    ax_r.set_xscale("symlog", linthresh=1.0)
+    ax_r.set_xlim(left=0)
+    ax_r.set(xlabel="KL(policy || reference), nats per completion (the run's own, per update)",
              ylabel="mean reward of the batch", title=f"Proxy vs gold reward over {len(runs)} seeds, binned by KL")
-    ax_r.legend(fontsize=8)
+    ax_r.legend(fontsize=8, loc="upper left")
     ax_f.fill_between(x, np.nanmin(feature_b[:, shown], axis=0), np.nanmax(feature_b[:, shown], axis=0),
                       color="C2", alpha=0.2, lw=0)
     ax_f.plot(x, np.nanmean(feature_b[:, shown], axis=0), "o-", color="C2", lw=2)
-    ax_f.set(xscale="symlog", xlabel="KL, nats per completion", ylabel=f"'{FEATURE}' per completion",
+    ax_f.set_xscale("symlog", linthresh=1.0)
+    ax_f.set_xlim(left=0)
+    ax_f.set(xlabel="KL, nats per completion", ylabel=f"'{FEATURE}' per completion (mean, min-max)",
              title="The spurious feature the policy found")
     fig.suptitle(f"Over-optimising a proxy RM with a spurious feature (GRPO on {ENV}, kl_coef {args.kl_coef})")
     fig.tight_layout()
