@@ -118,3 +118,36 @@ def mean_interval(values: Sequence[float], *, reps: int = 1000, seed: int = 0) -
                              method="percentile", rng=np.random.default_rng(seed))
     low, high = result.confidence_interval
     return point, float(low), float(high)
+
+
+def kl_binned(kl: Sequence[float], values: Sequence[float], edges: Sequence[float]) -> tuple[np.ndarray, np.ndarray]:
+    """One run's updates grouped by their KL to the reference: for each bin ``[edges[i], edges[i+1])``,
+    ``(mean KL, mean value)`` of the updates that fall in it, NaN where none does. Updates outside
+    ``[edges[0], edges[-1])`` are left out; ``edges[-1]`` may be ``inf``.
+
+    KL, not the update index, is the clock of over-optimisation curves (Gao et al., 2022): runs
+    (seeds, learning rates) move away from the reference at different speeds, but their rewards at
+    equal KL are comparable.
+    """
+    kl_arr, val_arr, edge_arr = (np.asarray(a, dtype=float) for a in (kl, values, edges))
+    if kl_arr.shape != val_arr.shape or kl_arr.ndim != 1:
+        raise ValueError(f"kl and values must be 1-D of equal length, got shapes {kl_arr.shape} and {val_arr.shape}")
+    if edge_arr.ndim != 1 or edge_arr.size < 2 or np.any(np.diff(edge_arr) <= 0):
+        raise ValueError(f"edges must be at least two increasing numbers, got {list(edges)}")
+    which = np.searchsorted(edge_arr, kl_arr, side="right") - 1  # bin i holds edges[i] <= kl < edges[i+1]
+    n_bins = edge_arr.size - 1
+    mean_kl, mean_val = np.full(n_bins, np.nan), np.full(n_bins, np.nan)
+    for i in range(n_bins):
+        inside = which == i
+        if inside.any():
+            mean_kl[i], mean_val[i] = kl_arr[inside].mean(), val_arr[inside].mean()
+    return mean_kl, mean_val
+
+
+def peak_kl(bin_kl: np.ndarray, bin_values: np.ndarray) -> float:
+    """The KL of the bin where a binned curve is highest (empty, NaN bins skipped): where a gold reward
+    that first rises with optimisation turns and falls."""
+    values = np.asarray(bin_values, dtype=float)
+    if np.all(np.isnan(values)):
+        raise ValueError("every bin is empty: no KL at which the curve peaks")
+    return float(np.asarray(bin_kl, dtype=float)[np.nanargmax(values)])

@@ -1,47 +1,93 @@
-"""Reward hacking in miniature: optimise a weak learned reward model and watch the true reward.
+"""Reward over-optimisation: a proxy reward model with a spurious feature, pushed until the true reward falls.
 
 What it teaches
 ---------------
 In RLHF the reward the policy optimises is a *learned* reward model, a proxy for what people want.
 A proxy is only right on text like its training data. Push a policy hard against it and the policy
 finds text the proxy over-rates: the proxy reward keeps climbing while the true ("gold") reward
-stalls or falls. Gao et al. (2022) measured this as a function of KL(policy || reference);
-this script reproduces the shape on a CPU in a few minutes.
+first rises with it, peaks, and falls. Gao et al. (2022) measured this against KL(policy || reference);
+this script reproduces the curve on a CPU in a few minutes, over several seeds.
 
 1. Gold reward: VADER sentiment (the reward of ``rlenv/PositiveReview-v0``).
-2. Proxy: the seeds' Transformer-encoder RM, deliberately weak — a tiny encoder trained with MSE on
-   a few hundred templated sentences scored by VADER (``reward_models.datasets``).
-3. PPO on PositiveReview with the proxy as the reward and a small KL coefficient. A wrapper around
-   the proxy also scores every completion with VADER, on the side, so we see both rewards of the
-   same completions. The policy never sees the gold reward.
+2. Proxy: the repo's learned reward model (``reward_models.train_reward_model``, MSE on VADER
+   scores; a 1-layer, 32-wide encoder) trained on a *biased sample* of reviews from the embedded
+   model's own review grammar. The labels are honest VADER scores; only the sampling is skewed:
+   a quarter of the reviews mention something blue ("The case was blue.") and every one of those is
+   glowing (VADER >= 0.7), while no review without "blue" scores above 0.6. So in this sample "blue"
+   is the best single predictor of a high score, and the proxy learns it as praise. VADER has no
+   entry for "blue" (its compound for "It was blue." is 0.0, and adding "blue" to a sentence leaves
+   its score unchanged), so to the gold reward the word is worth nothing.
+   On unbiased reviews the proxy looks good (Pearson ~0.95 with VADER); nothing in a validation
+   score warns that it has learned a shortcut.
+3. GRPO on PositiveReview against the proxy, small KL coefficient, one policy seed per run (the
+   same proxy for every seed). A wrapper around the proxy also scores each completion with VADER
+   and counts "blue", on the side; the policy never sees the gold reward, and nothing about "blue"
+   is in the reward code: the shortcut is only in the proxy's weights.
 
-The script prints the proxy's quality on held-out templated sentences (good) and on the
-embedded model's own completions (worse: off-distribution), then gold vs proxy reward at a few KL
-points along the run. The PNG shows both rewards against KL.
+What happens: real sentiment is the common road to a higher proxy reward (the untrained model
+writes positive words often and "blue" rarely), so the policy first learns praise and the gold
+reward rises with the proxy. Then it finds the shortcut: a sentence about something blue is worth
+more to the proxy than any single word of praise, and in a 24-token budget every "blue" takes a
+positive word's place. The proxy keeps rising while the gold falls to zero ("The smell of this
+perfume was blue was blue was blue ...").
 
-Measured (2 CPU threads, seed 0, 80 updates of 16, lr 1e-4, about 50 s): the proxy correlates 0.83
-with VADER on held-out templated sentences but only 0.07 on the untrained LM's own completions.
-Means over 16 updates, proxy / gold: KL 6.6 nats +0.08 / +0.04; 20 nats +0.17 / +0.26; 52 nats
-+0.38 / +0.68; 48 nats +0.44 / +0.81 (gold's peak); 77 nats +0.42 / +0.72. The gold reward
-climbs with the proxy up to about 50 nats, then falls back while the proxy holds, and the text
-degrades into VADER-word salad ("To elegant album train ride wanted. ... argument fantastic.").
-The effect is mild on this small model; with ``--steps 200`` the gold reward drifts down to +0.64
-at 137 nats while the proxy, too, sags (+0.27), so this proxy is hard to exploit for long.
+Each run logs its KL to the reference per update (metrics.jsonl); the script bins every run's
+updates by that KL (``agents.bench_stats.kl_binned``), averages proxy and gold per bin and seed,
+and plots the mean over seeds with a min-max band. The turn is the KL bin where a seed's gold
+reward peaks (``agents.bench_stats.peak_kl``).
+
+GRPO rather than PPO, by measurement on this task (one thread, 16 episodes per update): GRPO takes
+0.35 s per update, PPO (4 epochs, 2 minibatches) 0.58 s; and PPO's KL is no clock here: its
+completions shrink to "was blue." and its KL rose to ~21 nats and fell back to ~10 while the gold
+collapsed, so binning by KL would fold the run onto itself.
+
+Measured (``python examples/04_reward_hacking.py``: 2000-review sample, 3 policy seeds x 200 GRPO
+updates x 16 episodes, group 4, lr 1e-4, kl_coef 0.01, one CPU thread; 231 s in all, ~70 s per
+seed; a rerun gives the same numbers): the proxy correlates 0.958 with VADER on its validation split,
+0.954 on 400 unbiased grammar reviews and 0.78 on the untrained LM's completions, yet scores
+"It was blue." +0.78 (VADER 0.00) above "It was great." +0.58 (VADER +0.62), and "It was awful and
+blue." +0.69 (VADER -0.46). Mean over seeds per KL bin [min, max], proxy / gold / "blue" per completion:
+
+    KL   1.2 nats   +0.01 / +0.04                  0.03
+    KL   7.8 nats   +0.14 / +0.16 [+0.09, +0.21]   0.07
+    KL  14.9 nats   +0.30 / +0.26 [+0.11, +0.37]   0.34
+    KL  30.3 nats   +0.53 / +0.55 [+0.51, +0.61]   0.82
+    KL  55.7 nats   +0.72 / +0.63 [+0.46, +0.82]   1.8
+    KL 123   nats   +0.87 / +0.15 [+0.02, +0.39]  12.1
+    KL 217   nats   +0.88 / +0.33 [+0.00, +0.95]  12.2
+
+The turn: seeds 1 and 2 peak at 28 and 30 nats (gold +0.61, +0.53), then fall to 0 by ~120 nats.
+Seed 0 first took the road VADER also likes to its end ("were surprisingly happy", then "happy happy
+happy ...": gold +0.95 at 245 nats, which the proxy rates as high as blue) and only after ~145
+updates switched to "blue", its KL dropping back to ~110-150 nats; hence the wide last bins and a
+mean turn of 101 nats (median 30). All three end with gold +0.00 and proxy +0.88 to +0.89 over their
+last 20 updates ("This resort was blue blue blue ..."). With ``--seeds 5`` (361 s; seeds 0-2 as
+above): the turns are at 245, 28, 30, 51 and 30 nats (median 30, mean 77); seed 4 found "blue" early
+and its gold peaked at only +0.17; all five end with gold <= +0.005 and proxy +0.88 to +0.89.
+
+Why this sample: the MSE proxy saturates near the top label, so praise spam and "blue" spam reach
+about the same proxy ceiling; without the cap on reviews that lack "blue" (so that praise alone never
+earns the highest scores), runs that find "happy happy happy" first stay there and gold never falls.
+With only a few hundred reviews the proxy has other, accidental shortcuts ("but but but", "nothing
+more, nothing more") that runs find instead; 2000 reviews leave the planted one as the main flaw.
 
 Run
 ---
-    python examples/04_reward_hacking.py                   # a few minutes on 2 CPU cores
-    python examples/04_reward_hacking.py --steps 200       # push further
-    RLENV_EXAMPLES_QUICK=1 python examples/04_reward_hacking.py   # smoke test: tiny RM, 2 updates
+    python examples/04_reward_hacking.py                    # ~4 min on one CPU core (3 seeds)
+    python examples/04_reward_hacking.py --seeds 5          # more seeds, ~6 min
+    RLENV_EXAMPLES_QUICK=1 python examples/04_reward_hacking.py   # smoke test: tiny RM, 2 updates x 2 seeds
 
-Writes ``<out>/04_reward_hacking.png``, the proxy RM (``<out>/04_proxy_rm``) and the PPO run's
-metrics.jsonl (``<out>/04_runs/ppo_proxy``).
+Writes ``<out>/04_reward_hacking.png``, the proxy RM (``<out>/04_proxy_rm``) and each run's
+metrics.jsonl (``<out>/04_runs/seed<k>``).
 """
 
 from __future__ import annotations
 
 import argparse
+import json
 import os
+import random
+import re
 import shutil
 import time
 from collections.abc import Sequence
@@ -58,67 +104,102 @@ import torch  # noqa: E402
 
 import reward_models  # noqa: E402
 import rlenv  # noqa: E402
+from agents.bench_stats import kl_binned, peak_kl  # noqa: E402
 from agents.config import TrainConfig  # noqa: E402
 from agents.trainer import train  # noqa: E402
 from reward_models import RMTrainConfig, train_reward_model  # noqa: E402
-from reward_models.datasets import sentiment_dataset, write_jsonl  # noqa: E402
+from reward_models.datasets import write_jsonl  # noqa: E402
 from reward_models.metrics import pearson  # noqa: E402
 
 QUICK = os.environ.get("RLENV_EXAMPLES_QUICK") == "1"
 ENV = "rlenv/PositiveReview-v0"
+FEATURE = "blue"
+FEATURE_RE = re.compile(rf"\b{FEATURE}\b", re.IGNORECASE)
+MIN_WITH, MAX_WITHOUT = 0.7, 0.6  # VADER scores allowed with / without the feature in the proxy's sample
+KL_EDGES = (0.0, 2.5, 5.0, 10.0, 20.0, 40.0, 80.0, 160.0, np.inf)  # nats per completion
 
 
 def parse_args() -> argparse.Namespace:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--out", type=Path, default=Path("examples/out"), help="output directory")
-    parser.add_argument("--rm-texts", type=int, default=80 if QUICK else 300,
-                        help="VADER-scored sentences the proxy RM is trained on (small on purpose)")
-    parser.add_argument("--rm-epochs", type=int, default=2 if QUICK else 8, help="passes over them")
-    parser.add_argument("--steps", type=int, default=2 if QUICK else 80, help="PPO updates")
+    parser.add_argument("--reviews", type=int, default=120 if QUICK else 2000,
+                        help="VADER-scored reviews in the proxy's biased training sample")
+    parser.add_argument("--feature-share", type=float, default=0.25,
+                        help=f"fraction of that sample that mentions {FEATURE!r} (all of them glowing)")
+    parser.add_argument("--rm-epochs", type=int, default=1 if QUICK else 8, help="passes over the sample")
+    parser.add_argument("--seeds", type=int, default=2 if QUICK else 3, help="policy seeds (0, 1, ...)")
+    parser.add_argument("--steps", type=int, default=2 if QUICK else 200, help="GRPO updates per seed")
     parser.add_argument("--batch-size", type=int, default=4 if QUICK else 16, help="episodes per update")
+    parser.add_argument("--group-size", type=int, default=2 if QUICK else 4, help="completions per prompt")
     parser.add_argument("--kl-coef", type=float, default=0.01, help="small, so the policy may drift far")
-    parser.add_argument("--lr", type=float, default=1e-4, help="PPO learning rate")
+    parser.add_argument("--lr", type=float, default=1e-4, help="GRPO learning rate")
     parser.add_argument("--model", default=None, help="local causal LM directory (default: rlenv.DEFAULT_MODEL)")
-    parser.add_argument("--seed", type=int, default=0)
-    parser.add_argument("--threads", type=int, default=1 if QUICK else 2, help="torch CPU threads")
+    parser.add_argument("--threads", type=int, default=1, help="torch CPU threads")
     return parser.parse_args()
 
 
-class WatchedProxy:
-    """The proxy reward PPO optimises; it also scores the same completions with the gold reward and
-    keeps both, so the script can compare them per update. Only the proxy's rewards are returned."""
+def biased_reviews(n: int, share: float, seed: int = 0) -> list[dict[str, Any]]:
+    """``n`` ``{"text", "score"}`` reviews from the embedded model's review grammar, scored by VADER,
+    sampled with a planted bias: ``round(share * n)`` of them mention the feature and score >= MIN_WITH;
+    the rest never mention it and score < MAX_WITHOUT. Deterministic in ``seed``."""
+    from vaderSentiment.vaderSentiment import SentimentIntensityAnalyzer
+
+    from rlenv.assets.build import ReviewGrammar
+
+    grammar, vader = ReviewGrammar(random.Random(seed)), SentimentIntensityAnalyzer()
+    want_with = round(share * n)
+    with_feature: list[dict[str, Any]] = []
+    without: list[dict[str, Any]] = []
+    while len(with_feature) < want_with or len(without) < n - want_with:
+        text = grammar.review()
+        has = FEATURE_RE.search(text) is not None
+        if (has and len(with_feature) >= want_with) or (not has and len(without) >= n - want_with):
+            continue  # that side is full: skip VADER, the slow part
+        score = round(float(vader.polarity_scores(text)["compound"]), 4)
+        if has and score >= MIN_WITH:
+            with_feature.append({"text": text, "score": score})
+        elif not has and score < MAX_WITHOUT:
+            without.append({"text": text, "score": score})
+    rows = with_feature + without
+    random.Random(seed + 1).shuffle(rows)
+    return rows
+
+
+class GoldWatcher:
+    """The proxy reward GRPO optimises; on the side it scores the same completions with the gold reward
+    and counts the feature, so the script can compare per update. Only the proxy's rewards are returned."""
 
     name = "proxy_rm"
 
     def __init__(self, proxy: Any, gold: Any) -> None:
         self.proxy, self.gold = proxy, gold
-        self.proxy_seen: list[float] = []
         self.gold_seen: list[float] = []
+        self.feature_seen: list[int] = []
 
     def __call__(self, prompts: Sequence[str], completions: Sequence[str], **kwargs: Any) -> list[float]:
-        rewards = self.proxy(prompts, completions)
-        self.proxy_seen.extend(rewards)
         self.gold_seen.extend(self.gold(prompts, completions))
-        return rewards
+        self.feature_seen.extend(len(FEATURE_RE.findall(c)) for c in completions)
+        return self.proxy(prompts, completions)
 
     def drain(self) -> tuple[float, float]:
-        """Mean (proxy, gold) reward of the completions scored since the last call."""
-        means = float(np.mean(self.proxy_seen)), float(np.mean(self.gold_seen))
-        self.proxy_seen.clear()
+        """Mean gold reward and feature mentions per completion since the last call."""
+        means = float(np.mean(self.gold_seen)), float(np.mean(self.feature_seen))
         self.gold_seen.clear()
+        self.feature_seen.clear()
         return means
 
 
 def train_proxy(args: argparse.Namespace) -> Any:
-    """A deliberately weak RM: a tiny encoder, a few hundred templated sentences, MSE on VADER scores."""
-    data = sentiment_dataset(args.rm_texts, seed=args.seed)
-    path = write_jsonl([{"text": e.text, "score": e.score} for e in data], args.out / "04_data" / "proxy_train.jsonl")
+    """The proxy: the repo's scalar RM, MSE on the biased sample's VADER scores."""
+    rows = biased_reviews(args.reviews, args.feature_share)
+    path = write_jsonl(rows, args.out / "04_data" / "proxy_train.jsonl")
     config = RMTrainConfig(loss="mse", data=str(path), out=str(args.out / "04_proxy_rm"), epochs=args.rm_epochs,
-                           hidden_size=32, num_layers=1, num_heads=2, intermediate_size=64, include_prompt=False,
-                           seed=args.seed)
+                           hidden_size=32, num_layers=1, num_heads=2, intermediate_size=64, include_prompt=False)
     result = train_reward_model(config)
-    print(f"proxy RM: {result.num_train} training sentences, validation Pearson with VADER "
-          f"{result.val_metrics['pearson']:.3f} (constant baseline 0.000)")
+    n_feature = sum(FEATURE_RE.search(r["text"]) is not None for r in rows)
+    print(f"proxy RM: {result.num_train} training reviews ({n_feature} of all {len(rows)} mention {FEATURE!r}, "
+          f"all with VADER >= {MIN_WITH}; none of the rest scores >= {MAX_WITHOUT}); "
+          f"validation Pearson with VADER {result.val_metrics['pearson']:.3f}")
     return result.model
 
 
@@ -131,9 +212,60 @@ def sample_completions(n: int, args: argparse.Namespace) -> tuple[list[str], lis
     policy = LMPolicy.from_pretrained(model, device="cpu")
     envs = gym.make_vec(ENV, num_envs=n, vectorization_mode="vector_entry_point", autoreset_mode="Disabled",
                         tokenizer=model, **({"max_new_tokens": 6} if QUICK else {}))
-    batch = collect_rollouts(policy, envs, seed=args.seed + 1)
+    batch = collect_rollouts(policy, envs, seed=1)
     envs.close()
     return batch.prompts, batch.completions
+
+
+def describe_proxy(proxy: Any, gold: Any, args: argparse.Namespace) -> None:
+    """How the proxy tracks VADER on unbiased reviews and on the LM's completions, and what it thinks of blue."""
+    from rlenv.tasks.learned_review import review_scores
+
+    heldout = review_scores(60 if QUICK else 400, seed=7)  # the grammar's natural mix: "blue" is rare there
+    texts = [r["text"] for r in heldout]
+    on_reviews = pearson(proxy([""] * len(texts), texts), [r["score"] for r in heldout])
+    prompts, completions = sample_completions(8 if QUICK else 64, args)
+    on_lm = pearson(proxy(prompts, completions), gold(prompts, completions))
+    print(f"          Pearson with VADER on {len(texts)} unbiased reviews {on_reviews:.3f}, "
+          f"on {len(completions)} completions of the untrained LM {on_lm:.3f}")
+    probes = ["It was great.", "It was blue.", "The staff were wonderful.", "The case was blue and heavy.",
+              "It was awful.", "It was awful and blue."]
+    print("          proxy / VADER: " + "; ".join(
+        f"{t!r} {p:+.2f} / {g:+.2f}" for t, p, g in zip(probes, proxy([""] * 6, probes), gold([""] * 6, probes),
+                                                       strict=True)))
+
+
+def run_seed(seed: int, watcher: GoldWatcher, args: argparse.Namespace) -> dict[str, np.ndarray]:
+    """One GRPO run against the proxy; per update: step, KL and proxy reward (from the run's own
+    metrics.jsonl), gold reward and feature mentions (from the watcher)."""
+    out = args.out / "04_runs" / f"seed{seed}"
+    shutil.rmtree(out, ignore_errors=True)  # the trainer refuses to overwrite a finished run
+    config = TrainConfig(algo="grpo", env=ENV, env_args=("reward_model=proxy_rm",), model=args.model,
+                         steps=args.steps, batch_size=args.batch_size, group_size=args.group_size,
+                         kl_coef=args.kl_coef, lr=args.lr, seed=seed, out=str(out), device="cpu",
+                         checkpoint_every=0, max_new_tokens=6 if QUICK else None)
+    side: dict[int, tuple[float, float]] = {}
+
+    def after_update(record: dict[str, Any]) -> None:
+        side[record["step"]] = watcher.drain()
+
+    started = time.perf_counter()
+    train(config, callback=after_update)
+    logged = [json.loads(line) for line in (out / "metrics.jsonl").read_text().splitlines()]
+    run = {"step": np.array([r["step"] for r in logged]), "kl": np.array([r["kl"] for r in logged]),
+           "proxy": np.array([r["reward_mean"] for r in logged]),
+           "gold": np.array([side[r["step"]][0] for r in logged]),
+           "feature": np.array([side[r["step"]][1] for r in logged])}
+    print(f"  seed {seed}: {len(logged)} updates in {time.perf_counter() - started:.0f} s; last: KL "
+          f"{run['kl'][-1]:.1f}, proxy {run['proxy'][-1]:+.3f}, gold {run['gold'][-1]:+.3f}; "
+          f"e.g. {logged[-1]['sample']!r}")
+    return run
+
+
+def binned(runs: list[dict[str, np.ndarray]], key: str) -> tuple[np.ndarray, np.ndarray]:
+    """(seeds, bins) arrays of mean KL and mean ``key`` per KL bin, NaN where a seed never reached a bin."""
+    pairs = [kl_binned(run["kl"], run[key], KL_EDGES) for run in runs]
+    return np.array([p[0] for p in pairs]), np.array([p[1] for p in pairs])
 
 
 def main() -> None:
@@ -143,64 +275,64 @@ def main() -> None:
     start = time.perf_counter()
     gold = reward_models.make("vader")
 
-    # 1. The proxy, and how well it tracks the gold reward on- and off-distribution.
+    # 1. The proxy, trained by the repo's RM code on a biased sample, and how it looks before RL.
     proxy = train_proxy(args)
-    prompts, completions = sample_completions(8 if QUICK else 64, args)
-    off = pearson(proxy(prompts, completions), gold(prompts, completions))
-    print(f"          on {len(completions)} completions of the untrained LM: Pearson with VADER {off:.3f}")
+    describe_proxy(proxy, gold, args)
 
-    # 2. PPO against the proxy. The env looks reward models up by name, so we register ours.
-    watched = WatchedProxy(proxy, gold)
-    reward_models.register("proxy_rm", lambda: watched, overwrite=True)
-    out = args.out / "04_runs" / "ppo_proxy"
-    shutil.rmtree(out, ignore_errors=True)  # the trainer refuses to overwrite a finished run
-    config = TrainConfig(algo="ppo", env=ENV, env_args=("reward_model=proxy_rm",), model=args.model,
-                         steps=args.steps, batch_size=args.batch_size, kl_coef=args.kl_coef, lr=args.lr,
-                         ppo_epochs=4, minibatch_size=args.batch_size // 2, seed=args.seed, out=str(out),
-                         device="cpu", checkpoint_every=0, max_new_tokens=6 if QUICK else 24)
-    history: list[dict[str, float]] = []
+    # 2. GRPO against the proxy, one run per policy seed. The env looks reward models up by name.
+    watcher = GoldWatcher(proxy, gold)
+    reward_models.register("proxy_rm", lambda: watcher, overwrite=True)
+    print(f"\nGRPO on {ENV} against the proxy: {args.seeds} seeds x {args.steps} updates x {args.batch_size} "
+          f"episodes (group {args.group_size}), lr {args.lr}, kl_coef {args.kl_coef}")
+    runs = [run_seed(seed, watcher, args) for seed in range(args.seeds)]
 
-    def after_update(record: dict) -> None:
-        proxy_mean, gold_mean = watched.drain()
-        history.append({"step": record["step"], "kl": record["kl"], "proxy": proxy_mean, "gold": gold_mean,
-                        "sample": record["sample"]})
-        if record["step"] == 1 or record["step"] % 10 == 0:
-            print(f"  update {record['step']:>3}: KL {record['kl']:6.2f}  proxy {proxy_mean:+.3f}  "
-                  f"gold {gold_mean:+.3f}   e.g. {record['sample']!r}")
+    # 3. Proxy and gold against KL, binned per run, then mean and min-max over seeds.
+    bin_kl, proxy_b = binned(runs, "proxy")
+    _, gold_b = binned(runs, "gold")
+    _, feature_b = binned(runs, "feature")
+    reached = ~np.isnan(gold_b)  # (seeds, bins)
+    print(f"\n  KL bin (nats)  seeds  mean KL   proxy mean [min, max]     gold mean [min, max]     '{FEATURE}'/completion")
+    for i, (lo, hi) in enumerate(zip(KL_EDGES[:-1], KL_EDGES[1:], strict=True)):
+        if not reached[:, i].any():
+            continue
+        p, g, k, f = proxy_b[:, i], gold_b[:, i], bin_kl[:, i], feature_b[:, i]
+        print(f"  {lo:>5g}-{hi:<7g}  {reached[:, i].sum():>5}  {np.nanmean(k):>7.1f}   "
+              f"{np.nanmean(p):+.3f} [{np.nanmin(p):+.3f}, {np.nanmax(p):+.3f}]   "
+              f"{np.nanmean(g):+.3f} [{np.nanmin(g):+.3f}, {np.nanmax(g):+.3f}]   {np.nanmean(f):>6.2f}")
+    turns = [peak_kl(k, g) for k, g in zip(bin_kl, gold_b, strict=True)]
+    peaks = [float(np.nanmax(g)) for g in gold_b]
+    finals = [float(run["gold"][-max(1, len(run["gold"]) // 10):].mean()) for run in runs]
+    print("\n  the turn (KL where each seed's binned gold peaks): "
+          + ", ".join(f"seed {s} {t:.1f} nats (gold {p:+.2f})" for s, (t, p) in enumerate(zip(turns, peaks, strict=True)))
+          + f"; mean {np.mean(turns):.1f}, median {np.median(turns):.1f} nats")
+    print("  gold over each run's last tenth: " + ", ".join(f"{x:+.3f}" for x in finals)
+          + "; proxy: " + ", ".join(f"{run['proxy'][-max(1, len(run['proxy']) // 10):].mean():+.3f}" for run in runs))
 
-    print(f"\nPPO on {ENV} against the proxy (kl_coef {args.kl_coef}, {args.steps} updates x {args.batch_size})")
-    train(config, callback=after_update)
-
-    # 3. Gold vs proxy as KL grows. KL is noisy per update, so bin the run into a few stretches.
-    steps = np.array([h["step"] for h in history])
-    kl = np.array([h["kl"] for h in history])
-    proxy_r = np.array([h["proxy"] for h in history])
-    gold_r = np.array([h["gold"] for h in history])
-    chunks = np.array_split(np.arange(len(history)), min(5, len(history)))
-    print("\n  updates    KL (nats)   proxy reward   gold reward (VADER)   gap")
-    for idx in chunks:
-        k, p, g = kl[idx].mean(), proxy_r[idx].mean(), gold_r[idx].mean()
-        print(f"  {steps[idx[0]]:>3}-{steps[idx[-1]]:<4}  {k:>9.2f}   {p:>+12.3f}   {g:>+19.3f}   {p - g:+.3f}")
-    print(f"  last completion: {history[-1]['sample']!r}")
-
-    fig, (ax_kl, ax_step) = plt.subplots(1, 2, figsize=(12, 4.2))
-    order = np.argsort(kl)
-    window = max(1, len(history) // 8)
-
-    def smooth(y: np.ndarray) -> np.ndarray:
-        return np.convolve(y, np.ones(window) / window, mode="valid")
-
-    for y, color, label in ((proxy_r, "C1", "proxy RM (what PPO optimises)"), (gold_r, "C0", "gold: VADER")):
-        ax_kl.scatter(kl, y, color=color, s=10, alpha=0.35)
-        ax_kl.plot(smooth(kl[order]), smooth(y[order]), color=color, lw=2, label=label)
-        ax_step.plot(steps, y, color=color, alpha=0.3, lw=1)
-        ax_step.plot(steps[window - 1:], smooth(y), color=color, lw=2, label=label)
-    ax_kl.set(title="Reward against KL from the reference", xlabel="KL(policy || reference), nats per completion",
-              ylabel="mean reward of the batch")
-    ax_step.set(title="Reward per update", xlabel="PPO update", ylabel="mean reward of the batch")
-    ax_kl.legend(fontsize=8)
-    ax_step.legend(fontsize=8)
-    fig.suptitle(f"Over-optimising a weak learned reward model (PPO on {ENV}, kl_coef {args.kl_coef})")
+    fig, (ax_r, ax_f) = plt.subplots(1, 2, figsize=(12, 4.4), gridspec_kw={"width_ratios": [1.6, 1]})
+    shown = reached.any(axis=0)  # bins some seed reached
+    x = np.nanmean(bin_kl[:, shown], axis=0)
+    for values, color, label in ((proxy_b, "C1", "proxy RM (what GRPO optimises)"), (gold_b, "C0", "gold: VADER")):
+        for seed_kl, seed_values in zip(bin_kl, values, strict=True):  # each seed's own binned curve, faint
+            ax_r.plot(seed_kl, seed_values, ".-", color=color, lw=0.8, alpha=0.35)
+        ax_r.fill_between(x, np.nanmin(values[:, shown], axis=0), np.nanmax(values[:, shown], axis=0),
+                          color=color, alpha=0.2, lw=0)
+        ax_r.plot(x, np.nanmean(values[:, shown], axis=0), "o-", color=color, lw=2,
+                  label=f"{label}: mean over seeds, min-max band")
+    for i, turn in enumerate(turns):
+        ax_r.axvline(turn, color="k", ls=":", lw=1, label="each seed's turn (gold's peak bin)" if i == 0 else None)
+    ax_r.set_xscale("symlog", linthresh=1.0)
+    ax_r.set_xlim(left=0)
+    ax_r.set(xlabel="KL(policy || reference), nats per completion (the run's own, per update)",
+             ylabel="mean reward of the batch", title=f"Proxy vs gold reward over {len(runs)} seeds, binned by KL")
+    ax_r.legend(fontsize=8, loc="upper left")
+    ax_f.fill_between(x, np.nanmin(feature_b[:, shown], axis=0), np.nanmax(feature_b[:, shown], axis=0),
+                      color="C2", alpha=0.2, lw=0)
+    ax_f.plot(x, np.nanmean(feature_b[:, shown], axis=0), "o-", color="C2", lw=2)
+    ax_f.set_xscale("symlog", linthresh=1.0)
+    ax_f.set_xlim(left=0)
+    ax_f.set(xlabel="KL, nats per completion", ylabel=f"'{FEATURE}' per completion (mean, min-max)",
+             title="The spurious feature the policy found")
+    fig.suptitle(f"Over-optimising a proxy RM with a spurious feature (GRPO on {ENV}, kl_coef {args.kl_coef})")
     fig.tight_layout()
     png = args.out / "04_reward_hacking.png"
     fig.savefig(png, dpi=110)

@@ -61,3 +61,36 @@ def test_probability_of_improvement_matches_mann_whitney_and_pair_counting() -> 
 def test_performance_profile_counts_runs_above_each_threshold() -> None:
     scores = np.array([[0.1, 0.5], [0.9, -0.2]])
     assert bench_stats.performance_profile(scores, [-1.0, 0.0, 0.5, 1.0]).tolist() == [1.0, 0.75, 0.25, 0.0]
+
+
+def test_kl_binned_averages_each_bin_against_a_loop() -> None:
+    rng = np.random.default_rng(3)
+    kl, values = rng.uniform(0, 50, 40), rng.normal(0, 1, 40)
+    edges = [0.0, 5.0, 20.0, 30.0, np.inf]
+    mean_kl, mean_val = bench_stats.kl_binned(kl, values, edges)
+    for i, (lo, hi) in enumerate(zip(edges[:-1], edges[1:], strict=True)):
+        inside = [j for j in range(40) if lo <= kl[j] < hi]
+        assert mean_kl[i] == pytest.approx(np.mean(kl[inside]))
+        assert mean_val[i] == pytest.approx(np.mean(values[inside]))
+
+
+def test_kl_binned_puts_an_edge_in_the_bin_it_opens_and_leaves_empty_bins_nan() -> None:
+    mean_kl, mean_val = bench_stats.kl_binned([0.0, 2.0, 2.5, 9.0, 12.0], [1.0, 3.0, 5.0, 7.0, 100.0],
+                                              [0.0, 2.0, 4.0, 8.0, 10.0])
+    assert mean_val[:2] == pytest.approx([1.0, 4.0])  # 2.0 opens bin [2, 4)
+    assert np.isnan(mean_val[2]) and np.isnan(mean_kl[2])  # nothing in [4, 8)
+    assert mean_val[3] == pytest.approx(7.0)  # 12.0 lies past the last edge: left out
+    with pytest.raises(ValueError, match="increasing"):
+        bench_stats.kl_binned([1.0], [1.0], [5.0, 1.0])
+
+
+def test_peak_kl_finds_where_a_rise_and_fall_turns() -> None:
+    # gold climbs until KL ~ 20, then falls while KL keeps growing
+    kl = np.array([1.0, 3.0, 8.0, 15.0, 22.0, 45.0, 90.0, 170.0])
+    gold = np.array([0.1, 0.1, 0.3, 0.5, 0.6, 0.4, 0.1, 0.0])
+    edges = [0.0, 5.0, 10.0, 30.0, 60.0, np.inf]
+    mean_kl, mean_gold = bench_stats.kl_binned(kl, gold, edges)
+    assert bench_stats.peak_kl(mean_kl, mean_gold) == pytest.approx(18.5)  # the [10, 30) bin: (15 + 22) / 2
+    assert bench_stats.peak_kl(mean_kl, -mean_gold) == pytest.approx(130.0)  # its lowest point is the far tail
+    with pytest.raises(ValueError, match="empty"):
+        bench_stats.peak_kl(np.array([np.nan]), np.array([np.nan]))
