@@ -26,7 +26,7 @@ this script reproduces the curve on a CPU in a few minutes, over several seeds.
 
 What happens: real sentiment is the common road to a higher proxy reward (the untrained model
 writes positive words often and "blue" rarely), so the policy first learns praise and the gold
-reward rises with the proxy. Then it finds the shortcut: a sentence about something blue is worth
+reward rises with the proxy. Then, in some runs (below), it finds the shortcut: a sentence about something blue is worth
 more to the proxy than any single word of praise, and in a 24-token budget every "blue" takes a
 positive word's place. The proxy keeps rising while the gold falls to zero ("The smell of this
 perfume was blue was blue was blue ...").
@@ -41,29 +41,33 @@ GRPO rather than PPO, by measurement on this task (one thread, 16 episodes per u
 completions shrink to "was blue." and its KL rose to ~21 nats and fell back to ~10 while the gold
 collapsed, so binning by KL would fold the run onto itself.
 
-Measured (``python examples/04_reward_hacking.py``: 2000-review sample, 3 policy seeds x 200 GRPO
-updates x 16 episodes, group 4, lr 1e-4, kl_coef 0.01, one CPU thread; 231 s in all, ~70 s per
-seed; a rerun gives the same numbers): the proxy correlates 0.958 with VADER on its validation split,
-0.954 on 400 unbiased grammar reviews and 0.78 on the untrained LM's completions, yet scores
-"It was blue." +0.78 (VADER 0.00) above "It was great." +0.58 (VADER +0.62), and "It was awful and
-blue." +0.69 (VADER -0.46). Mean over seeds per KL bin [min, max], proxy / gold / "blue" per completion:
+Measured (``python examples/04_reward_hacking.py``: 2000-review sample, 6 policy seeds x 200 GRPO
+updates x 16 episodes, group 4, lr 1e-4, kl_coef 0.01, one CPU thread; 403 s in all, ~65 s per seed;
+commit 54ca5d9): the proxy correlates 0.958 with VADER on its validation split, 0.954 on 400 unbiased
+grammar reviews and 0.78 on the untrained LM's completions, yet scores "It was blue." +0.78 (VADER
+0.00) above "It was great." +0.58 (VADER +0.62), and "It was awful and blue." +0.69 (VADER -0.46).
+Mean over seeds per KL bin [min, max], proxy / gold / "blue" per completion:
 
-    KL   1.2 nats   +0.01 / +0.04                  0.03
-    KL   7.8 nats   +0.14 / +0.16 [+0.09, +0.21]   0.07
-    KL  14.9 nats   +0.30 / +0.26 [+0.11, +0.37]   0.34
-    KL  30.3 nats   +0.53 / +0.55 [+0.51, +0.61]   0.82
-    KL  55.7 nats   +0.72 / +0.63 [+0.46, +0.82]   1.8
-    KL 123   nats   +0.87 / +0.15 [+0.02, +0.39]  12.1
-    KL 217   nats   +0.88 / +0.33 [+0.00, +0.95]  12.2
+    KL   1.1 nats   +0.03 / +0.06 [+0.02, +0.10]   0.03
+    KL   7.1 nats   +0.08 / +0.09 [-0.11, +0.18]   0.06
+    KL  14.3 nats   +0.19 / +0.22 [+0.06, +0.40]   0.11
+    KL  29.9 nats   +0.42 / +0.44 [+0.22, +0.73]   0.35
+    KL  57.0 nats   +0.65 / +0.67 [+0.14, +0.89]   0.86
+    KL 117   nats   +0.83 / +0.76 [+0.00, +0.99]   3.1
+    KL 238   nats   +0.88 / +0.75 [+0.00, +1.00]   3.9
 
-The turn: seeds 1 and 2 peak at 28 and 30 nats (gold +0.61, +0.53), then fall to 0 by ~120 nats.
-Seed 0 first took the road VADER also likes to its end ("were surprisingly happy", then "happy happy
-happy ...": gold +0.95 at 245 nats, which the proxy rates as high as blue) and only after ~145
-updates switched to "blue", its KL dropping back to ~110-150 nats; hence the wide last bins and a
-mean turn of 101 nats (median 30). All three end with gold +0.00 and proxy +0.88 to +0.89 over their
-last 20 updates ("This resort was blue blue blue ..."). With ``--seeds 5`` (361 s; seeds 0-2 as
-above): the turns are at 245, 28, 30, 51 and 30 nats (median 30, mean 77); seed 4 found "blue" early
-and its gold peaked at only +0.17; all five end with gold <= +0.005 and proxy +0.88 to +0.89.
+Two roads, and which one a seed takes is chance. Seeds 1 and 3 take the shortcut: gold peaks at
+28 and 129 nats (+0.22, +0.69) and ends at 0.00 while the proxy ends at +0.88-0.89 ("The smell of
+this perfume was blue, blue, blue and blue ..."). Seeds 0, 2, 4 and 5 take the road VADER likes as
+much as the proxy ("This resort was happy happy happy ...", "better better better ..."): gold ends
+at +0.996-0.998 at 200-270 nats. That is reward hacking too — the text is degenerate — but of the
+gold reward as well, so the gold does not fall. The proxy cannot tell the two apart: it saturates
+near +0.885 for any spam of what it rates highly, so nothing pulls a praise-spamming run towards
+"blue" or back. Hence the wide bands above 80 nats and a mean that stays up: over 6 seeds the
+curve shows the over-optimisation in a third of the runs, not on average.
+The same script at the commit before rlenv's fused GELU and Adam (2d4d0f1; the same arithmetic to
+float rounding) drew other trajectories: 3 of 3 seeds turned (at 28, 30 and 245 nats) and 5 of 5
+with ``--seeds 5`` — which road a run takes is that sensitive.
 
 Why this sample: the MSE proxy saturates near the top label, so praise spam and "blue" spam reach
 about the same proxy ceiling; without the cap on reviews that lack "blue" (so that praise alone never
@@ -73,8 +77,8 @@ more, nothing more") that runs find instead; 2000 reviews leave the planted one 
 
 Run
 ---
-    python examples/04_reward_hacking.py                    # ~4 min on one CPU core (3 seeds)
-    python examples/04_reward_hacking.py --seeds 5          # more seeds, ~6 min
+    python examples/04_reward_hacking.py                    # ~7 min on one CPU core (6 seeds)
+    python examples/04_reward_hacking.py --seeds 3          # fewer seeds, ~3.5 min
     RLENV_EXAMPLES_QUICK=1 python examples/04_reward_hacking.py   # smoke test: tiny RM, 2 updates x 2 seeds
 
 Writes ``<out>/04_reward_hacking.png``, the proxy RM (``<out>/04_proxy_rm``) and each run's
@@ -127,7 +131,7 @@ def parse_args() -> argparse.Namespace:
     parser.add_argument("--feature-share", type=float, default=0.25,
                         help=f"fraction of that sample that mentions {FEATURE!r} (all of them glowing)")
     parser.add_argument("--rm-epochs", type=int, default=1 if QUICK else 8, help="passes over the sample")
-    parser.add_argument("--seeds", type=int, default=2 if QUICK else 3, help="policy seeds (0, 1, ...)")
+    parser.add_argument("--seeds", type=int, default=2 if QUICK else 6, help="policy seeds (0, 1, ...)")
     parser.add_argument("--steps", type=int, default=2 if QUICK else 200, help="GRPO updates per seed")
     parser.add_argument("--batch-size", type=int, default=4 if QUICK else 16, help="episodes per update")
     parser.add_argument("--group-size", type=int, default=2 if QUICK else 4, help="completions per prompt")
