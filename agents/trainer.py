@@ -67,11 +67,14 @@ def rollout_seed(seed: int, step: int) -> int:
     return int(np.random.SeedSequence([seed, step]).generate_state(1)[0])
 
 
+AUTOCAST_DTYPES = {"fp32": None, "bf16": torch.bfloat16}
+"""--precision / --rollout-precision / --reference-precision -> the autocast dtype (None: fp32)"""
+
+
 def rollout_options(config: TrainConfig) -> dict[str, Any]:
     """The work-saving options of :func:`collect_rollouts` that ``config`` asks for."""
-    dtypes = {None: "policy", "fp32": None, "bf16": torch.bfloat16}
-    return {"cache": config.rollout_cache, "share_prompt_prefill": config.shared_prefill,
-            "autocast_dtype": dtypes[config.rollout_precision]}
+    dtype = "policy" if config.rollout_precision is None else AUTOCAST_DTYPES[config.rollout_precision]
+    return {"cache": config.rollout_cache, "share_prompt_prefill": config.shared_prefill, "autocast_dtype": dtype}
 
 
 def seed_everything(seed: int) -> None:
@@ -183,8 +186,7 @@ class Trainer:
         with built_from_user_input(f"cannot load the model in {start_from}"):
             self.policy = LMPolicy.from_pretrained(start_from, value_head=algo_cls.value_head,
                                                    lora_rank=config.lora_rank, device=device, sampling=sampling)
-        if config.precision == "bf16":
-            self.policy.autocast_dtype = torch.bfloat16
+        self.policy.autocast_dtype = AUTOCAST_DTYPES[config.precision]
         reference = None
         if algo_cls.needs_reference(config):
             if resume and not self.policy.is_lora:
@@ -195,7 +197,7 @@ class Trainer:
             else:
                 reference = self.policy.reference()
             if config.reference_precision is not None:
-                reference.autocast_dtype = {"fp32": None, "bf16": torch.bfloat16}[config.reference_precision]
+                reference.autocast_dtype = AUTOCAST_DTYPES[config.reference_precision]
         self.envs = make_envs(self.local_config, model_path)
         self.algorithm = algo_cls(self.policy, self.local_config, reference, ranks=self.ranks)
         self.evaluator = None
