@@ -26,9 +26,9 @@ this script reproduces the curve on a CPU in a few minutes, over several seeds.
 
 What happens: real sentiment is the common road to a higher proxy reward (the untrained model
 writes positive words often and "blue" rarely), so the policy first learns praise and the gold
-reward rises with the proxy. Then, in some runs (below), it finds the shortcut: a sentence about something blue is worth
-more to the proxy than any single word of praise, and in a 24-token budget every "blue" takes a
-positive word's place. The proxy keeps rising while the gold falls to zero ("The smell of this
+reward rises with the proxy. Then, in some runs (below), it finds the shortcut: a sentence about
+something blue is worth more to the proxy than any single word of praise, and in a 24-token budget
+every "blue" takes a positive word's place. The proxy keeps rising while the gold falls to zero ("The smell of this
 perfume was blue was blue was blue ...").
 
 Each run logs its KL to the reference per update (metrics.jsonl); the script bins every run's
