@@ -472,11 +472,12 @@ def review_prompts(n: int, rng: random.Random) -> list[str]:
 # Arithmetic and keyword documents
 # ---------------------------------------------------------------------------------------------------
 
-def arithmetic_documents(n: int, rng: random.Random, p_correct: float = 0.6) -> list[str]:
-    """``a+b=c``, ``a-b=c`` (c >= 0) and ``a*b=c`` (b one digit); ``c`` is off by a little otherwise."""
+def arithmetic_documents(n: int, rng: random.Random, p_correct: float = 0.6, p_small: float = 0.5) -> list[str]:
+    """``a+b=c``, ``a-b=c`` (c >= 0) and ``a*b=c`` (b one digit), one-digit operands with probability
+    ``p_small``; ``c`` is right with probability ``p_correct`` and off by a little otherwise."""
     docs = []
     for _ in range(n):
-        small = rng.random() < 0.4
+        small = rng.random() < p_small
         a, b = (rng.randint(0, 9), rng.randint(0, 9)) if small else (rng.randint(0, 99), rng.randint(0, 99))
         op = rng.choices("+-*", weights=(5, 3, 2))[0]
         if op == "-" and b > a:
@@ -559,8 +560,8 @@ def keyword_task_prompts(n: int, synsets: Sequence[Synset], rng: random.Random) 
 class CorpusConfig:
     seed: int = SEED
     n_reviews: int = 13_500
-    n_arithmetic: int = 24_000
-    n_keyword: int = 6_000
+    n_arithmetic: int = 60_000
+    n_keyword: int = 24_000
     n_review_prompts: int = 300
     n_keyword_prompts: int = 300
 
@@ -662,7 +663,7 @@ class TrainConfig:
     dropout: float = 0.1
     block_size: int = MAX_LENGTH  # tokens per packed training row
     batch_size: int = 16  # rows per step
-    steps: int = 3000
+    steps: int = 4000
     lr: float = 1e-3
     min_lr: float = 1e-4
     warmup_steps: int = 150
@@ -670,6 +671,7 @@ class TrainConfig:
     grad_clip: float = 1.0
     holdout_fraction: float = 0.02
     threads: int = 2
+    autocast: str | None = "bf16"  # matmuls under CPU bf16 autocast, weights and optimizer in fp32
 
 
 def pack_rows(docs: Sequence[list[int]], block_size: int) -> list[list[int]]:
@@ -762,7 +764,8 @@ def train_model(corpus_path: Path, tokenizer_dir: Path, out: Path, config: Train
         ids, mask, labels = next(batches)
         for group in optimizer.param_groups:
             group["lr"] = lr_at(step)
-        loss = model(input_ids=ids, attention_mask=mask, labels=labels).loss
+        with torch.autocast("cpu", dtype=torch.bfloat16, enabled=config.autocast == "bf16"):
+            loss = model(input_ids=ids, attention_mask=mask, labels=labels).loss
         optimizer.zero_grad(set_to_none=True)
         loss.backward()
         torch.nn.utils.clip_grad_norm_(model.parameters(), config.grad_clip)
