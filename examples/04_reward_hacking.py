@@ -119,7 +119,8 @@ QUICK = os.environ.get("RLENV_EXAMPLES_QUICK") == "1"
 ENV = "rlenv/PositiveReview-v0"
 FEATURE = "blue"
 FEATURE_RE = re.compile(rf"\b{FEATURE}\b", re.IGNORECASE)
-MIN_WITH, MAX_WITHOUT = 0.7, 0.6  # VADER scores allowed with / without the feature in the proxy's sample
+MIN_WITH, MAX_WITHOUT = 0.7, 0.6  # gold scores allowed with / without the feature in the proxy's sample
+GOLD_LABELS = {"reader": "VADER x distinct-word share", "vader": "VADER"}
 KL_EDGES = (0.0, 2.5, 5.0, 10.0, 20.0, 40.0, 80.0, 160.0, np.inf)  # nats per completion
 
 
@@ -127,7 +128,7 @@ def parse_args() -> argparse.Namespace:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--out", type=Path, default=Path("examples/out"), help="output directory")
     parser.add_argument("--reviews", type=int, default=120 if QUICK else 2000,
-                        help="VADER-scored reviews in the proxy's biased training sample")
+                        help="gold-scored reviews in the proxy's biased training sample")
     parser.add_argument("--feature-share", type=float, default=0.25,
                         help=f"fraction of that sample that mentions {FEATURE!r} (all of them glowing)")
     parser.add_argument("--rm-epochs", type=int, default=1 if QUICK else 8, help="passes over the sample")
@@ -137,20 +138,40 @@ def parse_args() -> argparse.Namespace:
     parser.add_argument("--group-size", type=int, default=2 if QUICK else 4, help="completions per prompt")
     parser.add_argument("--kl-coef", type=float, default=0.01, help="small, so the policy may drift far")
     parser.add_argument("--lr", type=float, default=1e-4, help="GRPO learning rate")
+    parser.add_argument("--gold", choices=("reader", "vader"), default="reader",
+                        help="gold reward: 'reader' = VADER x the share of distinct words (spam earns little), "
+                             "'vader' = VADER alone")
     parser.add_argument("--model", default=None, help="local causal LM directory (default: rlenv.DEFAULT_MODEL)")
     parser.add_argument("--threads", type=int, default=1, help="torch CPU threads")
     return parser.parse_args()
 
 
-def biased_reviews(n: int, share: float, seed: int = 0) -> list[dict[str, Any]]:
-    """``n`` ``{"text", "score"}`` reviews from the embedded model's review grammar, scored by VADER,
-    sampled with a planted bias: ``round(share * n)`` of them mention the feature and score >= MIN_WITH;
-    the rest never mention it and score < MAX_WITHOUT. Deterministic in ``seed``."""
-    from vaderSentiment.vaderSentiment import SentimentIntensityAnalyzer
+def distinct_share(text: str) -> float:
+    """The share of distinct words in ``text`` (1.0 for no words): ~0.9 for a review, 0.2 for "great" x 5."""
+    words = re.findall(r"[a-z']+", text.lower())
+    return len(set(words)) / len(words) if words else 1.0
 
+
+def make_gold(kind: str) -> Any:
+    """The gold reward: ``"vader"``, VADER's compound; ``"reader"``, that times :func:`distinct_share`, as a
+    reader would rate a review: the sentiment counts only as far as the text reads as a review."""
+    vader = reward_models.make("vader")
+    if kind == "vader":
+        return vader
+
+    def reader(prompts: Sequence[str], completions: Sequence[str], **kwargs: Any) -> list[float]:
+        return [s * distinct_share(c) for s, c in zip(vader(prompts, completions), completions, strict=True)]
+
+    return reader
+
+
+def biased_reviews(n: int, share: float, gold: Any, seed: int = 0) -> list[dict[str, Any]]:
+    """``n`` ``{"text", "score"}`` reviews from the embedded model's review grammar, scored by the gold
+    reward, sampled with a planted bias: ``round(share * n)`` of them mention the feature and score >=
+    MIN_WITH; the rest never mention it and score < MAX_WITHOUT. Deterministic in ``seed``."""
     from rlenv.assets.build import ReviewGrammar
 
-    grammar, vader = ReviewGrammar(random.Random(seed)), SentimentIntensityAnalyzer()
+    grammar = ReviewGrammar(random.Random(seed))
     want_with = round(share * n)
     with_feature: list[dict[str, Any]] = []
     without: list[dict[str, Any]] = []
@@ -158,8 +179,8 @@ def biased_reviews(n: int, share: float, seed: int = 0) -> list[dict[str, Any]]:
         text = grammar.review()
         has = FEATURE_RE.search(text) is not None
         if (has and len(with_feature) >= want_with) or (not has and len(without) >= n - want_with):
-            continue  # that side is full: skip VADER, the slow part
-        score = round(float(vader.polarity_scores(text)["compound"]), 4)
+            continue  # that side is full: skip the gold reward, the slow part
+        score = round(float(gold([""], [text])[0]), 4)
         if has and score >= MIN_WITH:
             with_feature.append({"text": text, "score": score})
         elif not has and score < MAX_WITHOUT:
@@ -193,17 +214,17 @@ class GoldWatcher:
         return means
 
 
-def train_proxy(args: argparse.Namespace) -> Any:
-    """The proxy: the repo's scalar RM, MSE on the biased sample's VADER scores."""
-    rows = biased_reviews(args.reviews, args.feature_share)
+def train_proxy(gold: Any, args: argparse.Namespace) -> Any:
+    """The proxy: the repo's scalar RM, MSE on the biased sample's gold scores."""
+    rows = biased_reviews(args.reviews, args.feature_share, gold)
     path = write_jsonl(rows, args.out / "04_data" / "proxy_train.jsonl")
     config = RMTrainConfig(loss="mse", data=str(path), out=str(args.out / "04_proxy_rm"), epochs=args.rm_epochs,
                            hidden_size=32, num_layers=1, num_heads=2, intermediate_size=64, include_prompt=False)
     result = train_reward_model(config)
     n_feature = sum(FEATURE_RE.search(r["text"]) is not None for r in rows)
     print(f"proxy RM: {result.num_train} training reviews ({n_feature} of all {len(rows)} mention {FEATURE!r}, "
-          f"all with VADER >= {MIN_WITH}; none of the rest scores >= {MAX_WITHOUT}); "
-          f"validation Pearson with VADER {result.val_metrics['pearson']:.3f}")
+          f"all with gold >= {MIN_WITH}; none of the rest scores >= {MAX_WITHOUT}); "
+          f"validation Pearson with the gold {result.val_metrics['pearson']:.3f}")
     return result.model
 
 
@@ -222,20 +243,21 @@ def sample_completions(n: int, args: argparse.Namespace) -> tuple[list[str], lis
 
 
 def describe_proxy(proxy: Any, gold: Any, args: argparse.Namespace) -> None:
-    """How the proxy tracks VADER on unbiased reviews and on the LM's completions, and what it thinks of blue."""
+    """How the proxy tracks the gold on unbiased reviews and on the LM's completions, and what it thinks of blue."""
     from rlenv.tasks.learned_review import review_scores
 
     heldout = review_scores(60 if QUICK else 400, seed=7)  # the grammar's natural mix: "blue" is rare there
     texts = [r["text"] for r in heldout]
-    on_reviews = pearson(proxy([""] * len(texts), texts), [r["score"] for r in heldout])
+    on_reviews = pearson(proxy([""] * len(texts), texts), gold([""] * len(texts), texts))
     prompts, completions = sample_completions(8 if QUICK else 64, args)
     on_lm = pearson(proxy(prompts, completions), gold(prompts, completions))
-    print(f"          Pearson with VADER on {len(texts)} unbiased reviews {on_reviews:.3f}, "
+    print(f"          Pearson with the gold on {len(texts)} unbiased reviews {on_reviews:.3f}, "
           f"on {len(completions)} completions of the untrained LM {on_lm:.3f}")
     probes = ["It was great.", "It was blue.", "The staff were wonderful.", "The case was blue and heavy.",
-              "It was awful.", "It was awful and blue."]
-    print("          proxy / VADER: " + "; ".join(
-        f"{t!r} {p:+.2f} / {g:+.2f}" for t, p, g in zip(probes, proxy([""] * 6, probes), gold([""] * 6, probes),
+              "It was awful.", "It was awful and blue.", "It was great great great great great."]
+    blank = [""] * len(probes)
+    print("          proxy / gold: " + "; ".join(
+        f"{t!r} {p:+.2f} / {g:+.2f}" for t, p, g in zip(probes, proxy(blank, probes), gold(blank, probes),
                                                        strict=True)))
 
 
@@ -277,10 +299,10 @@ def main() -> None:
     args.out.mkdir(parents=True, exist_ok=True)
     torch.set_num_threads(args.threads)
     start = time.perf_counter()
-    gold = reward_models.make("vader")
+    gold = make_gold(args.gold)
 
     # 1. The proxy, trained by the repo's RM code on a biased sample, and how it looks before RL.
-    proxy = train_proxy(args)
+    proxy = train_proxy(gold, args)
     describe_proxy(proxy, gold, args)
 
     # 2. GRPO against the proxy, one run per policy seed. The env looks reward models up by name.
@@ -315,7 +337,7 @@ def main() -> None:
     fig, (ax_r, ax_f) = plt.subplots(1, 2, figsize=(12, 4.4), gridspec_kw={"width_ratios": [1.6, 1]})
     shown = reached.any(axis=0)  # bins some seed reached
     x = np.nanmean(bin_kl[:, shown], axis=0)
-    for values, color, label in ((proxy_b, "C1", "proxy RM (what GRPO optimises)"), (gold_b, "C0", "gold: VADER")):
+    for values, color, label in ((proxy_b, "C1", "proxy RM (what GRPO optimises)"), (gold_b, "C0", f"gold: {GOLD_LABELS[args.gold]}")):
         for seed_kl, seed_values in zip(bin_kl, values, strict=True):  # each seed's own binned curve, faint
             ax_r.plot(seed_kl, seed_values, ".-", color=color, lw=0.8, alpha=0.35)
         ax_r.fill_between(x, np.nanmin(values[:, shown], axis=0), np.nanmax(values[:, shown], axis=0),
