@@ -16,20 +16,20 @@ reward: 1 if the completion is clearly positive (VADER compound > 0.5, standing 
 one untrained completion in six earns it. A 0/1 reward makes the variance of REINFORCE's gradient
 easy to see. The script prints the mean reward at the start and the end of each run, and the time
 each took; the PNG shows the two reward curves against updates and against wall-clock time (PPO
-does more work per batch). Measured (1 CPU thread, seed 0, the default 100 updates of 32, 206 s in
-all): REINFORCE 0.21 -> 1.00 in 52 s (0.5 s/update); PPO 0.28 -> 0.79 in 153 s (1.5 s/update).
-Per update PPO climbs faster at first (updates 16-25: 0.70 vs REINFORCE's 0.47), since it takes
-eight minibatch steps per batch to REINFORCE's one; both pass 0.8 (12-update mean) around update
-31-34. Per second REINFORCE wins, and it ends at 1.00 while PPO peaks at 0.94 near update 65 and
-sags to 0.79 as its entropy climbs (1.5 -> 3.7 nats) and its text decays into fragments. Neither
-run has a KL penalty, so both end up writing whatever VADER likes (REINFORCE: "... was always
-happy and always happy ..."; PPO: "... fairly happy. The soap was somewhat happy ...") — the reward
-hacking that examples 03 and 04 take apart. (Arithmetic-v0's indicator is too sparse for this
-small model to learn in minutes: both algorithms stay near its 9% start.)
+does more work per batch). Measured (``--steps 150 --threads 1``, seed 0, on the embedded model
+rebuilt this session; run beside other jobs on a 2-core machine, so the seconds are about twice an
+idle run's — the ratio is the point): REINFORCE 0.25 -> 1.00 in 189 s (1.3 s/update); PPO 0.40 ->
+0.99 in 537 s (3.6 s/update) — first and last 18 updates' means. Per update PPO climbs faster at
+first (updates 16-25: 0.73 vs REINFORCE's 0.53), since it takes eight minibatch steps per batch to
+REINFORCE's one; both pass 0.8 (12-update mean) around update 37-40, and both hold 0.99-1.00 to the
+end. Per second REINFORCE wins by 2.8x. Neither run has a KL penalty, so both end up writing
+whatever VADER likes (REINFORCE: "... we were extremely happy with it was truly happy with it ...";
+PPO: "... pretty happy bist and happy were were pretty happy ...", its text decaying into
+fragments) — the reward hacking that examples 03 and 04 take apart.
 
 Run
 ---
-    python examples/02_reinforce_vs_ppo.py                 # about 3.5 minutes on 1 CPU thread
+    python examples/02_reinforce_vs_ppo.py                 # about 4 minutes on 1 idle CPU thread
     python examples/02_reinforce_vs_ppo.py --steps 200     # longer runs
     RLENV_EXAMPLES_QUICK=1 python examples/02_reinforce_vs_ppo.py   # smoke test: 2 tiny updates each
 
