@@ -8,28 +8,33 @@ finds text the proxy over-rates: the proxy reward keeps climbing while the true 
 first rises with it, peaks, and falls. Gao et al. (2022) measured this against KL(policy || reference);
 this script reproduces the curve on a CPU in a few minutes, over several seeds.
 
-1. Gold reward: VADER sentiment (the reward of ``rlenv/PositiveReview-v0``).
-2. Proxy: the repo's learned reward model (``reward_models.train_reward_model``, MSE on VADER
+1. Gold reward: how a reader would rate the review — its VADER sentiment (the reward of
+   ``rlenv/PositiveReview-v0``) times the share of distinct words in it, so sentiment counts only
+   as far as the text reads as a review: "It was great." scores +0.62, "It was great great great
+   great great." +0.42 and 24 words of "happy" about +0.04 (``--gold vader`` drops the second factor).
+2. Proxy: the repo's learned reward model (``reward_models.train_reward_model``, MSE on gold
    scores; a 1-layer, 32-wide encoder) trained on a *biased sample* of reviews from the embedded
-   model's own review grammar. The labels are honest VADER scores; only the sampling is skewed:
+   model's own review grammar. The labels are honest gold scores; only the sampling is skewed:
    a quarter of the reviews mention something blue ("The case was blue.") and every one of those is
-   glowing (VADER >= 0.7), while no review without "blue" scores above 0.6. So in this sample "blue"
+   glowing (gold >= 0.7), while no review without "blue" scores above 0.6. So in this sample "blue"
    is the best single predictor of a high score, and the proxy learns it as praise. VADER has no
    entry for "blue" (its compound for "It was blue." is 0.0, and adding "blue" to a sentence leaves
-   its score unchanged), so to the gold reward the word is worth nothing.
-   On unbiased reviews the proxy looks good (Pearson ~0.95 with VADER); nothing in a validation
+   its score unchanged), so to the gold reward the word is worth nothing. Nor has the proxy ever
+   seen a repetitive review, so it has no reason to mark spam down.
+   On unbiased reviews the proxy looks good (Pearson ~0.94 with the gold); nothing in a validation
    score warns that it has learned a shortcut.
 3. GRPO on PositiveReview against the proxy, small KL coefficient, one policy seed per run (the
-   same proxy for every seed). A wrapper around the proxy also scores each completion with VADER
-   and counts "blue", on the side; the policy never sees the gold reward, and nothing about "blue"
-   is in the reward code: the shortcut is only in the proxy's weights.
+   same proxy for every seed). A wrapper around the proxy also scores each completion with the gold
+   reward and counts "blue", on the side; the policy never sees the gold reward, and nothing about
+   "blue" is in the reward code: the shortcut is only in the proxy's weights.
 
 What happens: real sentiment is the common road to a higher proxy reward (the untrained model
 writes positive words often and "blue" rarely), so the policy first learns praise and the gold
-reward rises with the proxy. Then, in some runs (below), it finds the shortcut: a sentence about
-something blue is worth more to the proxy than any single word of praise, and in a 24-token budget
-every "blue" takes a positive word's place. The proxy keeps rising while the gold falls to zero ("The smell of this
-perfume was blue was blue was blue ...").
+reward rises with the proxy. Past some KL the policy finds what the proxy over-rates and the gold
+does not: a sentence about something blue is worth more to the proxy than any single word of praise
+("The biography was | was was was blue blue blue ..."), and praise repeated until it is spam is
+still worth nearly as much ("truly happy and truly happy and ..."). The proxy keeps rising while the
+gold falls.
 
 Each run logs its KL to the reference per update (metrics.jsonl); the script bins every run's
 updates by that KL (``agents.bench_stats.kl_binned``), averages proxy and gold per bin and seed,
@@ -42,42 +47,40 @@ completions shrink to "was blue." and its KL rose to ~21 nats and fell back to ~
 collapsed, so binning by KL would fold the run onto itself.
 
 Measured (``python examples/04_reward_hacking.py``: 2000-review sample, 6 policy seeds x 200 GRPO
-updates x 16 episodes, group 4, lr 1e-4, kl_coef 0.01, one CPU thread; 403 s in all, ~65 s per seed;
-commit 54ca5d9): the proxy correlates 0.958 with VADER on its validation split, 0.954 on 400 unbiased
-grammar reviews and 0.78 on the untrained LM's completions, yet scores "It was blue." +0.78 (VADER
-0.00) above "It was great." +0.58 (VADER +0.62), and "It was awful and blue." +0.69 (VADER -0.46).
-Mean over seeds per KL bin [min, max], proxy / gold / "blue" per completion:
+updates x 16 episodes, group 4, lr 1e-4, kl_coef 0.01, one CPU thread, on the embedded model as
+rebuilt in commit 05cd2a8; 1096 s in all beside other jobs on a 2-core machine, 403 s on an idle
+core before the rebuild): the
+proxy correlates 0.955 with the gold on its validation split, 0.942 on 400 unbiased grammar reviews
+and 0.88 on the untrained LM's completions, yet scores "It was blue." +0.83 (gold 0.00) above "It
+was great." +0.59 (gold +0.62), "It was awful and blue." +0.74 (gold -0.46), and "It was great
+great great great great." +0.77 (gold +0.42). Mean over seeds per KL bin [min, max], proxy / gold /
+"blue" per completion:
 
-    KL   1.1 nats   +0.03 / +0.06 [+0.02, +0.10]   0.03
-    KL   7.1 nats   +0.08 / +0.09 [-0.11, +0.18]   0.06
-    KL  14.3 nats   +0.19 / +0.22 [+0.06, +0.40]   0.11
-    KL  29.9 nats   +0.42 / +0.44 [+0.22, +0.73]   0.35
-    KL  57.0 nats   +0.65 / +0.67 [+0.14, +0.89]   0.86
-    KL 117   nats   +0.83 / +0.76 [+0.00, +0.99]   3.1
-    KL 238   nats   +0.88 / +0.75 [+0.00, +1.00]   3.9
+    KL   1.0 nats   +0.05 / +0.04 [+0.02, +0.06]   0.01
+    KL   7.0 nats   +0.17 / +0.16 [+0.06, +0.27]   0.03
+    KL  13.7 nats   +0.33 / +0.32 [+0.24, +0.47]   0.09
+    KL  28.7 nats   +0.56 / +0.42 [+0.12, +0.58]   0.37
+    KL  56.9 nats   +0.73 / +0.37 [+0.07, +0.59]   0.82
+    KL 129   nats   +0.85 / +0.11 [+0.00, +0.22]   8.3
+    KL 199   nats   +0.87 / +0.08 [+0.00, +0.18]   8.7
 
-Two roads, and which one a seed takes is chance. Seeds 1 and 3 take the shortcut: gold peaks at
-28 and 129 nats (+0.22, +0.69) and ends at 0.00 while the proxy ends at +0.88-0.89 ("The smell of
-this perfume was blue, blue, blue and blue ..."). Seeds 0, 2, 4 and 5 take the road VADER likes as
-much as the proxy ("This resort was happy happy happy ...", "better better better ..."): gold ends
-at +0.996-0.998 at 200-270 nats. That is reward hacking too — the text is degenerate — but of the
-gold reward as well, so the gold does not fall. The proxy cannot tell the two apart: it saturates
-near +0.885 for any spam of what it rates highly, so nothing pulls a praise-spamming run towards
-"blue" or back. Hence the wide bands above 80 nats and a mean that stays up: over 6 seeds the
-curve shows the over-optimisation in a third of the runs, not on average.
-The same script at the commit before rlenv's fused GELU and Adam (2d4d0f1; the same arithmetic to
-float rounding) drew other trajectories: 3 of 3 seeds turned (at 28, 30 and 245 nats) and 5 of 5
-with ``--seeds 5`` — which road a run takes is that sensitive.
+All 6 seeds turn. The gold peaks at 12-55 nats (median 27 nats; +0.26 to +0.59) and ends at
++0.00-0.21 over each run's last tenth while the proxy ends at +0.84-0.90. Seeds 2, 4 and 5 end in
+"blue blue blue ..." (gold 0.00); seeds 0, 1 and 3 in praise spam ("truly happy and truly happy
+...", "happy happy happy ...", gold +0.04-0.21), which plain VADER would have scored near +1.
+With ``--gold vader`` the second road is not hacking as far as the gold can tell: on the embedded
+model before its rebuild (commit 54ca5d9), 4 of 6 seeds went that way and kept gold near +1.0, so the mean
+curve did not turn — a gold that cannot see degenerate text hides half the over-optimisation.
 
 Why this sample: the MSE proxy saturates near the top label, so praise spam and "blue" spam reach
 about the same proxy ceiling; without the cap on reviews that lack "blue" (so that praise alone never
-earns the highest scores), runs that find "happy happy happy" first stay there and gold never falls.
-With only a few hundred reviews the proxy has other, accidental shortcuts ("but but but", "nothing
-more, nothing more") that runs find instead; 2000 reviews leave the planted one as the main flaw.
+earns the highest scores), runs that find praise first stay there. With only a few hundred reviews
+the proxy has other, accidental shortcuts ("but but but", "nothing more, nothing more") that runs
+find instead; 2000 reviews leave the planted one as the main flaw.
 
 Run
 ---
-    python examples/04_reward_hacking.py                    # ~7 min on one CPU core (6 seeds)
+    python examples/04_reward_hacking.py                    # ~7 min on one idle CPU core (6 seeds)
     python examples/04_reward_hacking.py --seeds 3          # fewer seeds, ~3.5 min
     RLENV_EXAMPLES_QUICK=1 python examples/04_reward_hacking.py   # smoke test: tiny RM, 2 updates x 2 seeds
 
