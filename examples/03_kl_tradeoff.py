@@ -15,15 +15,16 @@ the completion, in [-1, 1]) with the embedded model, once per beta, everything e
 script prints each run's final mean reward and KL; the PNG shows the reward and KL curves and the
 frontier (final reward against final KL, one point per beta).
 
-Measured (1 CPU thread, seed 0, 60 updates of 16, lr 1e-4; final = mean of the last 12 updates;
-untrained reward -0.07; 195 s in all): beta 1.0 -> reward +0.06 at KL 2.7 nats, 0.2 -> +0.30 at
-4.0, 0.05 -> +0.80 at 25, 0.002 -> +0.52 at 99. Up to beta 0.05 each step down in beta buys
-reward with KL. Below it the policy drifts without a leash: the beta-0.002 run reached +0.7 by
-update 20, then collapsed to +0.3 around update 40 as its text fell apart ("much better rather
-fantastic smo Irictmet dev ..."), and ended below beta 0.05 at four times the KL. That far end
-is noisy: an earlier run on 2 threads (same seed, different floating-point sums) ended it at
-+0.73 at 97 nats. The penalty does more than hold the text near the reference; it steadies the
-optimisation.
+Measured (``--threads 1``, seed 0, 60 updates of 16, lr 1e-4; final = mean of the last 12 updates;
+on the embedded model as rebuilt in commit 05cd2a8, untrained reward -0.01; 421 s in all beside other
+jobs on a 2-core machine, about 3.5 minutes idle): beta 1.0 -> reward +0.07 at KL 2.4 nats, 0.2 ->
++0.31 at 4.8, 0.05 -> +0.54 at 8.1, 0.002 -> +0.88 at 63. Each step down in beta buys reward with
+KL, and the last step is the expensive one: from beta 0.05 to 0.002 the reward gains a third while
+the KL grows eightfold, and the text goes with it ("The mechanic was | much better than I expected
+and we were fairly happy! It was so happy great! This car was plainLet'tved" against beta 0.05's
+"pretty great."). The far end is noisy: on the embedded model before its rebuild, the same script
+took beta 0.002 to +0.7 by update 20, then let it collapse to +0.3 as its text fell apart, ending
+at +0.52 and 99 nats.
 
 Run
 ---
