@@ -19,11 +19,12 @@ state). ``make_sb3_vec_env`` hands SB3 the env from ``gym.make_vec`` (the native
 16 episodes step as one numpy batch. SB3 is per-transition (no KV cache, every stored transition
 re-scored in the update), hence slower than ``rlenv train`` — but it is unmodified SB3.
 
-Measured (seed 0; 60,000 toy steps on 1 thread in 24 s, 10,000 LM steps on 2 threads in 171 s):
-toy 0.15 (random) -> 1.00 (greedy); the LM's mean VADER over the first fifth of its 528 episodes
--0.02, over the last fifth +0.89. No KL penalty here (SB3's PPO has none), so the text ends as
-positive-word salad ("... outstanding, The, superb,, The superb ..."): reward hacking, in
-example 04's terms.
+Measured (seed 0, ``--threads 1``, on the embedded model as rebuilt in commit 05cd2a8; beside other
+jobs on a 2-core machine: 60,000 toy steps in 73 s, 10,000 LM steps in 768 s — about four minutes in
+all on an idle machine): toy 0.15 (random) -> 1.00 (greedy); the LM's mean VADER over the first
+fifth of its 461 episodes +0.05, over the last fifth +0.64. No KL penalty here (SB3's PPO has none),
+so the text drifts toward fragments of praise ("was pretty. The price was pretty. ... Frankly it
+every."): reward hacking in the making, in example 04's terms.
 
 Run
 ---
