@@ -20,8 +20,8 @@ state). ``make_sb3_vec_env`` hands SB3 the env from ``gym.make_vec`` (the native
 re-scored in the update), hence slower than ``rlenv train`` — but it is unmodified SB3.
 
 Measured (seed 0, ``--threads 1``, on the embedded model as rebuilt in commit 05cd2a8; beside other
-jobs on a 2-core machine: 60,000 toy steps in 73 s, 10,000 LM steps in 768 s — about four minutes in
-all on an idle machine): toy 0.15 (random) -> 1.00 (greedy); the LM's mean VADER over the first
+jobs on a 2-core machine: 60,000 toy steps in 73 s, 10,000 LM steps in 768 s; on an idle machine with
+2 threads the earlier build took 24 s + 171 s): toy 0.15 (random) -> 1.00 (greedy); the LM's mean VADER over the first
 fifth of its 461 episodes +0.05, over the last fifth +0.64. No KL penalty here (SB3's PPO has none),
 so the text drifts toward fragments of praise ("was pretty. The price was pretty. ... Frankly it
 every."): reward hacking in the making, in example 04's terms.
