@@ -21,32 +21,31 @@ sampling noise), each both with the real replies and with the replies replaced b
 policy that reads the replies loses score when they are taken away; one that does not, does not.
 
 The env is given ``cue="Guess: "`` (written after the prompt and after each reply) and one token
-per turn (``max_turn_tokens=1``: the guess): after a bare newline the untrained model starts a
-number 0.4% of the time, too rarely for RL to find the game in minutes; after ``": "`` about 70%.
+per turn (``max_turn_tokens=1``: the guess): after a bare newline the untrained model (its build
+before commit 05cd2a8) started a number 0.4% of the time, too rarely for RL to find the game in
+minutes; after ``": "`` about 70%.
 
 Measured (``python examples/06_multi_turn_feedback.py --threads 1``: seed 0, 150 RLOO updates of
-64 episodes per run, lr 3e-4, no KL; held-out = 512 episodes per cell, evaluation seed 1):
+64 episodes per run, lr 3e-4, no KL; held-out = 512 episodes per cell, evaluation seed 1; on the
+embedded model as rebuilt in commit 05cd2a8):
 
     policy                      replies real   replies 'wrong'
-    untrained                         -0.076            -0.065
-    trained with feedback             +0.265            +0.058
-    trained without feedback          +0.022            +0.022
+    untrained                         -0.057            -0.057
+    trained with feedback             +0.368            +0.078
+    trained without feedback          +0.025            +0.025
 
-The feedback run's training reward (10-update means) climbs from +0.03 to 0.15-0.30 from update
-70 on; the run without feedback wanders between 0.0 and +0.12 and sits at 0.0 for its last 40
-updates, below the +0.15 that three different guesses would give (it often repeats a guess). Take
-the replies away from the policy trained with them and its score falls from +0.265 to +0.058: it
-reads them. Of its 91 episodes (in one batch of 128, rollout seed 123) that opened with a number,
-90 put the second guess on the side the reply named. The policy trained without them scores the same either
-way (its few guesses that change with the reply were misses both times). Both stay far from the
+The feedback run's training reward (10-update means) climbs from +0.03 to 0.24-0.37 from update
+40 on; the run without feedback wanders between -0.09 and +0.13 and ends near 0.0, below the +0.15
+that three different guesses would give (it often repeats a guess). Take the replies away from the
+policy trained with them and its score falls from +0.368 to +0.078: it reads them ("6 / lower /
+Guess: 4"). The policy trained without them scores the same either way. Both stay far from the
 best possible 0.71: one token per turn still leaves the small model writing a word instead of a
-number now and then (``Guess:  be``). Sampling noise: a score over 512 episodes has a standard
-error of about 0.03 (reward std 0.6). Time: 803 s in all on a shared 2-core machine under heavy load from other
-jobs (about 1.3 s of CPU per update, so an estimated 7 minutes on one free core).
+number now and then (``Guess:  reviews``). Sampling noise: a score over 512 episodes has a standard
+error of about 0.03 (reward std 0.6). Time: 359 s in all on one thread, with little else running.
 
 Run
 ---
-    python examples/06_multi_turn_feedback.py                 # about 7 minutes on 1 free CPU core
+    python examples/06_multi_turn_feedback.py                 # about 6 minutes on 1 free CPU core
     python examples/06_multi_turn_feedback.py --steps 300     # longer runs
     RLENV_EXAMPLES_QUICK=1 python examples/06_multi_turn_feedback.py   # smoke test: 2 tiny updates each
 
