@@ -49,9 +49,8 @@ collapsed, so binning by KL would fold the run onto itself.
 Measured (``python examples/04_reward_hacking.py``: 2000-review sample, 6 policy seeds x 200 GRPO
 updates x 16 episodes, group 4, lr 1e-4, kl_coef 0.01, one CPU thread, on the embedded model as
 rebuilt in commit 05cd2a8; 1096 s in all beside other jobs on a 2-core machine, 403 s on an idle
-core before the rebuild): the
-proxy correlates 0.955 with the gold on its validation split, 0.942 on 400 unbiased grammar reviews
-and 0.88 on the untrained LM's completions, yet scores "It was blue." +0.83 (gold 0.00) above "It
+core before the rebuild): the proxy correlates 0.955 with the gold on its validation split, 0.942
+on 400 unbiased grammar reviews and 0.88 on the untrained LM's completions, yet scores "It was blue." +0.83 (gold 0.00) above "It
 was great." +0.59 (gold +0.62), "It was awful and blue." +0.74 (gold -0.46), and "It was great
 great great great great." +0.77 (gold +0.42). Mean over seeds per KL bin [min, max], proxy / gold /
 "blue" per completion:
@@ -69,8 +68,8 @@ All 6 seeds turn. The gold peaks at 12-55 nats (median 27 nats; +0.26 to +0.59) 
 "blue blue blue ..." (gold 0.00); seeds 0, 1 and 3 in praise spam ("truly happy and truly happy
 ...", "happy happy happy ...", gold +0.04-0.21), which plain VADER would have scored near +1.
 With ``--gold vader`` the second road is not hacking as far as the gold can tell: on the embedded
-model before its rebuild (commit 54ca5d9), 4 of 6 seeds went that way and kept gold near +1.0, so the mean
-curve did not turn — a gold that cannot see degenerate text hides half the over-optimisation.
+model before its rebuild (commit 54ca5d9), 4 of 6 seeds went that way and kept gold near +1.0, so
+the mean curve did not turn — a gold that cannot see degenerate text hides half the over-optimisation.
 
 Why this sample: the MSE proxy saturates near the top label, so praise spam and "blue" spam reach
 about the same proxy ceiling; without the cap on reviews that lack "blue" (so that praise alone never
