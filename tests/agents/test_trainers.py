@@ -241,3 +241,32 @@ def test_each_algorithm_learns_positive_reviews_on_the_embedded_model(tmp_path, 
     before, after = evaluated_reward(DEFAULT_MODEL, config), evaluated_reward(result.checkpoint, config)
     assert before < 0.2, before
     assert after > before + 0.15, (algo, before, after)
+
+
+@pytest.mark.slow
+def test_grpo_sharpens_held_out_sums_the_embedded_model_knows(tmp_path) -> None:
+    """rlenv/Arithmetic-v0: the embedded model answers most one-digit sums right greedily (~0.64) but
+    samples wrong answers often (~0.30). 100 GRPO updates at lr 1e-5 on the *training* sums lift the
+    accuracy on the disjoint held-out sums, under the same seeded held-out protocol before and after
+    (README "Benchmarking": 0.30 / 0.64 -> 0.42 / 0.89-0.92 after 300 updates in three seeds)."""
+    from agents.config import TrainConfig
+    from agents.evaluation import EvalProtocol, evaluate_policy, make_eval_envs
+    from agents.policy import LMPolicy
+    from rlenv import DEFAULT_MODEL
+
+    env_id = "rlenv/Arithmetic-v0"
+    config = TrainConfig(algo="grpo", env=env_id, steps=100, batch_size=32, group_size=4, lr=1e-5, seed=0,
+                         out=str(tmp_path / "run"), device="cpu", checkpoint_every=0)
+    result = train(config)
+
+    def heldout(model_dir, greedy: bool) -> float:
+        protocol = EvalProtocol(greedy=greedy)
+        envs = make_eval_envs(env_id, DEFAULT_MODEL, protocol)
+        try:
+            return evaluate_policy(LMPolicy.from_pretrained(model_dir, device="cpu"), envs, protocol)["reward_mean"]
+        finally:
+            envs.close()
+
+    for greedy, margin in ((False, 0.04), (True, 0.15)):  # seeds 0-2: +0.11, +0.13, +0.06 / +0.23, +0.28, +0.20
+        before, after = heldout(DEFAULT_MODEL, greedy), heldout(result.checkpoint, greedy)
+        assert after > before + margin, (greedy, before, after)
