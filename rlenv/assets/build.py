@@ -671,7 +671,11 @@ class TrainConfig:
     grad_clip: float = 1.0
     holdout_fraction: float = 0.02
     threads: int = 2
-    autocast: str | None = "bf16"  # matmuls under CPU bf16 autocast, weights and optimizer in fp32
+    autocast: str | None = "bf16"  # matmuls under CPU bf16 autocast, weights and optimizer in fp32; None: fp32
+
+    def __post_init__(self) -> None:
+        if self.autocast not in (None, "bf16"):
+            raise ValueError(f"autocast must be 'bf16' or None (fp32 throughout), got {self.autocast!r}")
 
 
 def pack_rows(docs: Sequence[list[int]], block_size: int) -> list[list[int]]:

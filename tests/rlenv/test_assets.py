@@ -120,3 +120,9 @@ def test_shipped_wordnet_extract_loads():
     synsets = build.read_wordnet()
     assert len(synsets) > 30_000
     assert all(s.examples and all("\t" not in e for e in s.examples) for s in synsets)
+
+
+def test_build_refuses_an_autocast_it_would_silently_ignore():
+    assert build.TrainConfig().autocast == "bf16" and build.TrainConfig(autocast=None).autocast is None
+    with pytest.raises(ValueError, match="'bf16' or None"):
+        build.TrainConfig(autocast="fp16")
