@@ -7,8 +7,12 @@ consecutive rows.
 
 from __future__ import annotations
 
+from typing import Literal
+
 import torch
 from torch import Tensor
+
+RewardScaling = Literal["group", "batch", "none"]
 
 
 def gae_advantages(
@@ -99,6 +103,50 @@ def group_advantages(
     if scale_by_std and group_size > 1:
         centered = centered / (groups.std(dim=1, keepdim=True) + eps)
     return centered.reshape(-1)
+
+
+def scaled_group_advantages(rewards: Tensor, group_size: int, scale: RewardScaling, *, eps: float = 1e-4) -> Tensor:
+    """Group-centred rewards (B,) -> (B,), divided by the group's std (GRPO), the whole batch's reward
+    std (``batch``: PPO-Lite, TRL's ``scale_rewards="batch"``) or nothing (``none``: Dr. GRPO)."""
+    if scale == "group":
+        return group_advantages(rewards, group_size, eps=eps)
+    centred = group_advantages(rewards, group_size, scale_by_std=False)
+    if scale == "none":
+        return centred
+    if scale == "batch":
+        return centred / ((rewards.std() if rewards.numel() > 1 else rewards.new_tensor(0.0)) + eps)
+    raise ValueError(f"unknown reward scaling {scale!r}; use 'group', 'batch' or 'none'")
+
+
+def discounted_returns(rewards: Tensor, mask: Tensor, *, gamma: float) -> Tensor:
+    """(B, T) return-to-go sum_k gamma^k r_{t+k} of each valid token over the row's valid tokens
+    (holes skipped, as in multi-turn episodes); 0 where ``mask`` is 0. GAE with V = 0 and lambda = 1."""
+    return gae_advantages(rewards, torch.zeros_like(rewards), mask, gamma=gamma, lam=1.0)[0]
+
+
+def turn_returns(rewards: Tensor, mask: Tensor, *, gamma: float) -> tuple[Tensor, Tensor]:
+    """Per-turn discounted returns of multi-turn episodes, a turn being a maximal run of valid tokens.
+
+    ``rewards`` (B, T) holds each turn's reward on its tokens (rlenv puts it on the turn's last one).
+    Returns ``(returns, turn_of_token)``: (N,) the return G_k = sum_j gamma^j R_{k+j} of every turn of
+    the batch, row by row, and (B, T) long, the index of each valid token's turn in ``returns`` (-1 off
+    the mask). A single-turn episode is one turn whose return is its reward.
+    """
+    valid = mask.bool()
+    starts = valid & ~torch.cat([torch.zeros_like(valid[:, :1]), valid[:, :-1]], dim=1)  # (B, T)
+    turn_in_row = starts.long().cumsum(1) - 1  # (B, T) 0, 1, ... per row
+    offsets = torch.cumsum(starts.sum(1), 0) - starts.sum(1)  # (B,) first turn index of each row
+    turn_of_token = torch.where(valid, turn_in_row + offsets.unsqueeze(1), torch.full_like(turn_in_row, -1))
+    n_turns = int(starts.sum())
+    turn_rewards = torch.zeros(n_turns, dtype=rewards.dtype, device=rewards.device)
+    turn_rewards.index_add_(0, turn_of_token[valid], rewards[valid])
+    returns = torch.zeros_like(turn_rewards)
+    for first, count in zip(offsets.tolist(), starts.sum(1).tolist(), strict=True):
+        running = 0.0  # the recursion over a row's few turns is inherently sequential
+        for k in reversed(range(first, first + count)):
+            running = turn_rewards[k] + gamma * running
+            returns[k] = running
+    return returns, turn_of_token
 
 
 def leave_one_out_advantages(rewards: Tensor, group_size: int) -> Tensor:

@@ -12,15 +12,18 @@ from __future__ import annotations
 import json
 import os
 from collections.abc import Mapping, Sequence
-from dataclasses import asdict, dataclass, fields
-from typing import Any, Literal
+from dataclasses import asdict, dataclass, field, fields
+from typing import Annotated, Any, Literal
+
+import tyro
 
 from agents.algorithms import ALGOS, Algo, algorithm_class
 from agents.errors import ConfigError
 from agents.kl import KLEstimator
 from agents.losses import LossAggregation
 
-__all__ = ["ALGOS", "EVAL_SEED", "RESUMABLE_FIELDS", "ConfigError", "TrainConfig", "config_differences"]
+__all__ = ["ALGOS", "EVAL_SEED", "RESUMABLE_FIELDS", "SETTING_DEFAULTS", "ConfigError", "TrainConfig",
+           "config_differences"]
 
 EVAL_SEED = 20_150_000
 """the held-out protocol's fixed seed (agents.evaluation): independent of the training seed, so every
@@ -30,8 +33,14 @@ run is evaluated on the same episodes"""
 # what to watch. Everything else shapes the learning curve, so resuming with a change is refused.
 RESUMABLE_FIELDS: frozenset[str] = frozenset(
     {"steps", "time_budget", "out", "resume", "device", "tensorboard", "checkpoint_every", "keep_checkpoints",
-     "eval_every", "eval_episodes", "eval_greedy"}
+     "eval_every", "eval_episodes", "eval_greedy", "setting_sources"}
 )
+
+SETTING_DEFAULTS: dict[str, Any] = {"lr": 1e-4, "kl_coef": 0.05, "clip_range": 0.2, "epsilon_high": None,
+                                    "scale_rewards": None, "dynamic_sampling": False, "overlong_buffer": 0.0}
+"""Settings resolved when the config is built, where no flag gives them: from the task's card
+(``rlenv envs`` shows it), else the algorithm's declared defaults, else these values. The config's
+``setting_sources`` records which one each value came from."""
 
 
 @dataclass(frozen=True)
@@ -40,7 +49,8 @@ class TrainConfig:
 
     # ---- what to train, on what ---------------------------------------------------------------
     algo: Algo = "ppo"
-    """the algorithm (agents/algorithms/): reinforce | ppo | rloo | grpo"""
+    """the algorithm (agents/algorithms/; docs/algorithms.md): reinforce | ppo | rloo | grpo | dapo | gspo | cispo | sapo |
+    reinforce_pp | rebn"""
     env: str = "rlenv/PositiveReview-v0"
     """registered env id ('rlenv envs' lists them)"""
     model: str | None = None
@@ -70,16 +80,18 @@ class TrainConfig:
     """1.0 disables nucleus sampling"""
 
     # ---- optimisation -----------------------------------------------------------------------
-    lr: float = 1e-4
-    """Adam learning rate (no weight decay); 1e-4 suits the small embedded model, larger pretrained models want ~1e-5 or less"""
+    lr: float | None = None
+    """Adam learning rate (no weight decay); default: the task card's (Arithmetic: 1e-5), else 1e-4, which suits
+    the small embedded model; larger pretrained models want ~1e-5 or less"""
     max_grad_norm: float = 1.0
     """gradient-norm clip (0 disables)"""
     lora_rank: int = 0
     """> 0 trains LoRA adapters of this rank instead of all weights (needs peft)"""
 
     # ---- KL to the frozen reference ---------------------------------------------------------
-    kl_coef: float = 0.05
-    """KL penalty weight (beta); 0 means no reference model is loaded for reinforce and rloo"""
+    kl_coef: float | None = None
+    """KL penalty weight (beta); default: the algorithm's (0 for dapo/gspo/cispo/sapo/rebn, as TRL; else 0.05);
+    0 means no reference model is loaded"""
     kl_estimator: KLEstimator | None = None
     """k1 | k2 | k3; default: the algorithm's (k3 for grpo, whose KL is in the loss; k1 elsewhere, in the reward)"""
     kl_target: float | None = None
@@ -106,7 +118,33 @@ class TrainConfig:
     minibatch_size: int | None = None
     """episodes per forward pass; default: the whole batch. ppo/grpo take an optimizer step per minibatch
     (with the importance ratio); reinforce/rloo accumulate the minibatches into one on-policy step"""
-    clip_range: float = 0.2
+    clip_range: float | None = None
+    """the clip's lower epsilon (and upper, unless --epsilon-high): ratios outside [1 - eps, 1 + eps_high] are
+    clipped; default: the algorithm's (gspo 3e-4, a sequence ratio's), else 0.2"""
+    epsilon_high: float | None = None
+    """group methods, reinforce_pp: the clip's upper epsilon (clip-higher); cispo: its weights are capped at
+    1 + epsilon_high; default: the algorithm's (dapo 0.28, gspo 4e-4, cispo 4.0), else --clip-range"""
+    scale_rewards: Literal["group", "batch", "none"] | None = None
+    """group methods: divide centred rewards by the group's std, the batch's, or not at all (Dr. GRPO);
+    default: group (grpo: none with --no-scale-advantages)"""
+    mask_truncated_completions: bool = False
+    """group methods, reinforce_pp, rebn: episodes cut at the token budget are left out of the loss (DAPO)"""
+    top_entropy_quantile: float = 1.0
+    """group methods, reinforce_pp: learn only from this top share of the minibatch's tokens by entropy
+    (Wang et al., 2025 use 0.2); 1.0 = every token"""
+    dynamic_sampling: bool | None = None
+    """group methods: drop groups whose rewards are all equal and refill the batch from fresh prompts
+    (DAPO); default: on for dapo"""
+    max_extra_rollouts: int = 4
+    """dynamic sampling: at most this many extra rollout batches per update; groups still short are left
+    out of the loss"""
+    overlong_buffer: float | None = None
+    """group methods: DAPO's soft overlong penalty, falling linearly from 0 to -1 over this last share of
+    the token budget; default: dapo 0.2, else 0 (off)"""
+    sapo_tau_pos: float = 1.0
+    """sapo: gate temperature for tokens with positive advantage (TRL's sapo_temperature_pos)"""
+    sapo_tau_neg: float = 1.05
+    """sapo: gate temperature for the others (TRL's sapo_temperature_neg)"""
     value_clip_range: float = 0.2
     vf_coef: float = 0.1
     gamma: float = 1.0
@@ -133,6 +171,13 @@ class TrainConfig:
     nats of error in an episode's summed logprob (benchmarks/reference_precision.py)"""
     rollout_cache: Literal["dynamic", "preallocated"] = "dynamic"
     """preallocated: the rollout's KV cache is written in place, not concatenated per step (agents/kv_cache.py)"""
+    rollout_correction: Literal["none", "tis", "mis"] = "none"
+    """with --rollout-precision bf16: weight each token's loss by pi_train / pi_sample (fp32 / bf16 logprobs),
+    truncated at the cap (tis) or zeroed above it (mis); the mismatch KL is logged either way"""
+    rollout_correction_level: Literal["token", "sequence"] = "token"
+    """the correction's weight per token, or one per episode (the product of its tokens' ratios)"""
+    rollout_correction_cap: float = 3.0
+    """the largest weight the correction keeps (TRL's vllm_importance_sampling_clip_max)"""
     shared_prefill: bool = False
     """rollouts prefill each distinct prompt once (GRPO/RLOO groups) and skip left padding common to all rows"""
     checkpoint_every: int = 10
@@ -147,11 +192,42 @@ class TrainConfig:
     """held-out episodes per evaluation (fixed seeds, the same for every run)"""
     eval_greedy: bool = False
     """evaluate with greedy decoding instead of sampling"""
+    task_card: bool = True
+    """use the task's recommended settings (`rlenv envs` shows each task's card) where no flag is given"""
+    setting_sources: Annotated[dict[str, str], tyro.conf.Suppress] = field(default_factory=dict)
+    """filled in when the config is built: where each resolved setting (SETTING_DEFAULTS) came from"""
 
     def __post_init__(self) -> None:
         if not isinstance(self.env_args, tuple):  # a dict (or list) from Python: store key=JSON strings
             object.__setattr__(self, "env_args", env_args_tuple(self.env_args))
+        self._resolve_settings()
         self.validate()
+
+    def _resolve_settings(self) -> None:
+        """Fill each unset SETTING_DEFAULTS field from the task card, the algorithm or the base default,
+        and record the source (a value already set — a flag, or a resumed run's — keeps its own)."""
+        from rlenv import task_card
+
+        algorithm = algorithm_class(self.algo)
+        card = task_card(self.env) if self.task_card else {}
+        unknown = sorted(set(card) - set(SETTING_DEFAULTS))
+        if unknown:
+            raise ConfigError(f"the task card of {self.env} sets {unknown}, which a card cannot set; "
+                              f"a card may set {', '.join(SETTING_DEFAULTS)}")
+        sources = dict(self.setting_sources)
+        for name, default in SETTING_DEFAULTS.items():
+            if getattr(self, name) is not None:
+                sources.setdefault(name, "flag")
+                continue
+            if name in card:
+                value, source = card[name], f"task card ({self.env})"
+            elif name in algorithm.setting_defaults:
+                value, source = algorithm.setting_defaults[name], f"{self.algo} default"
+            else:
+                value, source = default, "rlenv default"
+            object.__setattr__(self, name, value)
+            sources[name] = source
+        object.__setattr__(self, "setting_sources", sources)
 
     # ---- checks -----------------------------------------------------------------------------
     def validate(self) -> None:
@@ -209,6 +285,25 @@ class TrainConfig:
             raise ConfigError("--eval-every must be >= 0 (0 = never) and --eval-episodes >= 1")
         if self.checkpoint_every < 0 or self.keep_checkpoints < 1:
             raise ConfigError("--checkpoint-every must be >= 0 and --keep-checkpoints >= 1")
+        if self.epsilon_high is not None and not self.epsilon_high > 0:
+            raise ConfigError(f"--epsilon-high must be > 0, got {self.epsilon_high}")
+        if not 0 < self.top_entropy_quantile <= 1:
+            raise ConfigError(f"--top-entropy-quantile must be in (0, 1], got {self.top_entropy_quantile}")
+        if self.max_extra_rollouts < 0:
+            raise ConfigError(f"--max-extra-rollouts must be >= 0, got {self.max_extra_rollouts}")
+        if not 0 <= self.overlong_buffer < 1:
+            raise ConfigError(f"--overlong-buffer is a share of the token budget in [0, 1), got {self.overlong_buffer}")
+        if not (self.sapo_tau_pos > 0 and self.sapo_tau_neg > 0):
+            raise ConfigError("--sapo-tau-pos and --sapo-tau-neg must be > 0")
+        if self.rollout_correction != "none":
+            if not self.rollout_correction_cap > 1:
+                raise ConfigError(f"--rollout-correction-cap must be > 1, got {self.rollout_correction_cap}")
+            if self.rollout_precision != "bf16" or self.precision != "fp32":
+                raise ConfigError(
+                    "--rollout-correction corrects for rollouts sampled at a lower precision than the update; "
+                    "it needs --rollout-precision bf16 with --precision fp32 (otherwise sampler and learner agree): "
+                    "add those flags or drop --rollout-correction"
+                )
         if not self.temperature > 0:
             raise ConfigError(f"--temperature must be > 0, got {self.temperature}")
         if self.top_k < 0 or not 0 < self.top_p <= 1:

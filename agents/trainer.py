@@ -61,10 +61,12 @@ class TrainResult:
         return self.metrics[-1] if self.metrics else {}
 
 
-def rollout_seed(seed: int, step: int) -> int:
+def rollout_seed(seed: int, step: int, attempt: int = 0) -> int:
     """A well-mixed 32-bit seed for update ``step`` (the env seeds sub-env i with seed + i, so
-    consecutive integers would make neighbouring updates share prompts)."""
-    return int(np.random.SeedSequence([seed, step]).generate_state(1)[0])
+    consecutive integers would make neighbouring updates share prompts); ``attempt`` > 0 seeds the
+    extra rollouts of dynamic sampling."""
+    entropy = [seed, step] if attempt == 0 else [seed, step, attempt]
+    return int(np.random.SeedSequence(entropy).generate_state(1)[0])
 
 
 AUTOCAST_DTYPES = {"fp32": None, "bf16": torch.bfloat16}
@@ -281,9 +283,12 @@ class Trainer:
         t0 = time.perf_counter()
         try:
             # rank r's sub-env i is seeded like sub-env r * local + i of a one-process run
-            seed = rollout_seed(config.seed, self.step) + self.ranks.rank * self.local_config.batch_size
-            batch = collect_rollouts(self.policy, self.envs, seed=seed, options=algo.reset_options(),
-                                     **rollout_options(config))
+            def rollout(attempt: int) -> RolloutBatch:
+                seed = rollout_seed(config.seed, self.step, attempt) + self.ranks.rank * self.local_config.batch_size
+                return collect_rollouts(self.policy, self.envs, seed=seed, options=algo.reset_options(),
+                                        **rollout_options(config))
+
+            batch = algo.collect(rollout)
         except RuntimeError as err:
             # finite but huge weights can overflow to NaN logits, which sampling then chokes on
             if self._last_batch is not None and not self._policy_outputs_finite(self._last_batch):
@@ -291,8 +296,7 @@ class Trainer:
             raise
         self._last_batch = batch
         t1 = time.perf_counter()
-        rewards = batch.rewards.float() - config.missing_eos_penalty * batch.truncated.float()
-        stats = algo.update(batch, rewards)
+        stats = algo.update(batch, algo.episode_rewards(batch))
         if not math.isfinite(stats.get("loss", 0.0)):
             raise TrainingDivergedError(f"non-finite loss ({stats['loss']})")
         stats = reduce_stats(stats, self.ranks)

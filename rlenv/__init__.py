@@ -10,7 +10,7 @@ DEFAULT_MODEL: str = str(Path(__file__).parent / "assets" / "default_model")
 
 from rlenv.env import TextGenEnv  # noqa: E402
 from rlenv.prompts import Prompt, PromptSource, PromptSourceError, as_prompt_source  # noqa: E402
-from rlenv.registration import EnvArgumentError, EnvInfo, check_env_id, envs  # noqa: E402
+from rlenv.registration import EnvArgumentError, EnvInfo, check_env_id, envs, task_card  # noqa: E402
 from rlenv.tasks import register_all as _register_all  # noqa: E402
 from rlenv.vector_env import TextGenVectorEnv  # noqa: E402
 
@@ -28,4 +28,5 @@ __all__ = [
     "as_prompt_source",
     "check_env_id",
     "envs",
+    "task_card",
 ]

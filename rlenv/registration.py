@@ -23,6 +23,10 @@ class EnvInfo:
     defaults: dict[str, Any] = field(default_factory=dict)
     for_lm: bool = True
     """False for a toy with its own tiny vocabulary, meant for policies without a language model (SB3)."""
+    card: dict[str, Any] = field(default_factory=dict)
+    """the task card: training settings (``rlenv train`` field names, e.g. ``{"lr": 1e-5}``) measured to
+    suit this task on the embedded model. ``rlenv train``/``bench`` use them where no flag is given, in
+    place of the algorithm's own defaults; the run's saved config says where each value came from."""
 
 
 class EnvArgumentError(ValueError):
@@ -97,6 +101,12 @@ def register_task(info: EnvInfo, builder: str) -> None:
 def envs() -> list[EnvInfo]:
     """Every registered rlenv id with its one-line summary, reward, prompt source and defaults."""
     return [_INFOS[k] for k in sorted(_INFOS)]
+
+
+def task_card(env_id: str) -> dict[str, Any]:
+    """The training settings ``env_id`` declares (:attr:`EnvInfo.card`); ``{}`` for an id without one."""
+    info = _INFOS.get(env_id)
+    return dict(info.card) if info is not None else {}
 
 
 class UnknownEnvError(KeyError):

@@ -10,13 +10,21 @@ from __future__ import annotations
 from typing import Literal
 
 from agents.algorithms.base import Algorithm, batch_stats
+from agents.algorithms.cispo import CISPO
+from agents.algorithms.dapo import DAPO
 from agents.algorithms.grpo import GRPO
+from agents.algorithms.gspo import GSPO
 from agents.algorithms.ppo import PPO
+from agents.algorithms.rebn import ReBN
 from agents.algorithms.reinforce import Reinforce
+from agents.algorithms.reinforce_pp import ReinforcePP
 from agents.algorithms.rloo import RLOO
+from agents.algorithms.sapo import SAPO
 from agents.errors import ConfigError
 
-ALGORITHMS: dict[str, type[Algorithm]] = {cls.name: cls for cls in (Reinforce, PPO, RLOO, GRPO)}
+ALGORITHMS: dict[str, type[Algorithm]] = {
+    cls.name: cls for cls in (Reinforce, PPO, RLOO, GRPO, DAPO, GSPO, CISPO, SAPO, ReinforcePP, ReBN)
+}
 ALGOS: tuple[str, ...] = tuple(ALGORITHMS)
 Algo = Literal[ALGOS]  # type: ignore[valid-type]  # the --algo choices, built from the registry
 
@@ -28,5 +36,5 @@ def algorithm_class(name: str) -> type[Algorithm]:
     return ALGORITHMS[name]
 
 
-__all__ = ["ALGORITHMS", "ALGOS", "GRPO", "PPO", "RLOO", "Algo", "Algorithm", "Reinforce", "algorithm_class",
-           "batch_stats"]
+__all__ = ["ALGORITHMS", "ALGOS", "CISPO", "DAPO", "GRPO", "GSPO", "PPO", "RLOO", "SAPO", "Algo", "Algorithm", "ReBN",
+           "Reinforce", "ReinforcePP", "algorithm_class", "batch_stats"]

@@ -13,6 +13,9 @@ reads instead of testing algorithm names:
     kl_in_loss            the KL term is differentiated (GRPO), so k1 is refused (kl.py says why)
     supports_kl_target    accepts the adaptive KL controller (``--kl-target``)
     default_aggregation   how per-token losses become a scalar (losses.aggregate)
+    setting_defaults      its own defaults of config.SETTING_DEFAULTS fields (e.g. DAPO's kl_coef 0);
+                          a task card's value wins over them, a flag over both
+    options               the optional flags it honours (OPTION_DEFAULTS); any other given is refused
 
 and :meth:`Algorithm.check_config` for anything more. The base owns the optimizer, the KL
 coefficient, the frozen reference (if any), minibatching and a guarded optimizer step.
@@ -21,7 +24,8 @@ coefficient, the frozen reference (if any), minibatching and a guarded optimizer
 from __future__ import annotations
 
 import math
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
+from dataclasses import fields
 from typing import TYPE_CHECKING, Any, ClassVar
 
 import torch
@@ -30,12 +34,27 @@ from torch import Tensor
 from agents.distributed import Ranks
 from agents.errors import ConfigError, TrainingDivergedError
 from agents.kl import FixedKLController, KLEstimator, kl_estimate
-from agents.losses import LossAggregation, masked_sum
+from agents.losses import LossAggregation, masked_sum, rollout_importance_weights
 from agents.policy import LMPolicy
 from agents.rollout import RolloutBatch
 
 if TYPE_CHECKING:
     from agents.config import TrainConfig
+
+
+OPTION_FIELDS: tuple[str, ...] = (
+    "epsilon_high", "scale_rewards", "mask_truncated_completions", "top_entropy_quantile", "dynamic_sampling",
+    "max_extra_rollouts", "overlong_buffer", "sapo_tau_pos", "sapo_tau_neg",
+)
+"""TrainConfig fields only some algorithms use: giving one to another algorithm is an error, not a no-op"""
+
+
+def given(config: TrainConfig, name: str) -> bool:
+    """Whether the user set ``name`` (a flag or an argument), as opposed to a default or a task card."""
+    if name in config.setting_sources:
+        return config.setting_sources[name] == "flag"
+    default = next(f.default for f in fields(config) if f.name == name)
+    return getattr(config, name) != default
 
 
 class Algorithm:
@@ -50,6 +69,8 @@ class Algorithm:
     kl_in_loss: ClassVar[bool] = False
     supports_kl_target: ClassVar[bool] = False
     default_aggregation: ClassVar[LossAggregation] = "token-mean"
+    setting_defaults: ClassVar[dict[str, Any]] = {}
+    options: ClassVar[frozenset[str]] = frozenset()
 
     def __init__(self, policy: LMPolicy, config: TrainConfig, reference: LMPolicy | None = None, *,
                  ranks: Ranks | None = None) -> None:
@@ -70,6 +91,16 @@ class Algorithm:
     @classmethod
     def check_config(cls, config: TrainConfig) -> None:
         """Raise :class:`ConfigError` for settings this algorithm cannot honour (the message names the fix)."""
+        for name in OPTION_FIELDS:
+            if given(config, name) and name not in cls.options:
+                from agents.algorithms import ALGORITHMS
+
+                users = [a for a, c in ALGORITHMS.items() if name in c.options]
+                raise ConfigError(f"--{name.replace('_', '-')} does not apply to {cls.name}; drop it, or use an "
+                                  f"algorithm that uses it: {', '.join(users)}")
+        if config.dynamic_sampling and not cls.uses_groups:
+            raise ConfigError(f"dynamic sampling drops groups of equal rewards, and {cls.name} draws no groups; "
+                              "drop --dynamic-sampling")
         if cls.uses_groups:
             if config.group_size < 2:
                 raise ConfigError(
@@ -130,8 +161,18 @@ class Algorithm:
         """Options for ``envs.reset``: groups of completions per prompt for the algorithms that use them."""
         return {"group_size": self.config.group_size} if self.uses_groups else None
 
+    def collect(self, rollout: Callable[[int], RolloutBatch]) -> RolloutBatch:
+        """The batch to learn from; ``rollout(attempt)`` rolls out a fresh batch (attempt 0, 1, ... draw
+        different prompts). One rollout here; DAPO's dynamic sampling draws more."""
+        return rollout(0)
+
+    def episode_rewards(self, batch: RolloutBatch) -> Tensor:
+        """(B,) the rewards the update learns from: the env's, less ``--missing-eos-penalty`` for the
+        episodes cut at the token budget."""
+        return batch.rewards.float() - self.config.missing_eos_penalty * batch.truncated.float()
+
     def update(self, batch: RolloutBatch, rewards: Tensor) -> dict[str, float]:
-        """One learning step on a rollout batch; ``rewards`` (B,) are the env's, EOS penalty applied."""
+        """One learning step on a rollout batch; ``rewards`` (B,) from :meth:`episode_rewards`."""
         raise NotImplementedError
 
     # ---- shared pieces -----------------------------------------------------------------------
@@ -154,6 +195,29 @@ class Algorithm:
         pi_old of importance ratios (the rollout's own logprobs come from the KV-cached forward and
         may differ by float noise, so the first ratio would not be exactly 1)."""
         return self.policy.score_sequences(batch.input_ids, batch.attention_mask, batch.prompt_length).logprobs
+
+    def loss_mask(self, batch: RolloutBatch) -> Tensor:
+        """(B, T) the tokens the loss learns from: the policy's, less the episodes cut at the token budget
+        with ``--mask-truncated-completions``."""
+        if not self.config.mask_truncated_completions:
+            return batch.response_mask
+        return batch.response_mask * (~batch.truncated).to(batch.response_mask.dtype).unsqueeze(1)
+
+    def rollout_correction(self, train_logprobs: Tensor, sample_logprobs: Tensor,
+                           mask: Tensor) -> tuple[Tensor | None, float]:
+        """Importance weights (B, T) pi_train / pi_sample for a reduced-precision rollout, truncated or
+        masked at the cap (``--rollout-correction``; None when off), and the mismatch KL(pi_sample ||
+        pi_train) summed per episode, averaged. ``train_logprobs`` are the update's precision, taken at
+        the rollout's weights; ``sample_logprobs`` the rollout's own."""
+        config = self.config
+        per_token = kl_estimate(sample_logprobs, train_logprobs.detach(), "k3")  # (B, T)
+        mismatch = masked_sum(per_token, mask, dim=1).mean().item()
+        if config.rollout_correction == "none":
+            return None, mismatch
+        weights = rollout_importance_weights(train_logprobs.detach() - sample_logprobs, mask,
+                                             mode=config.rollout_correction, level=config.rollout_correction_level,
+                                             cap=config.rollout_correction_cap)
+        return weights, mismatch
 
     def sequence_kl(self, logprobs: Tensor, ref_logprobs: Tensor, mask: Tensor) -> Tensor:
         """(B,) summed per-token KL estimate of each episode, detached (a reward term, not a loss)."""
@@ -231,6 +295,29 @@ def batch_stats(batch: RolloutBatch, ref_logprobs: Tensor | None = None, kind: K
         per_token = kl_estimate(sampled, ref_logprobs, kind)  # (B, T)
         stats["kl"] = masked_sum(per_token, batch.response_mask, dim=1).mean().item()
     return stats
+
+
+def corrected(advantages: Tensor, weights: Tensor | None) -> Tensor:
+    """Advantages (B,) or (B, T) times the rollout correction's (B, T) weights (None: unchanged). Every
+    surrogate here is linear in A at fixed ratio and the weights are >= 0, so weighting A weights the loss."""
+    if weights is None:
+        return advantages
+    return (advantages.unsqueeze(1) if advantages.dim() == 1 else advantages) * weights
+
+
+def per_token_rewards(batch: RolloutBatch, rewards: Tensor) -> Tensor:
+    """(B, T) the env's rewards on the columns of the actions that earned them (the last token for a
+    terminal reward, each turn's end for per-turn ones), plus the trainer's adjustment of the episode's
+    reward (``rewards - batch.rewards``: the missing-EOS penalty) on its last policy token."""
+    mask = batch.response_mask
+    rows = torch.arange(mask.shape[0], device=mask.device)
+    last = batch.last_policy_column  # (B,)
+    token_rewards = torch.zeros_like(mask)  # (B, T)
+    token_rewards[rows, last] = rewards - batch.rewards.float()
+    if batch.token_rewards is not None:
+        return token_rewards + batch.token_rewards * mask
+    token_rewards[rows, last] += batch.rewards.float()
+    return token_rewards
 
 
 def mean(values: list[float]) -> float:

@@ -18,18 +18,31 @@ k1 is refused: in the loss its gradient is zero in expectation (agents/kl.py).
 Dr. GRPO (Liu et al., 2025) removes both of GRPO's normalisations: the std division
 (``--no-scale-advantages``) and the per-sequence length mean (``--loss-aggregation sequence-sum``,
 a constant normaliser); the default here is token-mean, as in DAPO and TRL.
+
+This class is also the frame of the 2026 menu: DAPO, GSPO, CISPO, SAPO and REINFORCE++ are GRPO with
+one piece replaced — the surrogate (:meth:`GRPO.surrogate`), the advantages (:meth:`GRPO.advantages`),
+the rollout (dynamic sampling) or the reward (the overlong penalty) — each in its own file. Options
+shared by the family: ``--scale-rewards``, ``--epsilon-high`` (clip-higher),
+``--mask-truncated-completions``, ``--top-entropy-quantile``, ``--dynamic-sampling``,
+``--overlong-buffer``, and the rollout correction of every algorithm.
 """
 
 from __future__ import annotations
 
+from typing import Any
+
 import torch
 from torch import Tensor
 
-from agents.advantages import group_advantages
+from agents.advantages import RewardScaling, scaled_group_advantages
 from agents.algorithms.base import Algorithm, batch_stats, mean
+from agents.algorithms.dynamic_sampling import overlong_penalty, refill_informative_groups
 from agents.kl import kl_estimate
-from agents.losses import aggregate, clipped_surrogate_loss, masked_mean
+from agents.losses import aggregate, clipped_surrogate, high_entropy_mask, masked_mean, ratio_stats
 from agents.rollout import RolloutBatch
+
+GROUP_OPTIONS = frozenset({"epsilon_high", "scale_rewards", "mask_truncated_completions", "top_entropy_quantile",
+                           "dynamic_sampling", "max_extra_rollouts", "overlong_buffer"})
 
 
 class GRPO(Algorithm):
@@ -37,46 +50,106 @@ class GRPO(Algorithm):
     uses_groups = True
     default_kl_estimator = "k3"
     kl_in_loss = True
+    options = GROUP_OPTIONS
 
+    def __init__(self, *args: Any, **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        self.extra_rollouts = 0  # dynamic sampling: extra rollout batches drawn for the last update
+        self.unfilled_groups = 0  # ... and groups still without signal after them (left out of the loss)
+
+    # ---- the pieces the menu replaces ----------------------------------------------------------
+    @property
+    def clip_low(self) -> float:
+        return float(self.config.clip_range)
+
+    @property
+    def clip_high(self) -> float:
+        """--epsilon-high, else the symmetric clip."""
+        high = self.config.epsilon_high
+        return float(high) if high is not None else self.clip_low
+
+    @property
+    def reward_scaling(self) -> RewardScaling:
+        """--scale-rewards, else group (none with --no-scale-advantages)."""
+        return self.config.scale_rewards or ("group" if self.config.scale_advantages else "none")
+
+    def advantages(self, batch: RolloutBatch, rewards: Tensor, ref_logprobs: Tensor | None) -> Tensor:
+        """(B,) group-relative advantages of the episode rewards (B,) (the KL is in the loss)."""
+        return scaled_group_advantages(rewards, self.config.group_size, self.reward_scaling)
+
+    def surrogate(self, logprobs: Tensor, old_logprobs: Tensor, advantages: Tensor,
+                  mask: Tensor) -> tuple[Tensor, Tensor]:
+        """(b, T) per-token policy loss and the (b, T) importance ratio it used."""
+        return clipped_surrogate(logprobs, old_logprobs, advantages, clip_low=self.clip_low, clip_high=self.clip_high)
+
+    def episode_rewards(self, batch: RolloutBatch) -> Tensor:
+        """The env's rewards, less the missing-EOS penalty and DAPO's soft overlong penalty (--overlong-buffer)."""
+        rewards = super().episode_rewards(batch)
+        if self.config.overlong_buffer:
+            rewards = rewards + overlong_penalty(batch, self.config.overlong_buffer)
+        return rewards
+
+    def collect(self, rollout: Any) -> RolloutBatch:
+        """With dynamic sampling: groups whose rewards are all equal are replaced by fresh ones."""
+        if not self.config.dynamic_sampling:
+            return rollout(0)
+        batch, self.extra_rollouts, self.unfilled_groups = refill_informative_groups(
+            rollout, self.episode_rewards, self.config.group_size, self.config.max_extra_rollouts)
+        return batch
+
+    # ---- the update ------------------------------------------------------------------------------
     def update(self, batch: RolloutBatch, rewards: Tensor) -> dict[str, float]:
-        config, mask = self.config, batch.response_mask  # (B, T)
-        advantages = group_advantages(rewards, config.group_size, scale_by_std=config.scale_advantages)  # (B,)
+        config, mask = self.config, self.loss_mask(batch)  # (B, T)
         ref_logprobs = self.reference_logprobs(batch)  # (B, T) | None
+        advantages = self.advantages(batch, rewards, ref_logprobs)  # (B,) or (B, T)
+        # pi_old: the batch's logprobs under the weights that sampled it, at the update's precision;
+        # computed up front when the batch gets several steps, else taken from the update's own forward
         old_logprobs = self.current_logprobs(batch) if self.steps_per_batch > 1 else None
-        # after a bf16 rollout the logged KL takes fp32 logprobs of the sampling policy: pi_old's, or
-        # with a single step the update's own (taken before that step), so no forward is added
-        sampled = None
-        if batch.low_precision:
-            sampled = old_logprobs if old_logprobs is not None else torch.zeros_like(mask)  # (B, T)
+        train_logprobs = torch.zeros_like(mask)  # (B, T) pi_old, for the logged KL and the correction
         beta = self.kl_controller.value
 
-        losses, kls, clipfracs, entropies, grad_norms = [], [], [], [], []
-        for _ in range(self.epochs):
+        history: dict[str, list[float]] = {}
+        for epoch in range(self.epochs):
             for idx in self.minibatches(batch.batch_size):
                 scores = self.policy.score_sequences(batch.input_ids[idx], batch.attention_mask[idx],
                                                      batch.prompt_length, with_entropy=True)
                 old = scores.logprobs.detach() if old_logprobs is None else old_logprobs[idx]
-                if sampled is not None and old_logprobs is None:
-                    sampled[idx] = old
-                loss, stats = clipped_surrogate_loss(scores.logprobs, old, advantages[idx], mask[idx],
-                                                     clip_range=config.clip_range, mode=self.aggregation)
-                if ref_logprobs is not None:
+                step: dict[str, Any] = {}
+                weights = None
+                if batch.low_precision:  # the rollout's bf16 sampler is not pi_old: weight by pi_old / pi_sample
+                    weights, step["rollout_mismatch_kl"] = self.rollout_correction(old, batch.logprobs[idx],
+                                                                                   batch.response_mask[idx])
+                if epoch == 0:
+                    train_logprobs[idx] = old
+                per_token, ratio = self.surrogate(scores.logprobs, old, advantages[idx], mask[idx])
+                if weights is not None:  # constant and >= 0, as TRL weights its per-token loss
+                    per_token = per_token * weights
+                if config.top_entropy_quantile < 1:  # learn from the high-entropy tokens only (TRL: the
+                    # others' loss is zeroed; the normaliser still counts them)
+                    keep = high_entropy_mask(scores.entropy.detach(), mask[idx], config.top_entropy_quantile)
+                    per_token = torch.where(keep, per_token, torch.zeros_like(per_token))
+                loss = aggregate(per_token, mask[idx], self.aggregation)
+                if ref_logprobs is not None and self.kl_in_loss:
                     kl = kl_estimate(scores.logprobs, ref_logprobs[idx], self.kl_kind)  # (b, T)
                     kl_term = aggregate(kl, mask[idx], self.aggregation)
                     loss = loss + beta * kl_term
-                    kls.append(kl_term.item())
-                grad_norms.append(self.optimizer_step(loss))
-                losses.append(loss.item())
-                clipfracs.append(stats["clipfrac"].item())
-                entropies.append(masked_mean(scores.entropy, mask[idx]).item())
+                    step["kl_loss"] = kl_term.item()
+                step["grad_norm"] = self.optimizer_step(loss)
+                step["loss"] = loss.item()
+                step["entropy"] = masked_mean(scores.entropy, mask[idx]).item()
+                step.update({k: v.item() for k, v in ratio_stats(ratio.detach(), mask[idx], self.clip_low,
+                                                                 self.clip_high).items()})
+                for key, value in step.items():
+                    history.setdefault(key, []).append(value)
+        sampled = train_logprobs if batch.low_precision else None
         return {
             **batch_stats(batch, ref_logprobs, self.kl_kind, sampled),
-            "loss": mean(losses),
-            "kl_loss": mean(kls) if kls else None,
-            "entropy": mean(entropies),
-            "clipfrac": mean(clipfracs),
-            "grad_norm": mean(grad_norms),
-            "zero_std_groups": _zero_std_fraction(rewards, config.group_size),
+            **{key: mean(values) for key, values in history.items()},
+            "kl_loss": mean(history["kl_loss"]) if "kl_loss" in history else None,
+            "rollout_mismatch_kl": mean(history["rollout_mismatch_kl"]) if batch.low_precision else None,
+            "zero_std_groups": _zero_std_fraction(rewards, config.group_size) if self.uses_groups else None,
+            "extra_rollouts": self.extra_rollouts if config.dynamic_sampling else None,
+            "unfilled_groups": self.unfilled_groups if config.dynamic_sampling else None,
         }
 
 

@@ -22,7 +22,7 @@ import torch
 from torch import Tensor
 
 from agents.advantages import gae_advantages, whiten
-from agents.algorithms.base import Algorithm, batch_stats
+from agents.algorithms.base import Algorithm, batch_stats, per_token_rewards
 from agents.kl import AdaptiveKLController, kl_estimate
 from agents.losses import clipped_surrogate_loss, clipped_value_loss, masked_mean
 from agents.rollout import RolloutBatch
@@ -44,25 +44,14 @@ class PPO(Algorithm):
         return config.kl_coef > 0 or config.kl_target is not None
 
     @torch.no_grad()
-    def targets(self, batch: RolloutBatch, rewards: Tensor) -> dict[str, Tensor]:
-        """Old logprobs and values, per-token rewards, advantages and returns; all (B, T)."""
+    def targets(self, batch: RolloutBatch, rewards: Tensor) -> dict[str, Any]:
+        """Old logprobs and values, per-token rewards, advantages (rollout-corrected) and returns; all (B, T)."""
         config, mask = self.config, batch.response_mask
-        B = mask.shape[0]
         old = self.policy.score_sequences(batch.input_ids, batch.attention_mask, batch.prompt_length,
                                           with_values=True)
         old_logprobs = old.logprobs  # (B, T)
         values = torch.where(mask.bool(), old.values, torch.zeros_like(mask))  # (B, T) V(s_t)
-
-        # the env's rewards on the columns of the actions that earned them (the last token for a
-        # terminal reward, each turn's end for per-turn ones), plus the trainer's adjustment of the
-        # episode's reward (the missing-EOS penalty) on its last policy token
-        last = batch.last_policy_column  # (B,)
-        token_rewards = torch.zeros_like(mask)  # (B, T)
-        token_rewards[torch.arange(B, device=mask.device), last] = rewards - batch.rewards.float()
-        if batch.token_rewards is not None:
-            token_rewards = token_rewards + batch.token_rewards * mask
-        else:
-            token_rewards[torch.arange(B, device=mask.device), last] += batch.rewards.float()
+        token_rewards = per_token_rewards(batch, rewards)  # (B, T)
         ref_logprobs = self.reference_logprobs(batch)
         kl = None
         if ref_logprobs is not None:
@@ -72,10 +61,14 @@ class PPO(Algorithm):
             token_rewards = whiten(token_rewards, mask, shift_mean=False)
         # every episode's return is complete (module docstring): no bootstrap after the last token
         advantages, returns = gae_advantages(token_rewards, values, mask, gamma=config.gamma, lam=config.lam)
+        advantages = whiten(advantages, mask)
+        weights, mismatch = self.rollout_correction(old_logprobs, batch.logprobs, mask) if batch.low_precision \
+            else (None, None)
         return {
             "old_logprobs": old_logprobs,
             "values": values,
-            "advantages": whiten(advantages, mask),
+            "advantages": advantages if weights is None else advantages * weights,
+            "rollout_mismatch_kl": mismatch,
             "returns": returns,
             "kl_per_episode": kl.sum(-1) if kl is not None else None,
             "ref_logprobs": ref_logprobs,
@@ -108,6 +101,7 @@ class PPO(Algorithm):
             **batch_stats(batch, t["ref_logprobs"], self.kl_kind, t["old_logprobs"] if batch.low_precision else None),
             **{key: sum(values) / len(values) for key, values in history.items()},
             "return_mean": masked_mean(t["returns"], mask).item(),
+            "rollout_mismatch_kl": t["rollout_mismatch_kl"],
             "explained_variance": explained_variance(t["values"], t["returns"], mask),
         }
 

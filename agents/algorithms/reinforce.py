@@ -17,7 +17,7 @@ from typing import Any
 
 from torch import Tensor
 
-from agents.algorithms.base import Algorithm, batch_stats, mean
+from agents.algorithms.base import Algorithm, batch_stats, corrected, mean
 from agents.losses import masked_mean, policy_gradient_loss
 from agents.rollout import RolloutBatch
 
@@ -41,21 +41,30 @@ class Reinforce(Algorithm):
         self.running_baseline = batch_mean if self.running_baseline is None else m * baseline + (1 - m) * batch_mean
         return shaped_rewards - baseline
 
+    def token_advantages(self, batch: RolloutBatch, shaped_rewards: Tensor) -> Tensor:
+        """The advantages the loss weighs each completion's tokens by: (B,) here, (B, T) for ReBN."""
+        return self.advantages(shaped_rewards)
+
     def update(self, batch: RolloutBatch, rewards: Tensor) -> dict[str, float]:
-        mask = batch.response_mask  # (B, T)
+        mask = self.loss_mask(batch)  # (B, T)
         ref_logprobs = self.reference_logprobs(batch)  # (B, T) | None
         shaped, sampled = rewards, None
         if ref_logprobs is not None:  # on-policy: the rollout's logprobs are the current policy's
             sampled = self.rollout_logprobs(batch)  # (B, T)
             shaped = rewards - self.kl_controller.value * self.sequence_kl(sampled, ref_logprobs, mask)
-        advantages = self.advantages(shaped)  # (B,)
+        advantages = self.token_advantages(batch, shaped)  # (B,) or (B, T)
 
-        loss_total, entropies = 0.0, []
+        loss_total, entropies, mismatches = 0.0, [], []
         self.optimizer.zero_grad(set_to_none=True)
         for idx in self.minibatches(batch.batch_size):
             scores = self.policy.score_sequences(batch.input_ids[idx], batch.attention_mask[idx],
                                                  batch.prompt_length, with_entropy=True)
-            loss = policy_gradient_loss(scores.logprobs, advantages[idx], mask[idx], self.aggregation)
+            weights = None
+            if batch.low_precision:  # on-policy: this forward is pi_train at the rollout's weights
+                weights, mismatch = self.rollout_correction(scores.logprobs, batch.logprobs[idx], batch.response_mask[idx])
+                mismatches.append(mismatch)
+            loss = policy_gradient_loss(scores.logprobs, corrected(advantages[idx], weights), mask[idx],
+                                        self.aggregation)
             weighted = self.minibatch_weight(idx, mask) * loss
             self.backward(weighted)
             loss_total += weighted.item()
@@ -67,6 +76,7 @@ class Reinforce(Algorithm):
             "entropy": mean(entropies),
             "advantage_std": advantages.std().item() if advantages.numel() > 1 else 0.0,
             "grad_norm": grad_norm,
+            "rollout_mismatch_kl": mean(mismatches) if mismatches else None,
         }
 
     def state_dict(self) -> dict[str, Any]:

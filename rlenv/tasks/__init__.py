@@ -64,7 +64,10 @@ _TASKS = [
              "partial_width=W gives a wrong number max(0, 1 - |error| / W)",
              "generated 'a+b=' / 'a-b=' / 'a*b=' prompts, split= train | heldout (27 of the 100 easy sums)",
              {"difficulty": "easy", "split": "train", "partial_width": None, "max_prompt_tokens": 12,
-              "max_new_tokens": 8}),
+              "max_new_tokens": 8},
+             # lr: at the default 1e-4 the embedded model memorises the 73 training sums and held-out
+             # greedy accuracy falls 64% -> 44%; at 1e-5 GRPO lifts it to 89-92% (README "Benchmarking")
+             card={"lr": 1e-5}),
      "rlenv.tasks.builtin:arithmetic"),
     (EnvInfo("rlenv/Keyword-v0",
              "write a short text that uses the requested word",
