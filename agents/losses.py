@@ -44,8 +44,8 @@ def aggregate(per_token: Tensor, mask: Tensor, mode: LossAggregation = "token-me
 
 
 def _per_token(advantages: Tensor, like: Tensor) -> Tensor:
-    """Sequence-level advantages (B,) broadcast over tokens; (B, T) pass through."""
-    return advantages.unsqueeze(1).expand_as(like) if advantages.dim() == 1 else advantages
+    """Sequence-level advantages (B,) broadcast over tokens of ``like`` (B, T); the same shape passes through."""
+    return advantages.unsqueeze(1).expand_as(like) if advantages.dim() < like.dim() else advantages
 
 
 def policy_gradient_loss(
