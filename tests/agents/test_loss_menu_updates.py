@@ -1,0 +1,499 @@
+"""The 2026 loss menu (dapo, gspo, cispo, sapo, reinforce_pp, rebn): each whole update against the paper's
+formula written out here, plus a mutation check each.
+
+A hand-built batch of six episodes in groups of two — two rows cut off at the token budget, a group
+whose rewards are equal (zero variance), two multi-turn rows whose env tokens sit between the policy's
+turns (``response_mask`` holes) and carry per-turn rewards — goes through ``Algorithm.update`` on a tiny
+random GPT-2. The same update is computed from scratch below (plain forward without KV cache, own
+advantages, surrogates and aggregation, none of the library's helpers) on a copy of the weights with
+the same Adam: every optimizer step's loss must agree to 1e-6 and its gradient to 1e-5. The mutation
+check runs the nearest neighbour's formula (DAPO with a symmetric clip, GSPO with token ratios, CISPO
+without the stop-gradient, SAPO with one temperature, REINFORCE++ normalised per group, ReBN with
+episode instead of turn returns) on the same batch: it must NOT agree with the algorithm, so the
+comparison can tell the two apart. (Each mutation was also made in the library by hand, and the
+matching test failed.)
+"""
+
+from __future__ import annotations
+
+import copy
+from collections.abc import Callable
+
+import pytest
+import torch
+
+from agents.algorithms import algorithm_class
+from agents.algorithms.dynamic_sampling import refill_informative_groups
+from agents.config import TrainConfig
+from agents.losses import rollout_importance_weights
+from agents.policy import LMPolicy
+from agents.rollout import RolloutBatch
+from tests.agents.conftest import build_model, build_tokenizer
+
+P, T, G = 3, 6, 2
+EOS, ENV = "<|endoftext|>", None  # ENV marks a column the env wrote (a hole in the policy's mask)
+PROMPTS = ["the movie was", "food", "i liked the", "a film", "the hotel", "service"]
+# (response tokens, which of them the env wrote, per-column rewards or None for a terminal reward)
+EPISODES = [
+    (["very", "good", "!", "and", "so", "fine"], [], None),  # truncated: no EOS within T = 6
+    (["bad", EOS], [], None),
+    (["hotel", "fine", EOS], [], None),
+    (["was", "great", "the", "movie", "slow", EOS], [2, 3], {1: 0.5, 5: -0.3}),  # two turns, env in between
+    (["good", "food", "is", "it", "clean", "room"], [2, 3], {1: 1.0, 5: 0.3}),  # two turns, truncated
+    (["film", "was", "good", EOS], [], None),
+]
+REWARDS = [0.7, -0.4, 0.2, 0.2, 1.3, -0.2]  # group 1 (rows 2, 3) has zero variance
+TRUNCATED = [True, False, False, False, True, False]
+LR, SEED, BETA = 0.05, 3, 0.1
+
+
+@pytest.fixture(autouse=True)
+def _one_thread_seeded():
+    torch.manual_seed(0)
+    before = torch.get_num_threads()
+    torch.set_num_threads(1)
+    yield
+    torch.set_num_threads(before)
+
+
+# ---- the hand-built batch ------------------------------------------------------------------------
+def hand_built_batch(tok) -> RolloutBatch:
+    B = len(PROMPTS)
+    ids = torch.full((B, P + T), tok.pad_token_id)
+    attn = torch.zeros(B, P + T, dtype=torch.long)
+    resp_mask = torch.zeros(B, T)
+    token_rewards = torch.zeros(B, T)
+    for i, (prompt, (response, env_cols, turn_rewards)) in enumerate(zip(PROMPTS, EPISODES, strict=True)):
+        p = tok(prompt)["input_ids"]
+        ids[i, P - len(p) : P] = torch.tensor(p)
+        attn[i, P - len(p) : P] = 1
+        r = tok.convert_tokens_to_ids(response)
+        ids[i, P : P + len(r)] = torch.tensor(r)
+        attn[i, P : P + len(r)] = 1
+        resp_mask[i, : len(r)] = 1
+        resp_mask[i, env_cols] = 0
+        if turn_rewards is None:
+            token_rewards[i, len(r) - 1] = REWARDS[i]
+        else:
+            for col, value in turn_rewards.items():
+                token_rewards[i, col] = value
+    assert torch.allclose(token_rewards.sum(1), torch.tensor(REWARDS))
+    truncated = torch.tensor(TRUNCATED)
+    return RolloutBatch(
+        input_ids=ids, attention_mask=attn, response_mask=resp_mask, actions=ids[:, P:].clone(),
+        logprobs=torch.zeros(B, T), values=None, rewards=torch.tensor(REWARDS), terminated=~truncated,
+        truncated=truncated, prompts=PROMPTS, completions=[" ".join(e[0]) for e in EPISODES], prompt_length=P,
+        token_rewards=token_rewards,
+    )
+
+
+# ---- the independent reference ---------------------------------------------------------------------
+def forward(model, batch):
+    """Logprobs (B, T) of the response tokens and the entropy (B, T) of each step's distribution."""
+    attn = batch.attention_mask
+    positions = (attn.cumsum(-1) - 1).clamp_min(0)
+    logits = model(input_ids=batch.input_ids, attention_mask=attn, position_ids=positions).logits
+    logp_all = torch.log_softmax(logits[:, P - 1 : -1].float(), dim=-1)  # column c predicts token c + 1
+    logp = logp_all.gather(-1, batch.input_ids[:, P:, None]).squeeze(-1)
+    entropy = -(logp_all.exp() * logp_all).sum(-1)
+    return logp, entropy
+
+
+def token_mean(x, mask):
+    return (x * mask).sum() / mask.sum()
+
+
+def sequence_mean(x, mask):
+    return ((x * mask).sum(1) / mask.sum(1).clamp(min=1)).mean()
+
+
+def sequence_sum(x, mask):
+    return (x * mask).sum(1).mean()
+
+
+def group_normalised(rewards):
+    r = rewards.view(-1, G)
+    return ((r - r.mean(1, keepdim=True)) / (r.std(1, keepdim=True) + 1e-4)).reshape(-1)
+
+
+def run_reference(model, batch, loss_of: Callable, *, epochs: int, minibatch: int, weights=None):
+    """Every optimizer step's (loss, grads): ``loss_of(logp, old, entropy, idx)`` on minibatches drawn
+    like the algorithm's (randperm from a generator seeded with the run's seed, per epoch).
+
+    The weights of step k are Adam's (same lr), or ``weights[k]`` when given: the algorithm's own
+    weights before its step k. Adam divides by the gradient's running RMS, so float noise in a
+    near-zero gradient moves a weight by up to lr; comparing each step at the same weights checks
+    the formula without that amplification."""
+    B = batch.input_ids.shape[0]
+    with torch.no_grad():
+        old, _ = forward(model, batch)
+    params = list(model.parameters())
+    optimizer = torch.optim.Adam(params, lr=LR)
+    generator = torch.Generator().manual_seed(SEED)
+    steps = []
+    for _ in range(epochs):
+        order = torch.randperm(B, generator=generator)
+        for start in range(0, B, minibatch):
+            idx = order[start : start + minibatch]
+            if weights is not None:
+                with torch.no_grad():
+                    for p, w in zip(params, weights[len(steps)], strict=True):
+                        p.copy_(w)
+            logp, entropy = forward(model, batch)
+            loss = loss_of(logp[idx], old[idx], entropy[idx], idx)
+            optimizer.zero_grad()
+            loss.backward()
+            steps.append((loss.item(), [p.grad.detach().clone() for p in params]))
+            optimizer.step()
+    return steps
+
+
+# ---- harness ------------------------------------------------------------------------------------------
+def make_setup(algo, **overrides):
+    tok = build_tokenizer()
+    policy = LMPolicy(build_model("gpt2", len(tok), seed=0, dropout=0.0), tok)
+    reference = LMPolicy(build_model("gpt2", len(tok), seed=1, dropout=0.0), tok).reference()
+    fields = dict(algo=algo, steps=1, batch_size=6, group_size=G, lr=LR, max_grad_norm=0.0, seed=SEED, device="cpu")
+    fields.update(overrides)
+    config = TrainConfig(**fields)
+    algorithm = algorithm_class(algo)(policy, config, reference if config.kl_coef > 0 else None)
+    batch = hand_built_batch(tok)
+    initial = copy.deepcopy(policy.model)  # the reference implementation starts from these weights
+    with torch.no_grad():
+        batch.logprobs = forward(policy.model, batch)[0] * batch.response_mask  # the sampler's
+    return algorithm, batch, initial, reference
+
+
+def update_steps(algorithm, batch):
+    """Run the algorithm's update on ``batch``, recording each optimizer step's loss and gradient (and,
+    in ``algorithm.weights_before_step``, the weights that step's forward used)."""
+    steps, pending = [], {"loss": 0.0}
+    algorithm.weights_before_step = []
+    real_backward, real_step = algorithm.backward, algorithm.step
+
+    def backward(loss):
+        pending["loss"] += loss.item()
+        real_backward(loss)
+
+    def step():
+        params = [p for g in algorithm.optimizer.param_groups for p in g["params"]]
+        steps.append((pending["loss"], [p.grad.detach().clone() for p in params]))
+        algorithm.weights_before_step.append([p.detach().clone() for p in algorithm.policy.model.parameters()])
+        pending["loss"] = 0.0
+        return real_step()
+
+    algorithm.backward, algorithm.step = backward, step
+    stats = algorithm.update(batch, algorithm.episode_rewards(batch))
+    return steps, stats
+
+
+def steps_agree(got, want) -> bool:
+    if len(got) != len(want):
+        return False
+    for (loss_a, grads_a), (loss_b, grads_b) in zip(got, want, strict=True):
+        if abs(loss_a - loss_b) > 1e-6:
+            return False
+        if not all(torch.allclose(a, b, atol=1e-5, rtol=1e-4) for a, b in zip(grads_a, grads_b, strict=True)):
+            return False
+    return True
+
+
+def check(algorithm, batch, initial, correct: Callable, mutant: Callable, **run) -> dict:
+    """The algorithm agrees with ``correct`` and the nearest neighbour ``mutant`` does not."""
+    got, stats = update_steps(algorithm, batch)
+    run["weights"] = algorithm.weights_before_step
+    want = run_reference(copy.deepcopy(initial), batch, correct, **run)
+    for (loss_a, grads_a), (loss_b, grads_b) in zip(got, want, strict=True):
+        assert loss_a == pytest.approx(loss_b, abs=1e-6)
+        for a, b in zip(grads_a, grads_b, strict=True):
+            torch.testing.assert_close(a, b, atol=1e-5, rtol=1e-4)
+    assert len(got) == len(want)
+    assert not steps_agree(got, run_reference(copy.deepcopy(initial), batch, mutant, **run)), \
+        "the nearest neighbour's formula gives the same update: this batch cannot tell them apart"
+    return stats
+
+
+def clipped(logp, old, adv, low, high):
+    ratio = torch.exp(logp - old)
+    return torch.maximum(-adv * ratio, -adv * ratio.clamp(1 - low, 1 + high))
+
+
+def mask_of(batch, idx, *, drop_truncated=False):
+    m = batch.response_mask[idx]
+    return m * (~batch.truncated[idx]).float().unsqueeze(1) if drop_truncated else m
+
+
+# ---- DAPO ---------------------------------------------------------------------------------------------
+def dapo_rewards(batch):
+    """DAPO's soft overlong punishment over the last 20% of the budget (L = 1.2 of T = 6 columns)."""
+    used = torch.tensor([max(c for c in range(T) if batch.response_mask[i, c]) + 1 for i in range(6)]).float()
+    cache = 0.2 * T
+    return batch.rewards + torch.where(used > T - cache, (T - cache - used) / cache, torch.zeros(6))
+
+
+def test_dapo_update_is_the_papers_formula():
+    algorithm, batch, initial, _ = make_setup("dapo", ppo_epochs=2, minibatch_size=3)
+    adv = group_normalised(dapo_rewards(batch)).unsqueeze(1)
+
+    def dapo(high):
+        return lambda logp, old, _, idx: token_mean(clipped(logp, old, adv[idx], 0.2, high), mask_of(batch, idx))
+
+    check(algorithm, batch, initial, dapo(0.28), dapo(0.2), epochs=2, minibatch=3)  # mutant: symmetric clip
+    assert algorithm.reference is None  # beta = 0: no reference model at all
+
+
+def test_dapo_overlong_penalty_falls_linearly_over_the_buffer():
+    algorithm, batch, _, _ = make_setup("dapo")
+    torch.testing.assert_close(algorithm.episode_rewards(batch), dapo_rewards(batch))
+    # rows 0 and 4 used all 6 columns (-1), row 3 ended at column 6 too; the 2-4 token ones none
+    penalty = algorithm.episode_rewards(batch) - batch.rewards
+    assert penalty.tolist() == pytest.approx([-1.0, 0.0, 0.0, -1.0, -1.0, 0.0])
+
+
+def test_dapo_with_truncated_masked_and_top_entropy_tokens():
+    """--mask-truncated-completions drops rows 0 and 4 from loss and normaliser; --top-entropy-quantile
+    zeroes the loss of the lower-entropy tokens (the normaliser still counts them, as TRL)."""
+    algorithm, batch, initial, _ = make_setup("dapo", mask_truncated_completions=True, top_entropy_quantile=0.4,
+                                              overlong_buffer=0.0)
+    adv = group_normalised(batch.rewards).unsqueeze(1)
+
+    def loss_of(quantile_mask: bool):
+        def loss(logp, old, entropy, idx):
+            m = mask_of(batch, idx, drop_truncated=True)
+            per_token = clipped(logp, old, adv[idx], 0.2, 0.28)
+            if quantile_mask:
+                threshold = torch.quantile(entropy.detach()[m.bool()], 0.6)  # 13 tokens: not a tie
+                per_token = per_token * (entropy.detach() >= threshold).float()
+            return token_mean(per_token, m)
+        return loss
+
+    check(algorithm, batch, initial, loss_of(True), loss_of(False), epochs=1, minibatch=6)
+
+
+# ---- GSPO ---------------------------------------------------------------------------------------------
+def test_gspo_update_is_the_papers_formula():
+    algorithm, batch, initial, _ = make_setup("gspo", ppo_epochs=2, minibatch_size=3)
+    adv = group_normalised(batch.rewards)
+
+    def gspo(logp, old, _, idx):
+        m = mask_of(batch, idx)
+        s = torch.exp(((logp - old) * m).sum(1) / m.sum(1))  # (b,) the length-normalised sequence ratio
+        a = adv[idx]
+        return torch.maximum(-a * s, -a * s.clamp(1 - 3e-4, 1 + 4e-4)).mean()
+
+    def token_ratios(logp, old, _, idx):  # mutant: GRPO's token-level ratio with GSPO's clip range
+        return sequence_mean(clipped(logp, old, adv[idx].unsqueeze(1), 3e-4, 4e-4), mask_of(batch, idx))
+
+    check(algorithm, batch, initial, gspo, token_ratios, epochs=2, minibatch=3)
+
+
+# ---- CISPO --------------------------------------------------------------------------------------------
+def test_cispo_update_is_the_papers_formula():
+    algorithm, batch, initial, _ = make_setup("cispo", ppo_epochs=2, minibatch_size=3)
+    adv = group_normalised(batch.rewards).unsqueeze(1)
+
+    def cispo(stop_gradient: bool):
+        def loss(logp, old, _, idx):
+            weight = torch.exp(logp - old).clamp(max=5.0)  # the cap 1 + eps_high, eps_high = 4
+            weight = weight.detach() if stop_gradient else weight
+            return token_mean(-weight * adv[idx] * logp, mask_of(batch, idx))
+        return loss
+
+    check(algorithm, batch, initial, cispo(True), cispo(False), epochs=2, minibatch=3)
+
+
+# ---- SAPO ---------------------------------------------------------------------------------------------
+def test_sapo_update_is_the_papers_formula():
+    algorithm, batch, initial, _ = make_setup("sapo", ppo_epochs=2, minibatch_size=3)
+    adv = group_normalised(batch.rewards).unsqueeze(1)
+
+    def sapo(tau_neg):
+        def loss(logp, old, _, idx):
+            a = adv[idx].expand(-1, T)
+            tau = torch.where(a > 0, torch.tensor(1.0), torch.tensor(tau_neg))
+            gate = torch.sigmoid(tau * (torch.exp(logp - old) - 1)) * 4 / tau
+            return sequence_mean(-gate * a, mask_of(batch, idx))
+        return loss
+
+    check(algorithm, batch, initial, sapo(1.05), sapo(1.0), epochs=2, minibatch=3)  # mutant: one temperature
+
+
+# ---- REINFORCE++ --------------------------------------------------------------------------------------
+def reinforce_pp_advantages(batch, ref_logp, *, per_group: bool):
+    """k1 KL in every token's reward, the env's rewards on their columns, returns-to-go over the
+    policy's tokens (gamma = 1), whitened over the batch's tokens (or, mutated, each group's)."""
+    m = batch.response_mask
+    rewards = batch.token_rewards - BETA * (batch.logprobs - ref_logp) * m
+    returns = torch.zeros(6, T)
+    for i in range(6):
+        running = 0.0
+        for t in reversed(range(T)):
+            if m[i, t]:
+                running += rewards[i, t].item()
+                returns[i, t] = running
+    out = torch.zeros(6, T)
+    blocks = [list(range(g * G, g * G + G)) for g in range(3)] if per_group else [list(range(6))]
+    for rows in blocks:
+        vals = returns[rows][m[rows].bool()]
+        out[rows] = (returns[rows] - vals.mean()) / torch.sqrt(vals.var() + 1e-8) * m[rows]
+    return out
+
+
+def test_reinforce_pp_update_is_the_papers_formula():
+    algorithm, batch, initial, reference = make_setup("reinforce_pp", ppo_epochs=2, minibatch_size=3, kl_coef=BETA)
+    with torch.no_grad():
+        ref_logp = forward(reference.model, batch)[0]
+
+    def reinforce_pp(per_group):
+        adv = reinforce_pp_advantages(batch, ref_logp, per_group=per_group)
+        return lambda logp, old, _, idx: token_mean(clipped(logp, old, adv[idx], 0.2, 0.2), mask_of(batch, idx))
+
+    stats = check(algorithm, batch, initial, reinforce_pp(False), reinforce_pp(True), epochs=2, minibatch=3)
+    assert stats["kl"] == pytest.approx(((batch.logprobs - ref_logp) * batch.response_mask).sum(1).mean().item(),
+                                        abs=1e-6)
+
+
+# ---- ReBN ---------------------------------------------------------------------------------------------
+def rebn_advantages(batch, *, per_turn: bool):
+    """Each turn's return (gamma = 1: the rewards from that turn on), standardised over all turns of
+    the batch; mutated: every token gets its episode's return, standardised over episodes."""
+    m = batch.response_mask
+    turns = []  # (row, columns, return)
+    for i in range(6):
+        cols = [c for c in range(T) if m[i, c]]
+        runs = [[cols[0]]]
+        for c in cols[1:]:
+            (runs[-1].append(c) if c == runs[-1][-1] + 1 else runs.append([c]))
+        if not per_turn:
+            runs = [cols]
+        rewards = [batch.token_rewards[i, run].sum().item() for run in runs]
+        for k, run in enumerate(runs):
+            turns.append((i, run, sum(rewards[k:])))
+    returns = torch.tensor([g for _, _, g in turns])
+    z = (returns - returns.mean()) / (returns.std() + 1e-8)
+    adv = torch.zeros(6, T)
+    for (i, run, _), value in zip(turns, z, strict=True):
+        adv[i, run] = value
+    return adv
+
+
+def test_rebn_update_is_the_papers_formula():
+    algorithm, batch, initial, _ = make_setup("rebn", minibatch_size=3)  # minibatches accumulate into one step
+
+    def rebn(per_turn):
+        adv = rebn_advantages(batch, per_turn=per_turn)
+        # one on-policy step: the two minibatches' weighted shares add up to the full batch's loss
+        return lambda logp, old, _, idx: sequence_sum(-adv[idx] * logp, batch.response_mask[idx])
+
+    check(algorithm, batch, initial, rebn(True), rebn(False), epochs=1, minibatch=6)
+
+
+# ---- dynamic sampling ---------------------------------------------------------------------------------
+def test_dynamic_sampling_refills_zero_variance_groups_from_fresh_prompts():
+    tok = build_tokenizer()
+    first, fresh = hand_built_batch(tok), hand_built_batch(tok)
+    fresh.prompts = [f"fresh {p}" for p in fresh.prompts]
+    fresh.rewards = torch.tensor([0.0, 1.0, 0.5, 0.5, 0.3, 0.9])  # group 1 again without signal
+    calls = []
+
+    def rollout(attempt):
+        calls.append(attempt)
+        return [first, fresh][attempt]
+
+    batch, extra, unfilled = refill_informative_groups(rollout, lambda b: b.rewards, G, max_extra=4)
+    assert calls == [0, 1] and extra == 1 and unfilled == 0
+    # groups 0 and 2 of the first batch, then the fresh batch's first informative group
+    assert batch.prompts == [PROMPTS[0], PROMPTS[1], PROMPTS[4], PROMPTS[5], "fresh the movie was", "fresh food"]
+    assert all(r.std() > 0 for r in batch.rewards.view(-1, G))
+
+    # with no extra rollout allowed the group without signal stays, masked out of every loss
+    batch, extra, unfilled = refill_informative_groups(lambda a: first, lambda b: b.rewards, G, max_extra=0)
+    assert (extra, unfilled) == (0, 1)
+    assert batch.prompts[-2:] == PROMPTS[2:4] and batch.response_mask[-2:].sum() == 0
+
+
+def test_dapo_never_learns_from_a_group_without_signal():
+    """Through the algorithm: with no extra rollout allowed, the zero-variance group stays in the batch
+    but the update is the formula over the four informative rows (the filler's tokens count nowhere,
+    not even in the token-mean's normaliser)."""
+    algorithm, batch, initial, _ = make_setup("dapo", overlong_buffer=0.0, max_extra_rollouts=0)
+    batch.rewards = torch.tensor([0.7, -0.4, 0.2, 0.2, 1.3, -0.2])
+    trained = algorithm.collect(lambda attempt: batch)
+    assert algorithm.unfilled_groups == 1 and trained.response_mask[-2:].sum() == 0
+    got, stats = update_steps(algorithm, trained)
+    adv = group_normalised(trained.rewards).unsqueeze(1)
+    want = run_reference(copy.deepcopy(initial), trained,
+                         lambda logp, old, _, idx: token_mean(clipped(logp, old, adv[idx], 0.2, 0.28),
+                                                              trained.response_mask[idx]), epochs=1, minibatch=6)
+    assert steps_agree(got, want)
+    assert stats["unfilled_groups"] == 1 and stats["extra_rollouts"] == 0
+
+
+# ---- rollout-mismatch correction ------------------------------------------------------------------------
+def test_bf16_rollout_weights_are_the_fp32_over_bf16_probability_ratio(tiny_model):
+    """A real bf16 rollout: the correction's weights are exp(log pi_fp32 - log pi_bf16) of the sampled
+    tokens, per token or their product per episode, truncated or masked at the cap."""
+    from agents.rollout import collect_rollouts
+    from agents.trainer import make_envs
+    from tests.agents.helpers_trainers import tiny_env_args
+
+    policy = LMPolicy.from_pretrained(tiny_model, device="cpu")
+    envs = make_envs(TrainConfig(env="rlenv/TextGen-v0", model=tiny_model, steps=1, batch_size=8,
+                                 env_args=tiny_env_args()), tiny_model)
+    try:
+        batch = collect_rollouts(policy, envs, seed=0, autocast_dtype=torch.bfloat16)
+    finally:
+        envs.close()
+    assert batch.low_precision
+    m = batch.response_mask
+    with torch.no_grad():
+        fp32 = policy.score_sequences(batch.input_ids, batch.attention_mask, batch.prompt_length).logprobs
+    ratio = torch.exp(fp32 - batch.logprobs) * m
+    assert ((ratio - 1).abs() * m).max() > 0  # bf16 really samples from a slightly different policy
+    cap = float(torch.quantile(ratio[m.bool()], 0.5))  # half the tokens above it
+    cap = max(cap, 1.0 + 1e-7)
+    seq = torch.exp(((fp32 - batch.logprobs) * m).sum(1, keepdim=True)) * m
+    cases = {("tis", "token"): ratio.clamp(max=cap), ("mis", "token"): torch.where(ratio > cap, 0.0, ratio),
+             ("tis", "sequence"): seq.clamp(max=cap), ("mis", "sequence"): torch.where(seq > cap, 0.0, seq)}
+    for (mode, level), want in cases.items():
+        got = rollout_importance_weights(fp32 - batch.logprobs, m, mode=mode, level=level, cap=cap)
+        torch.testing.assert_close(got, want * m, atol=1e-6, rtol=1e-6)
+
+
+@pytest.mark.parametrize("algo", ["reinforce", "grpo", "cispo"])
+@pytest.mark.parametrize("mode", ["tis", "mis"])
+def test_the_correction_weights_each_token_loss_by_train_over_sample(algo, mode):
+    """A sampler that put less mass on the batch's tokens than the fp32 policy (log pi_sample = log pi
+    - d): the update equals the unweighted formula with each token's loss times min(e^d, cap) (tis) or
+    e^d if <= cap else 0 (mis); the mismatch KL is logged."""
+    algorithm, batch, initial, _ = make_setup(algo, kl_coef=0.0, rollout_precision="bf16", rollout_correction=mode,
+                                              rollout_correction_cap=1.5)
+    d = torch.linspace(-0.6, 0.8, 6 * T).view(6, T)
+    batch.logprobs = (batch.logprobs - d) * batch.response_mask
+    batch.low_precision = True
+    w = torch.exp(d)
+    w = w.clamp(max=1.5) if mode == "tis" else torch.where(w > 1.5, 0.0, w)
+    m = batch.response_mask
+    adv = (batch.rewards - batch.rewards.mean() if algo == "reinforce" else group_normalised(batch.rewards)).unsqueeze(1)
+
+    def loss(weights):
+        def of(logp, old, _, idx):
+            a, wt, mk = adv[idx], weights[idx], m[idx]
+            if algo == "reinforce":
+                return sequence_sum(-a * wt * logp, mk)
+            if algo == "grpo":
+                return token_mean(clipped(logp, old, a, 0.2, 0.2) * wt, mk)
+            return token_mean(-torch.exp(logp - old).clamp(max=5.0).detach() * a * logp * wt, mk)
+        return of
+
+    got, stats = update_steps(algorithm, batch)
+    assert steps_agree(got, run_reference(copy.deepcopy(initial), batch, loss(w), epochs=1, minibatch=6))
+    assert not steps_agree(got, run_reference(copy.deepcopy(initial), batch, loss(torch.ones_like(w)), epochs=1,
+                                              minibatch=6))  # without the weights: a different update
+    # KL(pi_sample || pi_train) by k3 with r = pi_train / pi_sample = e^d, summed per episode
+    assert stats["rollout_mismatch_kl"] == pytest.approx(((torch.exp(d) - 1 - d) * m).sum(1).mean().item(), rel=1e-4)
+
+
+def test_the_correction_needs_bf16_rollouts_and_fp32_updates():
+    with pytest.raises(Exception, match="--rollout-precision bf16"):
+        TrainConfig(algo="grpo", steps=1, rollout_correction="tis")
