@@ -497,3 +497,39 @@ def test_the_correction_weights_each_token_loss_by_train_over_sample(algo, mode)
 def test_the_correction_needs_bf16_rollouts_and_fp32_updates():
     with pytest.raises(Exception, match="--rollout-precision bf16"):
         TrainConfig(algo="grpo", steps=1, rollout_correction="tis")
+
+
+# ---- every new algorithm trains end to end ----------------------------------------------------------------
+MENU = ["dapo", "gspo", "cispo", "sapo", "reinforce_pp", "rebn"]
+
+
+@pytest.mark.parametrize("algo", MENU)
+def test_the_menu_trains_on_a_padded_qwen2(tmp_path, algo):
+    """A Qwen2 whose head has more rows than the tokenizer (padded vocabularies): rollouts, the update's
+    logprobs and entropies (top-entropy tokens), dynamic sampling's refills all stay in the env's ids."""
+    from agents.trainer import train
+    from tests.agents.helpers_trainers import tiny_env_args
+    from tests.agents.test_padded_head_and_reference import padded_qwen2
+
+    tok = build_tokenizer()
+    model_dir = tmp_path / "qwen2-padded"
+    padded_qwen2(len(tok)).save_pretrained(model_dir)
+    tok.save_pretrained(model_dir)
+    extra = {"top_entropy_quantile": 0.5} if algo not in ("rebn", "sapo") else {}
+    result = train(TrainConfig(algo=algo, env="rlenv/TextGen-v0", model=str(model_dir), env_args=tiny_env_args(),
+                               steps=2, batch_size=8, group_size=4, lr=1e-3, out=str(tmp_path / "run"),
+                               device="cpu", checkpoint_every=0, **extra))
+    assert [r["step"] for r in result.metrics] == [1, 2]
+    assert all(torch.isfinite(torch.tensor(r["loss"])) for r in result.metrics)
+
+
+@pytest.mark.parametrize("algo", MENU)
+def test_the_menu_trains_on_a_multi_turn_id(tmp_path, algo):
+    """GuessNumber-v0 on the embedded model: per-turn rewards, env replies between the guesses."""
+    from agents.trainer import train
+
+    result = train(TrainConfig(algo=algo, env="rlenv/GuessNumber-v0", steps=2, batch_size=8, group_size=4,
+                               max_new_tokens=12, lr=1e-3, out=str(tmp_path / "run"), device="cpu",
+                               checkpoint_every=0, max_extra_rollouts=1 if algo == "dapo" else 4))
+    assert [r["step"] for r in result.metrics] == [1, 2]
+    assert all(torch.isfinite(torch.tensor(r["loss"])) for r in result.metrics)
