@@ -32,7 +32,8 @@ from agents.errors import ConfigError, TrainingDivergedError, built_from_user_in
 USAGE = """usage: rlenv {envs,train,eval,bench,rm,serve} ...
 
   envs    list every registered environment id (reward, prompts, defaults)
-  train   train a policy: --algo {reinforce,ppo,rloo,grpo} --env ID [--steps N | --time-budget S] ...
+  train   train a policy: --algo {reinforce,ppo,rloo,grpo,dapo,gspo,cispo,sapo,reinforce_pp,rebn} --env ID
+          [--steps N | --time-budget S] ...  (docs/algorithms.md: which loss, its flags, TRL's names)
   eval    evaluate a model on an env; prints one JSON summary line
   bench   grid of algos x tasks x seeds, each a `train` run scored on held-out prompts; IQM + CIs, plots
   rm      reward models: `rlenv rm train --loss {mse,ce,bt} --data FILE [--model PATH] [--out DIR]`
@@ -213,14 +214,15 @@ def cmd_envs(args: EnvsArgs) -> None:
 
     table = Table(title="rlenv environments (untrained held-out: benchmarks/untrained_heldout.py)", show_lines=True)
     table.add_column("id", no_wrap=True, style="bold")
-    for column in ("summary", "reward", "prompts", "defaults", "untrained held-out"):
+    for column in ("summary", "reward", "prompts", "defaults", "task card (train settings)", "untrained held-out"):
         table.add_column(column, overflow="fold")
     for info in records:
         defaults = ", ".join(f"{k}={v}" for k, v in info.defaults.items())
         score = untrained.get(info.id)
         shown = (f"{score['sampled']['reward_mean']:+.3f} sampled, {score['greedy']['reward_mean']:+.3f} greedy"
                  if score else "-")
-        table.add_row(info.id, info.summary, info.reward, info.prompts, defaults, shown)
+        card = ", ".join(f"{k}={v}" for k, v in info.card.items()) or "-"
+        table.add_row(info.id, info.summary, info.reward, info.prompts, defaults, card, shown)
     _console().print(table)
 
 

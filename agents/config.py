@@ -49,8 +49,13 @@ class TrainConfig:
 
     # ---- what to train, on what ---------------------------------------------------------------
     algo: Algo = "ppo"
-    """the algorithm (agents/algorithms/; docs/algorithms.md): reinforce | ppo | rloo | grpo | dapo | gspo | cispo | sapo |
-    reinforce_pp | rebn"""
+    """the algorithm (agents/algorithms/; which to use: docs/algorithms.md):
+    reinforce: REINFORCE, batch-mean baseline | ppo: PPO with a value head and GAE (RLHF details) |
+    rloo: REINFORCE leave-one-out | grpo: group-normalised advantages, clipped ratio, KL in the loss |
+    dapo: GRPO + clip-higher, dynamic sampling, token mean, overlong penalty, no KL |
+    gspo: one clipped length-normalised ratio per sequence | cispo: capped, stop-gradient IS weight on every token |
+    sapo: a soft sigmoid gate in place of the clip | reinforce_pp: PPO clip, KL in the reward, batch-normalised returns |
+    rebn: REINFORCE on batch-normalised per-turn returns (multi-turn)"""
     env: str = "rlenv/PositiveReview-v0"
     """registered env id ('rlenv envs' lists them)"""
     model: str | None = None

@@ -3,8 +3,8 @@
 Dynamic sampling: a group whose G completions all earn the same reward has zero group-relative
 advantage, so it only dilutes the batch. Such groups are dropped and fresh prompts rolled out until
 the batch holds ``B / G`` groups with signal, up to ``max_extra`` extra rollout batches; groups still
-missing then are filled with dropped ones whose tokens are masked out of the loss (the batch keeps
-its shape, so every rank and minibatch split stays the same), never learned from.
+missing then are filled with dropped ones, placed last, which the algorithm masks out of the loss
+(the batch keeps its shape, so every rank and minibatch split stays the same): never learned from.
 """
 
 from __future__ import annotations
@@ -40,8 +40,8 @@ def refill_informative_groups(rollout: Callable[[int], RolloutBatch], rewards_of
                               group_size: int, max_extra: int) -> tuple[RolloutBatch, int, int]:
     """Roll out ``rollout(0)``, then ``rollout(1)``, ... until B/G groups have signal or ``max_extra``
     extra batches are spent. Returns the batch to learn from (the first B/G informative groups in
-    rollout order, then, if short, uninformative ones with their loss masked out), the number of
-    extra batches drawn and the number of groups left without signal."""
+    rollout order, then, if short, uninformative ones: the last groups), the number of extra batches
+    drawn and the number of those uninformative groups at its end (for the caller to mask out)."""
     batches: list[RolloutBatch] = []
     kept: list[int] = []  # row offsets (in the concatenation) of the informative groups' first rows
     dropped: list[int] = []
@@ -57,10 +57,7 @@ def refill_informative_groups(rollout: Callable[[int], RolloutBatch], rewards_of
     unfilled = max(0, n_groups - len(kept))
     firsts = kept[:n_groups] + dropped[:unfilled]
     rows = torch.tensor([f + j for f in firsts for j in range(group_size)])
-    merged = select_rows(concat_batches(batches), rows)
-    if unfilled:  # the filler groups stay in the batch's shape but out of every loss
-        merged.response_mask[-unfilled * group_size :] = 0
-    return merged, attempt, unfilled
+    return select_rows(concat_batches(batches), rows), attempt, unfilled
 
 
 def concat_batches(batches: list[RolloutBatch]) -> RolloutBatch:

@@ -89,6 +89,15 @@ class GRPO(Algorithm):
             rewards = rewards + overlong_penalty(batch, self.config.overlong_buffer)
         return rewards
 
+    def loss_mask(self, batch: RolloutBatch) -> Tensor:
+        """The policy's tokens (less truncated episodes if asked), less the filler groups that dynamic
+        sampling could not replace (the batch's last ``unfilled_groups`` groups): never learned from."""
+        mask = super().loss_mask(batch)
+        if self.config.dynamic_sampling and self.unfilled_groups:
+            mask = mask.clone()
+            mask[-self.unfilled_groups * self.config.group_size :] = 0
+        return mask
+
     def collect(self, rollout: Any) -> RolloutBatch:
         """With dynamic sampling: groups whose rewards are all equal are replaced by fresh ones."""
         if not self.config.dynamic_sampling:

@@ -406,10 +406,10 @@ def test_dynamic_sampling_refills_zero_variance_groups_from_fresh_prompts():
     assert batch.prompts == [PROMPTS[0], PROMPTS[1], PROMPTS[4], PROMPTS[5], "fresh the movie was", "fresh food"]
     assert all(r.std() > 0 for r in batch.rewards.view(-1, G))
 
-    # with no extra rollout allowed the group without signal stays, masked out of every loss
+    # with no extra rollout allowed the group without signal stays, last (the algorithm masks it out)
     batch, extra, unfilled = refill_informative_groups(lambda a: first, lambda b: b.rewards, G, max_extra=0)
     assert (extra, unfilled) == (0, 1)
-    assert batch.prompts[-2:] == PROMPTS[2:4] and batch.response_mask[-2:].sum() == 0
+    assert batch.prompts[-2:] == PROMPTS[2:4]
 
 
 def test_dapo_never_learns_from_a_group_without_signal():
@@ -419,13 +419,18 @@ def test_dapo_never_learns_from_a_group_without_signal():
     algorithm, batch, initial, _ = make_setup("dapo", overlong_buffer=0.0, max_extra_rollouts=0)
     batch.rewards = torch.tensor([0.7, -0.4, 0.2, 0.2, 1.3, -0.2])
     trained = algorithm.collect(lambda attempt: batch)
-    assert algorithm.unfilled_groups == 1 and trained.response_mask[-2:].sum() == 0
+    assert algorithm.unfilled_groups == 1 and trained.prompts[-2:] == PROMPTS[2:4]
     got, stats = update_steps(algorithm, trained)
     adv = group_normalised(trained.rewards).unsqueeze(1)
-    want = run_reference(copy.deepcopy(initial), trained,
-                         lambda logp, old, _, idx: token_mean(clipped(logp, old, adv[idx], 0.2, 0.28),
-                                                              trained.response_mask[idx]), epochs=1, minibatch=6)
-    assert steps_agree(got, want)
+    informative = trained.response_mask * torch.tensor([1.0, 1, 1, 1, 0, 0]).unsqueeze(1)
+
+    def dapo(mask):
+        return lambda logp, old, _, idx: token_mean(clipped(logp, old, adv[idx], 0.2, 0.28), mask[idx])
+
+    assert steps_agree(got, run_reference(copy.deepcopy(initial), trained, dapo(informative), epochs=1, minibatch=6))
+    # the filler's tokens would change the update (its token count enters the normaliser)
+    assert not steps_agree(got, run_reference(copy.deepcopy(initial), trained, dapo(trained.response_mask), epochs=1,
+                                              minibatch=6))
     assert stats["unfilled_groups"] == 1 and stats["extra_rollouts"] == 0
 
 
