@@ -26,6 +26,7 @@ class CISPO(GRPO):
     def clip_low(self) -> float:
         return 1.0  # no lower bound on the weight (for the logged clip fraction)
 
-    def surrogate(self, logprobs: Tensor, old_logprobs: Tensor, advantages: Tensor,
-                  mask: Tensor) -> tuple[Tensor, Tensor]:
+    def surrogate(
+        self, logprobs: Tensor, old_logprobs: Tensor, advantages: Tensor, mask: Tensor
+    ) -> tuple[Tensor, Tensor]:
         return capped_weight_policy_gradient(logprobs, old_logprobs, advantages, cap=1.0 + self.clip_high)

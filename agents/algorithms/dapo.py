@@ -23,4 +23,9 @@ from agents.algorithms.grpo import GRPO
 
 class DAPO(GRPO):
     name = "dapo"
-    setting_defaults = {"kl_coef": 0.0, "epsilon_high": 0.28, "dynamic_sampling": True, "overlong_buffer": 0.2}
+    setting_defaults = {
+        "kl_coef": 0.0,
+        "epsilon_high": 0.28,
+        "dynamic_sampling": True,
+        "overlong_buffer": 0.2,
+    }

@@ -36,8 +36,12 @@ def informative_groups(rewards: Tensor, group_size: int) -> Tensor:
     return (groups.max(dim=1).values - groups.min(dim=1).values) > 1e-6
 
 
-def refill_informative_groups(rollout: Callable[[int], RolloutBatch], rewards_of: Callable[[RolloutBatch], Tensor],
-                              group_size: int, max_extra: int) -> tuple[RolloutBatch, int, int]:
+def refill_informative_groups(
+    rollout: Callable[[int], RolloutBatch],
+    rewards_of: Callable[[RolloutBatch], Tensor],
+    group_size: int,
+    max_extra: int,
+) -> tuple[RolloutBatch, int, int]:
     """Roll out ``rollout(0)``, then ``rollout(1)``, ... until B/G groups have signal or ``max_extra``
     extra batches are spent. Returns the batch to learn from (the first B/G informative groups in
     rollout order, then, if short, uninformative ones: the last groups), the number of extra batches
@@ -71,12 +75,23 @@ def concat_batches(batches: list[RolloutBatch]) -> RolloutBatch:
         return None if parts[0] is None else torch.cat(parts, dim=0)
 
     return RolloutBatch(
-        input_ids=cat("input_ids"), attention_mask=cat("attention_mask"), response_mask=cat("response_mask"),
-        actions=cat("actions"), logprobs=cat("logprobs"), values=cat("values"), rewards=cat("rewards"),
-        terminated=cat("terminated"), truncated=cat("truncated"),
-        prompts=[p for b in batches for p in b.prompts], completions=[c for b in batches for c in b.completions],
-        reward_components={k: np.concatenate([b.reward_components[k] for b in batches]) for k in first.reward_components},
-        prompt_length=first.prompt_length, token_rewards=cat("token_rewards"), low_precision=first.low_precision,
+        input_ids=cat("input_ids"),
+        attention_mask=cat("attention_mask"),
+        response_mask=cat("response_mask"),
+        actions=cat("actions"),
+        logprobs=cat("logprobs"),
+        values=cat("values"),
+        rewards=cat("rewards"),
+        terminated=cat("terminated"),
+        truncated=cat("truncated"),
+        prompts=[p for b in batches for p in b.prompts],
+        completions=[c for b in batches for c in b.completions],
+        reward_components={
+            k: np.concatenate([b.reward_components[k] for b in batches]) for k in first.reward_components
+        },
+        prompt_length=first.prompt_length,
+        token_rewards=cat("token_rewards"),
+        low_precision=first.low_precision,
     )
 
 
@@ -89,11 +104,19 @@ def select_rows(batch: RolloutBatch, rows: Tensor) -> RolloutBatch:
         return None if x is None else x[on].clone()
 
     return RolloutBatch(
-        input_ids=take(batch.input_ids), attention_mask=take(batch.attention_mask),
-        response_mask=take(batch.response_mask), actions=take(batch.actions), logprobs=take(batch.logprobs),
-        values=take(batch.values), rewards=take(batch.rewards), terminated=take(batch.terminated),
-        truncated=take(batch.truncated), prompts=[batch.prompts[i] for i in picked],
+        input_ids=take(batch.input_ids),
+        attention_mask=take(batch.attention_mask),
+        response_mask=take(batch.response_mask),
+        actions=take(batch.actions),
+        logprobs=take(batch.logprobs),
+        values=take(batch.values),
+        rewards=take(batch.rewards),
+        terminated=take(batch.terminated),
+        truncated=take(batch.truncated),
+        prompts=[batch.prompts[i] for i in picked],
         completions=[batch.completions[i] for i in picked],
         reward_components={k: np.asarray(v)[picked] for k, v in batch.reward_components.items()},
-        prompt_length=batch.prompt_length, token_rewards=take(batch.token_rewards), low_precision=batch.low_precision,
+        prompt_length=batch.prompt_length,
+        token_rewards=take(batch.token_rewards),
+        low_precision=batch.low_precision,
     )

@@ -22,7 +22,9 @@ class GSPO(GRPO):
     default_aggregation = "sequence-mean"
     setting_defaults = {"kl_coef": 0.0, "clip_range": 3e-4, "epsilon_high": 4e-4}
 
-    def surrogate(self, logprobs: Tensor, old_logprobs: Tensor, advantages: Tensor,
-                  mask: Tensor) -> tuple[Tensor, Tensor]:
-        return sequence_clipped_surrogate(logprobs, old_logprobs, advantages, mask, clip_low=self.clip_low,
-                                          clip_high=self.clip_high)
+    def surrogate(
+        self, logprobs: Tensor, old_logprobs: Tensor, advantages: Tensor, mask: Tensor
+    ) -> tuple[Tensor, Tensor]:
+        return sequence_clipped_surrogate(
+            logprobs, old_logprobs, advantages, mask, clip_low=self.clip_low, clip_high=self.clip_high
+        )

@@ -32,7 +32,9 @@ class ReBN(Reinforce):
     def token_advantages(self, batch: RolloutBatch, shaped_rewards: Tensor) -> Tensor:
         """(B, T) each token's turn's batch-normalised return."""
         mask = self.loss_mask(batch)
-        returns, turn_of_token = turn_returns(per_token_rewards(batch, shaped_rewards), mask, gamma=self.config.gamma)
+        returns, turn_of_token = turn_returns(
+            per_token_rewards(batch, shaped_rewards), mask, gamma=self.config.gamma
+        )
         if returns.numel() > 1:
             returns = (returns - returns.mean()) / (returns.std() + 1e-8)
         advantages = returns[turn_of_token.clamp_min(0)]  # (B, T)

@@ -36,5 +36,7 @@ class ReinforcePP(GRPO):
         token_rewards = per_token_rewards(batch, rewards)  # (B, T)
         if ref_logprobs is not None:
             kl = kl_estimate(self.rollout_logprobs(batch), ref_logprobs, self.kl_kind)  # (B, T)
-            token_rewards = token_rewards - self.kl_controller.value * torch.where(mask.bool(), kl, torch.zeros_like(kl))
+            token_rewards = token_rewards - self.kl_controller.value * torch.where(
+                mask.bool(), kl, torch.zeros_like(kl)
+            )
         return whiten(discounted_returns(token_rewards, mask, gamma=self.config.gamma), mask)

@@ -24,7 +24,13 @@ class SAPO(GRPO):
     setting_defaults = {"kl_coef": 0.0}
     options = (GROUP_OPTIONS - {"epsilon_high"}) | {"sapo_tau_pos", "sapo_tau_neg"}
 
-    def surrogate(self, logprobs: Tensor, old_logprobs: Tensor, advantages: Tensor,
-                  mask: Tensor) -> tuple[Tensor, Tensor]:
-        return soft_gated_surrogate(logprobs, old_logprobs, advantages, tau_pos=self.config.sapo_tau_pos,
-                                    tau_neg=self.config.sapo_tau_neg)
+    def surrogate(
+        self, logprobs: Tensor, old_logprobs: Tensor, advantages: Tensor, mask: Tensor
+    ) -> tuple[Tensor, Tensor]:
+        return soft_gated_surrogate(
+            logprobs,
+            old_logprobs,
+            advantages,
+            tau_pos=self.config.sapo_tau_pos,
+            tau_neg=self.config.sapo_tau_neg,
+        )

@@ -80,9 +80,18 @@ def hand_built_batch(tok) -> RolloutBatch:
     assert torch.allclose(token_rewards.sum(1), torch.tensor(REWARDS))
     truncated = torch.tensor(TRUNCATED)
     return RolloutBatch(
-        input_ids=ids, attention_mask=attn, response_mask=resp_mask, actions=ids[:, P:].clone(),
-        logprobs=torch.zeros(B, T), values=None, rewards=torch.tensor(REWARDS), terminated=~truncated,
-        truncated=truncated, prompts=PROMPTS, completions=[" ".join(e[0]) for e in EPISODES], prompt_length=P,
+        input_ids=ids,
+        attention_mask=attn,
+        response_mask=resp_mask,
+        actions=ids[:, P:].clone(),
+        logprobs=torch.zeros(B, T),
+        values=None,
+        rewards=torch.tensor(REWARDS),
+        terminated=~truncated,
+        truncated=truncated,
+        prompts=PROMPTS,
+        completions=[" ".join(e[0]) for e in EPISODES],
+        prompt_length=P,
         token_rewards=token_rewards,
     )
 
@@ -153,7 +162,9 @@ def make_setup(algo, **overrides):
     tok = build_tokenizer()
     policy = LMPolicy(build_model("gpt2", len(tok), seed=0, dropout=0.0), tok)
     reference = LMPolicy(build_model("gpt2", len(tok), seed=1, dropout=0.0), tok).reference()
-    fields = dict(algo=algo, steps=1, batch_size=6, group_size=G, lr=LR, max_grad_norm=0.0, seed=SEED, device="cpu")
+    fields = dict(
+        algo=algo, steps=1, batch_size=6, group_size=G, lr=LR, max_grad_norm=0.0, seed=SEED, device="cpu"
+    )
     fields.update(overrides)
     config = TrainConfig(**fields)
     algorithm = algorithm_class(algo)(policy, config, reference if config.kl_coef > 0 else None)
@@ -178,7 +189,9 @@ def update_steps(algorithm, batch):
     def step():
         params = [p for g in algorithm.optimizer.param_groups for p in g["params"]]
         steps.append((pending["loss"], [p.grad.detach().clone() for p in params]))
-        algorithm.weights_before_step.append([p.detach().clone() for p in algorithm.policy.model.parameters()])
+        algorithm.weights_before_step.append(
+            [p.detach().clone() for p in algorithm.policy.model.parameters()]
+        )
         pending["loss"] = 0.0
         return real_step()
 
@@ -208,8 +221,9 @@ def check(algorithm, batch, initial, correct: Callable, mutant: Callable, **run)
         for a, b in zip(grads_a, grads_b, strict=True):
             torch.testing.assert_close(a, b, atol=1e-5, rtol=1e-4)
     assert len(got) == len(want)
-    assert not steps_agree(got, run_reference(copy.deepcopy(initial), batch, mutant, **run)), \
+    assert not steps_agree(got, run_reference(copy.deepcopy(initial), batch, mutant, **run)), (
         "the nearest neighbour's formula gives the same update: this batch cannot tell them apart"
+    )
     return stats
 
 
@@ -236,7 +250,9 @@ def test_dapo_update_is_the_papers_formula():
     adv = group_normalised(dapo_rewards(batch)).unsqueeze(1)
 
     def dapo(high):
-        return lambda logp, old, _, idx: token_mean(clipped(logp, old, adv[idx], 0.2, high), mask_of(batch, idx))
+        return lambda logp, old, _, idx: token_mean(
+            clipped(logp, old, adv[idx], 0.2, high), mask_of(batch, idx)
+        )
 
     check(algorithm, batch, initial, dapo(0.28), dapo(0.2), epochs=2, minibatch=3)  # mutant: symmetric clip
     assert algorithm.reference is None  # beta = 0: no reference model at all
@@ -253,8 +269,9 @@ def test_dapo_overlong_penalty_falls_linearly_over_the_buffer():
 def test_dapo_with_truncated_masked_and_top_entropy_tokens():
     """--mask-truncated-completions drops rows 0 and 4 from loss and normaliser; --top-entropy-quantile
     zeroes the loss of the lower-entropy tokens (the normaliser still counts them, as TRL)."""
-    algorithm, batch, initial, _ = make_setup("dapo", mask_truncated_completions=True, top_entropy_quantile=0.4,
-                                              overlong_buffer=0.0)
+    algorithm, batch, initial, _ = make_setup(
+        "dapo", mask_truncated_completions=True, top_entropy_quantile=0.4, overlong_buffer=0.0
+    )
     adv = group_normalised(batch.rewards).unsqueeze(1)
 
     def loss_of(quantile_mask: bool):
@@ -265,6 +282,7 @@ def test_dapo_with_truncated_masked_and_top_entropy_tokens():
                 threshold = torch.quantile(entropy.detach()[m.bool()], 0.6)  # 13 tokens: not a tie
                 per_token = per_token * (entropy.detach() >= threshold).float()
             return token_mean(per_token, m)
+
         return loss
 
     check(algorithm, batch, initial, loss_of(True), loss_of(False), epochs=1, minibatch=6)
@@ -297,6 +315,7 @@ def test_cispo_update_is_the_papers_formula():
             weight = torch.exp(logp - old).clamp(max=5.0)  # the cap 1 + eps_high, eps_high = 4
             weight = weight.detach() if stop_gradient else weight
             return token_mean(-weight * adv[idx] * logp, mask_of(batch, idx))
+
         return loss
 
     check(algorithm, batch, initial, cispo(True), cispo(False), epochs=2, minibatch=3)
@@ -313,6 +332,7 @@ def test_sapo_update_is_the_papers_formula():
             tau = torch.where(a > 0, torch.tensor(1.0), torch.tensor(tau_neg))
             gate = torch.sigmoid(tau * (torch.exp(logp - old) - 1)) * 4 / tau
             return sequence_mean(-gate * a, mask_of(batch, idx))
+
         return loss
 
     check(algorithm, batch, initial, sapo(1.05), sapo(1.0), epochs=2, minibatch=3)  # mutant: one temperature
@@ -340,17 +360,22 @@ def reinforce_pp_advantages(batch, ref_logp, *, per_group: bool):
 
 
 def test_reinforce_pp_update_is_the_papers_formula():
-    algorithm, batch, initial, reference = make_setup("reinforce_pp", ppo_epochs=2, minibatch_size=3, kl_coef=BETA)
+    algorithm, batch, initial, reference = make_setup(
+        "reinforce_pp", ppo_epochs=2, minibatch_size=3, kl_coef=BETA
+    )
     with torch.no_grad():
         ref_logp = forward(reference.model, batch)[0]
 
     def reinforce_pp(per_group):
         adv = reinforce_pp_advantages(batch, ref_logp, per_group=per_group)
-        return lambda logp, old, _, idx: token_mean(clipped(logp, old, adv[idx], 0.2, 0.2), mask_of(batch, idx))
+        return lambda logp, old, _, idx: token_mean(
+            clipped(logp, old, adv[idx], 0.2, 0.2), mask_of(batch, idx)
+        )
 
     stats = check(algorithm, batch, initial, reinforce_pp(False), reinforce_pp(True), epochs=2, minibatch=3)
-    assert stats["kl"] == pytest.approx(((batch.logprobs - ref_logp) * batch.response_mask).sum(1).mean().item(),
-                                        abs=1e-6)
+    assert stats["kl"] == pytest.approx(
+        ((batch.logprobs - ref_logp) * batch.response_mask).sum(1).mean().item(), abs=1e-6
+    )
 
 
 # ---- ReBN ---------------------------------------------------------------------------------------------
@@ -378,7 +403,9 @@ def rebn_advantages(batch, *, per_turn: bool):
 
 
 def test_rebn_update_is_the_papers_formula():
-    algorithm, batch, initial, _ = make_setup("rebn", minibatch_size=3)  # minibatches accumulate into one step
+    algorithm, batch, initial, _ = make_setup(
+        "rebn", minibatch_size=3
+    )  # minibatches accumulate into one step
 
     def rebn(per_turn):
         adv = rebn_advantages(batch, per_turn=per_turn)
@@ -403,7 +430,14 @@ def test_dynamic_sampling_refills_zero_variance_groups_from_fresh_prompts():
     batch, extra, unfilled = refill_informative_groups(rollout, lambda b: b.rewards, G, max_extra=4)
     assert calls == [0, 1] and extra == 1 and unfilled == 0
     # groups 0 and 2 of the first batch, then the fresh batch's first informative group
-    assert batch.prompts == [PROMPTS[0], PROMPTS[1], PROMPTS[4], PROMPTS[5], "fresh the movie was", "fresh food"]
+    assert batch.prompts == [
+        PROMPTS[0],
+        PROMPTS[1],
+        PROMPTS[4],
+        PROMPTS[5],
+        "fresh the movie was",
+        "fresh food",
+    ]
     assert all(r.std() > 0 for r in batch.rewards.view(-1, G))
 
     # with no extra rollout allowed the group without signal stays, last (the algorithm masks it out)
@@ -427,10 +461,14 @@ def test_dapo_never_learns_from_a_group_without_signal():
     def dapo(mask):
         return lambda logp, old, _, idx: token_mean(clipped(logp, old, adv[idx], 0.2, 0.28), mask[idx])
 
-    assert steps_agree(got, run_reference(copy.deepcopy(initial), trained, dapo(informative), epochs=1, minibatch=6))
+    assert steps_agree(
+        got, run_reference(copy.deepcopy(initial), trained, dapo(informative), epochs=1, minibatch=6)
+    )
     # the filler's tokens would change the update (its token count enters the normaliser)
-    assert not steps_agree(got, run_reference(copy.deepcopy(initial), trained, dapo(trained.response_mask), epochs=1,
-                                              minibatch=6))
+    assert not steps_agree(
+        got,
+        run_reference(copy.deepcopy(initial), trained, dapo(trained.response_mask), epochs=1, minibatch=6),
+    )
     assert stats["unfilled_groups"] == 1 and stats["extra_rollouts"] == 0
 
 
@@ -443,8 +481,12 @@ def test_bf16_rollout_weights_are_the_fp32_over_bf16_probability_ratio(tiny_mode
     from tests.agents.helpers_trainers import tiny_env_args
 
     policy = LMPolicy.from_pretrained(tiny_model, device="cpu")
-    envs = make_envs(TrainConfig(env="rlenv/TextGen-v0", model=tiny_model, steps=1, batch_size=8,
-                                 env_args=tiny_env_args()), tiny_model)
+    envs = make_envs(
+        TrainConfig(
+            env="rlenv/TextGen-v0", model=tiny_model, steps=1, batch_size=8, env_args=tiny_env_args()
+        ),
+        tiny_model,
+    )
     try:
         batch = collect_rollouts(policy, envs, seed=0, autocast_dtype=torch.bfloat16)
     finally:
@@ -458,8 +500,12 @@ def test_bf16_rollout_weights_are_the_fp32_over_bf16_probability_ratio(tiny_mode
     cap = float(torch.quantile(ratio[m.bool()], 0.5))  # half the tokens above it
     cap = max(cap, 1.0 + 1e-7)
     seq = torch.exp(((fp32 - batch.logprobs) * m).sum(1, keepdim=True)) * m
-    cases = {("tis", "token"): ratio.clamp(max=cap), ("mis", "token"): torch.where(ratio > cap, 0.0, ratio),
-             ("tis", "sequence"): seq.clamp(max=cap), ("mis", "sequence"): torch.where(seq > cap, 0.0, seq)}
+    cases = {
+        ("tis", "token"): ratio.clamp(max=cap),
+        ("mis", "token"): torch.where(ratio > cap, 0.0, ratio),
+        ("tis", "sequence"): seq.clamp(max=cap),
+        ("mis", "sequence"): torch.where(seq > cap, 0.0, seq),
+    }
     for (mode, level), want in cases.items():
         got = rollout_importance_weights(fp32 - batch.logprobs, m, mode=mode, level=level, cap=cap)
         torch.testing.assert_close(got, want * m, atol=1e-6, rtol=1e-6)
@@ -471,15 +517,18 @@ def test_the_correction_weights_each_token_loss_by_train_over_sample(algo, mode)
     """A sampler that put less mass on the batch's tokens than the fp32 policy (log pi_sample = log pi
     - d): the update equals the unweighted formula with each token's loss times min(e^d, cap) (tis) or
     e^d if <= cap else 0 (mis); the mismatch KL is logged."""
-    algorithm, batch, initial, _ = make_setup(algo, kl_coef=0.0, rollout_precision="bf16", rollout_correction=mode,
-                                              rollout_correction_cap=1.5)
+    algorithm, batch, initial, _ = make_setup(
+        algo, kl_coef=0.0, rollout_precision="bf16", rollout_correction=mode, rollout_correction_cap=1.5
+    )
     d = torch.linspace(-0.6, 0.8, 6 * T).view(6, T)
     batch.logprobs = (batch.logprobs - d) * batch.response_mask
     batch.low_precision = True
     w = torch.exp(d)
     w = w.clamp(max=1.5) if mode == "tis" else torch.where(w > 1.5, 0.0, w)
     m = batch.response_mask
-    adv = (batch.rewards - batch.rewards.mean() if algo == "reinforce" else group_normalised(batch.rewards)).unsqueeze(1)
+    adv = (
+        batch.rewards - batch.rewards.mean() if algo == "reinforce" else group_normalised(batch.rewards)
+    ).unsqueeze(1)
 
     def loss(weights):
         def of(logp, old, _, idx):
@@ -489,14 +538,18 @@ def test_the_correction_weights_each_token_loss_by_train_over_sample(algo, mode)
             if algo == "grpo":
                 return token_mean(clipped(logp, old, a, 0.2, 0.2) * wt, mk)
             return token_mean(-torch.exp(logp - old).clamp(max=5.0).detach() * a * logp * wt, mk)
+
         return of
 
     got, stats = update_steps(algorithm, batch)
     assert steps_agree(got, run_reference(copy.deepcopy(initial), batch, loss(w), epochs=1, minibatch=6))
-    assert not steps_agree(got, run_reference(copy.deepcopy(initial), batch, loss(torch.ones_like(w)), epochs=1,
-                                              minibatch=6))  # without the weights: a different update
+    assert not steps_agree(
+        got, run_reference(copy.deepcopy(initial), batch, loss(torch.ones_like(w)), epochs=1, minibatch=6)
+    )  # without the weights: a different update
     # KL(pi_sample || pi_train) by k3 with r = pi_train / pi_sample = e^d, summed per episode
-    assert stats["rollout_mismatch_kl"] == pytest.approx(((torch.exp(d) - 1 - d) * m).sum(1).mean().item(), rel=1e-4)
+    assert stats["rollout_mismatch_kl"] == pytest.approx(
+        ((torch.exp(d) - 1 - d) * m).sum(1).mean().item(), rel=1e-4
+    )
 
 
 def test_the_correction_needs_bf16_rollouts_and_fp32_updates():
@@ -521,9 +574,22 @@ def test_the_menu_trains_on_a_padded_qwen2(tmp_path, algo):
     padded_qwen2(len(tok)).save_pretrained(model_dir)
     tok.save_pretrained(model_dir)
     extra = {"top_entropy_quantile": 0.5} if algo not in ("rebn", "sapo") else {}
-    result = train(TrainConfig(algo=algo, env="rlenv/TextGen-v0", model=str(model_dir), env_args=tiny_env_args(),
-                               steps=2, batch_size=8, group_size=4, lr=1e-3, out=str(tmp_path / "run"),
-                               device="cpu", checkpoint_every=0, **extra))
+    result = train(
+        TrainConfig(
+            algo=algo,
+            env="rlenv/TextGen-v0",
+            model=str(model_dir),
+            env_args=tiny_env_args(),
+            steps=2,
+            batch_size=8,
+            group_size=4,
+            lr=1e-3,
+            out=str(tmp_path / "run"),
+            device="cpu",
+            checkpoint_every=0,
+            **extra,
+        )
+    )
     assert [r["step"] for r in result.metrics] == [1, 2]
     assert all(torch.isfinite(torch.tensor(r["loss"])) for r in result.metrics)
 
@@ -533,9 +599,21 @@ def test_the_menu_trains_on_a_multi_turn_id(tmp_path, algo):
     """GuessNumber-v0 on the embedded model: per-turn rewards, env replies between the guesses."""
     from agents.trainer import train
 
-    result = train(TrainConfig(algo=algo, env="rlenv/GuessNumber-v0", steps=2, batch_size=8, group_size=4,
-                               max_new_tokens=12, lr=1e-3, out=str(tmp_path / "run"), device="cpu",
-                               checkpoint_every=0, max_extra_rollouts=1 if algo == "dapo" else 4))
+    result = train(
+        TrainConfig(
+            algo=algo,
+            env="rlenv/GuessNumber-v0",
+            steps=2,
+            batch_size=8,
+            group_size=4,
+            max_new_tokens=12,
+            lr=1e-3,
+            out=str(tmp_path / "run"),
+            device="cpu",
+            checkpoint_every=0,
+            max_extra_rollouts=1 if algo == "dapo" else 4,
+        )
+    )
     assert [r["step"] for r in result.metrics] == [1, 2]
     assert all(torch.isfinite(torch.tensor(r["loss"])) for r in result.metrics)
 
@@ -551,8 +629,9 @@ def test_the_menu_learns_the_tiny_sentiment_task(tiny_model, tmp_path, algo):
     # the random tiny model never emits EOS, so DAPO's overlong penalty (-1 at the full 6-token budget)
     # would outweigh VADER's [-1, 1] and it would learn nothing else; the penalty is checked above
     extra = {"overlong_buffer": 0.0} if algo == "dapo" else {}
-    config = tiny_config(tiny_model, tmp_path / "run", algo=algo, steps=40, batch_size=16, lr=3e-3,
-                         checkpoint_every=0, **extra)
+    config = tiny_config(
+        tiny_model, tmp_path / "run", algo=algo, steps=40, batch_size=16, lr=3e-3, checkpoint_every=0, **extra
+    )
     result = train(config)
     before, after = evaluated_reward(tiny_model, config), evaluated_reward(result.checkpoint, config)
     assert before < 0.2
