@@ -98,9 +98,6 @@ class Algorithm:
                 users = [a for a, c in ALGORITHMS.items() if name in c.options]
                 raise ConfigError(f"--{name.replace('_', '-')} does not apply to {cls.name}; drop it, or use an "
                                   f"algorithm that uses it: {', '.join(users)}")
-        if config.dynamic_sampling and not cls.uses_groups:
-            raise ConfigError(f"dynamic sampling drops groups of equal rewards, and {cls.name} draws no groups; "
-                              "drop --dynamic-sampling")
         if cls.uses_groups:
             if config.group_size < 2:
                 raise ConfigError(
