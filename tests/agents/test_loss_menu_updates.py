@@ -47,36 +47,24 @@ TRUNCATED = [True, False, False, False, True, False]
 LR, SEED, BETA = 0.05, 3, 0.1
 
 
-@pytest.fixture(autouse=True)
-def _one_thread_seeded():
-    torch.manual_seed(0)
-    before = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(before)
+pytestmark = pytest.mark.usefixtures("single_thread")  # tiny-model matmuls: one torch thread
 
 
 # ---- the hand-built batch ------------------------------------------------------------------------
 def hand_built_batch(tok) -> RolloutBatch:
-    B = len(PROMPTS)
-    ids = torch.full((B, P + T), tok.pad_token_id)
-    attn = torch.zeros(B, P + T, dtype=torch.long)
-    resp_mask = torch.zeros(B, T)
-    token_rewards = torch.zeros(B, T)
+    B, pad = len(PROMPTS), tok.pad_token_id
+    id_rows, attn_rows, mask_rows, reward_rows = [], [], [], []
     for i, (prompt, (response, env_cols, turn_rewards)) in enumerate(zip(PROMPTS, EPISODES, strict=True)):
-        p = tok(prompt)["input_ids"]
-        ids[i, P - len(p) : P] = torch.tensor(p)
-        attn[i, P - len(p) : P] = 1
-        r = tok.convert_tokens_to_ids(response)
-        ids[i, P : P + len(r)] = torch.tensor(r)
-        attn[i, P : P + len(r)] = 1
-        resp_mask[i, : len(r)] = 1
-        resp_mask[i, env_cols] = 0
-        if turn_rewards is None:
-            token_rewards[i, len(r) - 1] = REWARDS[i]
-        else:
-            for col, value in turn_rewards.items():
-                token_rewards[i, col] = value
+        p, r = tok(prompt)["input_ids"], tok.convert_tokens_to_ids(response)
+        id_rows.append(
+            [pad] * (P - len(p)) + p + r + [pad] * (T - len(r))
+        )  # left-padded prompt, then response
+        attn_rows.append([0] * (P - len(p)) + [1] * (len(p) + len(r)) + [0] * (T - len(r)))
+        mask_rows.append([float(c < len(r) and c not in env_cols) for c in range(T)])
+        columns = turn_rewards if turn_rewards is not None else {len(r) - 1: REWARDS[i]}
+        reward_rows.append([columns.get(c, 0.0) for c in range(T)])
+    ids, attn = torch.tensor(id_rows), torch.tensor(attn_rows)
+    resp_mask, token_rewards = torch.tensor(mask_rows), torch.tensor(reward_rows)
     assert torch.allclose(token_rewards.sum(1), torch.tensor(REWARDS))
     truncated = torch.tensor(TRUNCATED)
     return RolloutBatch(
@@ -561,11 +549,29 @@ def test_the_correction_needs_bf16_rollouts_and_fp32_updates():
 MENU = ["dapo", "gspo", "cispo", "sapo", "reinforce_pp", "rebn"]
 
 
+def two_updates(tmp_path, **fields):
+    """Two updates of 8 episodes through ``train``; every logged loss finite."""
+    from agents.trainer import train
+
+    fields = dict(
+        steps=2,
+        batch_size=8,
+        group_size=4,
+        lr=1e-3,
+        out=str(tmp_path / "run"),
+        device="cpu",
+        checkpoint_every=0,
+        **fields,
+    )
+    result = train(TrainConfig(**fields))
+    assert [r["step"] for r in result.metrics] == [1, 2]
+    assert all(torch.isfinite(torch.tensor(r["loss"])) for r in result.metrics)
+
+
 @pytest.mark.parametrize("algo", MENU)
 def test_the_menu_trains_on_a_padded_qwen2(tmp_path, algo):
     """A Qwen2 whose head has more rows than the tokenizer (padded vocabularies): rollouts, the update's
-    logprobs and entropies (top-entropy tokens), dynamic sampling's refills all stay in the env's ids."""
-    from agents.trainer import train
+    logprobs and entropies (top-entropy tokens) all stay in the env's ids."""
     from tests.agents.helpers_trainers import tiny_env_args
     from tests.agents.test_padded_head_and_reference import padded_qwen2
 
@@ -574,48 +580,16 @@ def test_the_menu_trains_on_a_padded_qwen2(tmp_path, algo):
     padded_qwen2(len(tok)).save_pretrained(model_dir)
     tok.save_pretrained(model_dir)
     extra = {"top_entropy_quantile": 0.5} if algo not in ("rebn", "sapo") else {}
-    result = train(
-        TrainConfig(
-            algo=algo,
-            env="rlenv/TextGen-v0",
-            model=str(model_dir),
-            env_args=tiny_env_args(),
-            steps=2,
-            batch_size=8,
-            group_size=4,
-            lr=1e-3,
-            out=str(tmp_path / "run"),
-            device="cpu",
-            checkpoint_every=0,
-            **extra,
-        )
+    two_updates(
+        tmp_path, algo=algo, env="rlenv/TextGen-v0", model=str(model_dir), env_args=tiny_env_args(), **extra
     )
-    assert [r["step"] for r in result.metrics] == [1, 2]
-    assert all(torch.isfinite(torch.tensor(r["loss"])) for r in result.metrics)
 
 
 @pytest.mark.parametrize("algo", MENU)
 def test_the_menu_trains_on_a_multi_turn_id(tmp_path, algo):
     """GuessNumber-v0 on the embedded model: per-turn rewards, env replies between the guesses."""
-    from agents.trainer import train
-
-    result = train(
-        TrainConfig(
-            algo=algo,
-            env="rlenv/GuessNumber-v0",
-            steps=2,
-            batch_size=8,
-            group_size=4,
-            max_new_tokens=12,
-            lr=1e-3,
-            out=str(tmp_path / "run"),
-            device="cpu",
-            checkpoint_every=0,
-            max_extra_rollouts=1 if algo == "dapo" else 4,
-        )
-    )
-    assert [r["step"] for r in result.metrics] == [1, 2]
-    assert all(torch.isfinite(torch.tensor(r["loss"])) for r in result.metrics)
+    extra = {"max_extra_rollouts": 1} if algo == "dapo" else {}
+    two_updates(tmp_path, algo=algo, env="rlenv/GuessNumber-v0", max_new_tokens=12, **extra)
 
 
 @pytest.mark.parametrize("algo", MENU)
