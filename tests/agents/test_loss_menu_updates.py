@@ -610,3 +610,35 @@ def test_the_menu_learns_the_tiny_sentiment_task(tiny_model, tmp_path, algo):
     before, after = evaluated_reward(tiny_model, config), evaluated_reward(result.checkpoint, config)
     assert before < 0.2
     assert after > before + 0.4, (before, after)
+
+
+def test_ppo_weights_its_whitened_advantages_by_the_correction():
+    """PPO applies the weights to its whitened GAE advantages, per token (the value loss is untouched)."""
+    tok = build_tokenizer()
+    batch = hand_built_batch(tok)
+    d = torch.linspace(-0.6, 0.8, 6 * T).view(6, T)
+    targets = {}
+    for mode in ("none", "mis"):
+        policy = LMPolicy(build_model("gpt2", len(tok), seed=0, dropout=0.0), tok, value_head=True)
+        config = TrainConfig(
+            algo="ppo",
+            steps=1,
+            batch_size=6,
+            kl_coef=0.0,
+            rollout_precision="bf16",
+            rollout_correction=mode,
+            rollout_correction_cap=1.5,
+            device="cpu",
+        )
+        algorithm = algorithm_class("ppo")(policy, config, None)
+        with torch.no_grad():
+            batch.logprobs = (forward(policy.model, batch)[0] - d) * batch.response_mask
+        batch.low_precision = True
+        targets[mode] = algorithm.targets(batch, batch.rewards)
+    w = torch.exp(d)
+    w = torch.where(w > 1.5, 0.0, w) * batch.response_mask
+    torch.testing.assert_close(
+        targets["mis"]["advantages"], targets["none"]["advantages"] * w, atol=1e-5, rtol=1e-4
+    )
+    torch.testing.assert_close(targets["mis"]["returns"], targets["none"]["returns"])
+    assert targets["none"]["rollout_mismatch_kl"] == pytest.approx(targets["mis"]["rollout_mismatch_kl"])
