@@ -14,9 +14,9 @@ from typing import Any, Literal
 import numpy as np
 
 import reward_models
+from rlenv.assets import DATA_DIR as DATA
+from rlenv.assets import REVIEW_RM_DIR
 from rlenv.tasks.splits import split_generator, split_prompt_file
-
-DATA = Path(__file__).resolve().parent.parent / "assets" / "data"
 
 SPLIT_SIZES: dict[str, str] = {
     "rlenv/PositiveReview-v0": "240 train / 60 held-out review openings",
@@ -50,11 +50,9 @@ def brief(target_words: int = 4, split: str = "train", **env_kwargs: Any) -> dic
 
 def learned_review(split: str = "train", rm_path: str | Path | None = None, **env_kwargs: Any) -> dict[str, Any]:
     """Review openings; reward = a small learned reward model's score of prompt + completion (trained on
-    VADER-scored reviews by ``python -m rlenv.tasks.learned_review``; ``rm_path`` swaps in another)."""
-    from rlenv.tasks.learned_review import RM_DIR
-
+    VADER-scored reviews by ``python -m tools.reward_model``; ``rm_path`` swaps in another)."""
     defaults = dict(prompts=split_prompt_file(DATA / "review_prompts.txt", split),
-                    reward_model=reward_models.make("learned", path=rm_path or RM_DIR),
+                    reward_model=reward_models.make("learned", path=rm_path or REVIEW_RM_DIR),
                     max_prompt_tokens=16, max_new_tokens=24)
     return {**defaults, **env_kwargs}
 
