@@ -12,7 +12,7 @@ Which blocks run, on every page (README.md and every docs/ page but the generate
   still be valid: an ``rlenv``/``python -m agents.cli`` command is parsed by the real command line
   (its flags and the config checks run; the work does not), ``python -m MODULE`` must name an
   importable module, ``python FILE`` an existing file, ``python -c CODE`` must compile; installs,
-  the test runner, ruff, mkdocs and curl are left alone. A command of any other kind fails, so a new
+  the test runner, ruff, mypy, pre-commit, mkdocs and curl are left alone. A command of any other kind fails, so a new
   kind of command needs a rule here. The serving page's server is started for real by the python
   blocks that talk to it (``readme_server``).
 """
@@ -212,7 +212,15 @@ def test_rm_to_policy_pipeline_runs_as_written(in_tmp_dir, capsys):
 
 # ---- bash blocks that are checked, not run ---------------------------------------------------------
 
-LEFT_ALONE = ("pip", "ruff", "curl", "mkdocs", "apt-get")  # installs and other tools' own commands
+LEFT_ALONE = (
+    "pip",
+    "ruff",
+    "curl",
+    "mkdocs",
+    "mypy",
+    "pre-commit",
+    "apt-get",
+)  # installs, other tools' commands
 
 
 def checked_bash_commands() -> list[tuple[str, list[str]]]:

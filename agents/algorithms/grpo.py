@@ -55,6 +55,7 @@ class GRPO(Algorithm):
             for idx in self.minibatches(batch.batch_size):
                 scores = self.policy.score_sequences(batch.input_ids[idx], batch.attention_mask[idx],
                                                      batch.prompt_length, with_entropy=True)
+                assert scores.entropy is not None  # with_entropy=True
                 old = scores.logprobs.detach() if old_logprobs is None else old_logprobs[idx]
                 if sampled is not None and old_logprobs is None:
                     sampled[idx] = old

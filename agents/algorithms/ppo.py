@@ -44,13 +44,15 @@ class PPO(Algorithm):
         return config.kl_coef > 0 or config.kl_target is not None
 
     @torch.no_grad()
-    def targets(self, batch: RolloutBatch, rewards: Tensor) -> dict[str, Tensor]:
-        """Old logprobs and values, per-token rewards, advantages and returns; all (B, T)."""
+    def targets(self, batch: RolloutBatch, rewards: Tensor) -> dict[str, Any]:
+        """Old logprobs and values, per-token rewards, advantages and returns; all (B, T) (the KL
+        entries None without a reference)."""
         config, mask = self.config, batch.response_mask
         B = mask.shape[0]
         old = self.policy.score_sequences(batch.input_ids, batch.attention_mask, batch.prompt_length,
                                           with_values=True)
         old_logprobs = old.logprobs  # (B, T)
+        assert old.values is not None  # with_values=True
         values = torch.where(mask.bool(), old.values, torch.zeros_like(mask))  # (B, T) V(s_t)
 
         # the env's rewards on the columns of the actions that earned them (the last token for a
@@ -89,6 +91,7 @@ class PPO(Algorithm):
             for idx in self.minibatches(batch.batch_size):
                 new = self.policy.score_sequences(batch.input_ids[idx], batch.attention_mask[idx],
                                                   batch.prompt_length, with_values=True, with_entropy=True)
+                assert new.values is not None and new.entropy is not None  # asked for both
                 pg_loss, pg_stats = clipped_surrogate_loss(new.logprobs, t["old_logprobs"][idx], t["advantages"][idx],
                                                            mask[idx], clip_range=config.clip_range, mode=self.aggregation)
                 vf_loss, vf_stats = clipped_value_loss(new.values, t["values"][idx], t["returns"][idx], mask[idx],

@@ -55,6 +55,7 @@ class Reinforce(Algorithm):
         for idx in self.minibatches(batch.batch_size):
             scores = self.policy.score_sequences(batch.input_ids[idx], batch.attention_mask[idx],
                                                  batch.prompt_length, with_entropy=True)
+            assert scores.entropy is not None  # with_entropy=True
             loss = policy_gradient_loss(scores.logprobs, advantages[idx], mask[idx], self.aggregation)
             weighted = self.minibatch_weight(idx, mask) * loss
             self.backward(weighted)

@@ -8,6 +8,7 @@ Every named LM task takes ``split="train"`` (default) or ``"heldout"``: disjoint
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any, Literal
 
@@ -68,7 +69,7 @@ def continue_review(split: str = "train", **env_kwargs: Any) -> dict[str, Any]:
 ARITHMETIC_LEVELS: dict[str, tuple[int, str]] = {"easy": (9, "+"), "medium": (99, "+-"), "hard": (99, "+-*")}
 
 
-def arithmetic_prompts(max_operand: int, operators: str):
+def arithmetic_prompts(max_operand: int, operators: str) -> Callable[[np.random.Generator], dict[str, Any]]:
     """``f(rng) -> {"prompt": "a+b=", "answer": a+b}`` with non-negative results for ``-``."""
 
     def draw(rng: np.random.Generator) -> dict[str, Any]:
@@ -113,7 +114,7 @@ def keyword(max_words: int | None = 20, length_penalty: float = 0.02, fuzzy: boo
     return {**defaults, **env_kwargs}
 
 
-def reasoning_gym_prompts(task: str, config: dict[str, Any]):
+def reasoning_gym_prompts(task: str, config: dict[str, Any]) -> Callable[[np.random.Generator], dict[str, Any]]:
     """``f(rng) -> {"prompt": question, "entry": entry}``: one fresh reasoning-gym item per episode,
     seeded from the env's RNG (so ``reset(seed=...)`` fixes the questions)."""
     import reasoning_gym
