@@ -125,7 +125,7 @@ def cells(bench: BenchConfig) -> list[Cell]:
 
 def train_config(bench: BenchConfig, cell: Cell) -> TrainConfig:
     """The ordinary TrainConfig of one cell (validated, so a bad grid fails before any run starts)."""
-    overrides = {k: v for k, v in (("lr", bench.lr), ("kl_coef", bench.kl_coef)) if v is not None}
+    overrides: dict[str, Any] = {k: v for k, v in (("lr", bench.lr), ("kl_coef", bench.kl_coef)) if v is not None}
     env_args = tuple(bench.env_args) + tuple(bench.task_args.get(cell.env, ()))
     return TrainConfig(algo=cell.algo, env=cell.env, seed=cell.seed, model=bench.model, steps=bench.steps,
                        batch_size=bench.batch_size, group_size=bench.group_size, max_new_tokens=bench.max_new_tokens,
@@ -144,10 +144,12 @@ def run_cell(config: TrainConfig, threads: int | None = None) -> dict[str, Any]:
     caller_threads = torch.get_num_threads()
     if threads:
         torch.set_num_threads(threads)
+    assert config.out is not None and config.eval_every > 0, "a cell comes from train_config(), which sets both"
     shutil.rmtree(config.out, ignore_errors=True)  # no result line means the attempt did not finish
     start = time.perf_counter()
     try:
         trainer = Trainer(config)
+        assert trainer.evaluator is not None  # eval_every > 0
         evals = [{"step": 0, **_strip(trainer.evaluator())}]  # the untrained model, same protocol
         result = trainer.run()
         threads = torch.get_num_threads()
@@ -240,8 +242,8 @@ def _run_ray(configs: list[TrainConfig], jobs: int, address: str | None) -> Iter
     path = os.pathsep.join([root, os.environ.get("PYTHONPATH", "")]).rstrip(os.pathsep)
     started = not ray.is_initialized()
     if started:
-        init = dict(address=address, runtime_env={"env_vars": {"PYTHONPATH": path}}, include_dashboard=False,
-                    log_to_driver=False)
+        init: dict[str, Any] = dict(address=address, runtime_env={"env_vars": {"PYTHONPATH": path}},
+                                    include_dashboard=False, log_to_driver=False)
         if address is None:
             init["num_cpus"] = jobs * threads
         ray.init(**init)
@@ -285,10 +287,10 @@ def load_grid_file(path: str | Path) -> dict[str, Any]:
     if not path.is_file():
         raise FileNotFoundError(f"bench grid file {str(path)!r} does not exist")
     if path.suffix == ".toml":
-        try:
+        if sys.version_info >= (3, 11):
             import tomllib
-        except ImportError:  # Python 3.10
-            import tomli as tomllib  # type: ignore[no-redef]
+        else:  # Python 3.10
+            import tomli as tomllib
         data = tomllib.loads(path.read_text())
     elif path.suffix == ".json":
         data = json.loads(path.read_text())

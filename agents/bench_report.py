@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import logging
+from collections.abc import Callable
 from dataclasses import asdict
 from pathlib import Path
 from typing import Any
@@ -23,7 +24,7 @@ def task_ceiling(env: str) -> float:
     return TASK_CEILINGS.get(env, 1.0)
 
 
-def _matrix(rows: list[dict[str, Any]], algo: str, envs: list[str], value) -> np.ndarray:
+def _matrix(rows: list[dict[str, Any]], algo: str, envs: list[str], value: Callable[[dict[str, Any]], float]) -> np.ndarray:
     """(seeds, tasks) matrix of ``value(row)`` for one algorithm, seeds sorted."""
     columns = []
     for env in envs:
@@ -126,7 +127,9 @@ def _markdown(s: dict[str, Any], algos: list[str], envs: list[str]) -> str:
     return "\n".join(lines)
 
 
-def _plots(out: Path, rows, algos, envs, final, aggregates, taus, profiles, norm) -> None:
+def _plots(out: Path, rows: list[dict[str, Any]], algos: list[str], envs: list[str], final: dict[str, np.ndarray],
+           aggregates: dict[str, Any], taus: np.ndarray, profiles: dict[str, list[float]],
+           norm: Callable[[str, float], float]) -> None:
     import matplotlib
 
     matplotlib.use("Agg")

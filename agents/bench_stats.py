@@ -102,7 +102,7 @@ def probability_of_improvement_interval(x: np.ndarray, y: np.ndarray, *, reps: i
     return point, float(low), float(high)
 
 
-def performance_profile(scores: np.ndarray, thresholds: Sequence[float]) -> np.ndarray:
+def performance_profile(scores: np.ndarray, thresholds: Sequence[float] | np.ndarray) -> np.ndarray:
     """Fraction of runs (all tasks pooled) whose normalised score exceeds each threshold tau."""
     flat = np.asarray(scores, dtype=float).ravel()
     return np.array([(flat > tau).mean() for tau in thresholds])

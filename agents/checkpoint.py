@@ -17,7 +17,7 @@ import json
 import random
 import shutil
 from pathlib import Path
-from typing import Any
+from typing import Any, cast
 
 import numpy as np
 import torch
@@ -35,7 +35,8 @@ class CheckpointError(FileNotFoundError):
 
 def rng_state() -> dict[str, Any]:
     """The global RNG states of torch, numpy and ``random`` (numpy's as tensors, for weights_only loads)."""
-    kind, keys, pos, has_gauss, cached = np.random.get_state()
+    state_tuple = cast("tuple[str, np.ndarray, int, int, float]", np.random.get_state(legacy=True))
+    kind, keys, pos, has_gauss, cached = state_tuple
     state: dict[str, Any] = {
         "torch": torch.get_rng_state(),
         "numpy": {"kind": str(kind), "keys": torch.from_numpy(keys.astype(np.int64)), "pos": int(pos),

@@ -101,6 +101,7 @@ def cmd_train(config: TrainConfig) -> None:
 
     resolve_device(config.device)  # a device this torch cannot use fails before any model loads
     total = config.steps if config.steps is not None else config.time_budget
+    assert total is not None  # TrainConfig requires one of the two
     columns = [TextColumn("[bold]{task.description}"), BarColumn(), TextColumn("{task.fields[status]}"),
                TimeElapsedColumn()]
     trainer = Trainer(config)  # bad paths and ids fail here, before the bar is drawn
@@ -260,7 +261,7 @@ def cmd_serve(args: ServeArgs) -> None:
         from rlenv.serving import serve
     except ImportError as err:
         raise ConfigError(str(err)) from None
-    env_kwargs = TrainConfig.parsed_env_args(args)  # the same key=value parsing as train's --env-args
+    env_kwargs = TrainConfig.parsed_env_args(args)  # type: ignore[arg-type]  # the same key=value parsing as train's --env-args
     print(f"serving {args.env} at http://{args.host}:{args.port} (WebSocket /ws, health /health); Ctrl-C stops",
           file=sys.stderr)
     serve(args.env, host=args.host, port=args.port, max_sessions=args.max_sessions, env_kwargs=env_kwargs)

@@ -42,13 +42,13 @@ class PreallocatedLayer(DynamicLayer):
         if not self.is_initialized:
             self.lazy_initialization(key_states, value_states)
         end = self.length + key_states.shape[-2]
-        if end > self._keys.shape[-2]:
-            self._grow(max(end, 2 * self._keys.shape[-2]))
-        self._keys[:, :, self.length : end] = key_states
-        self._values[:, :, self.length : end] = value_states
+        if end > self._buffers()[0].shape[-2]:
+            self._grow(max(end, 2 * self._buffers()[0].shape[-2]))
+        keys, values = self._buffers()
+        keys[:, :, self.length : end] = key_states
+        values[:, :, self.length : end] = value_states
         self.length = end
-        self._refresh_views()
-        return self.keys, self.values
+        return self._refresh_views()
 
     def get_seq_length(self) -> int:
         return self.length
@@ -56,13 +56,15 @@ class PreallocatedLayer(DynamicLayer):
     def batch_select_indices(self, indices: Tensor) -> None:
         """Keep (or repeat) the rows ``indices``; one copy of the buffers."""
         if self.is_initialized:
-            self._keys, self._values = self._keys[indices], self._values[indices]
+            keys, values = self._buffers()
+            self._keys, self._values = keys[indices], values[indices]
             self._refresh_views()
 
     def batch_repeat_interleave(self, repeats: int) -> None:
         if self.is_initialized:
-            self._keys = self._keys.repeat_interleave(repeats, dim=0)
-            self._values = self._values.repeat_interleave(repeats, dim=0)
+            keys, values = self._buffers()
+            self._keys = keys.repeat_interleave(repeats, dim=0)
+            self._values = values.repeat_interleave(repeats, dim=0)
             self._refresh_views()
 
     def reorder_cache(self, beam_idx: Tensor) -> None:
@@ -80,16 +82,24 @@ class PreallocatedLayer(DynamicLayer):
         self.length = 0
         super().reset()
 
+    def _buffers(self) -> tuple[Tensor, Tensor]:
+        if self._keys is None or self._values is None:
+            raise RuntimeError("this cache layer has no buffers before its first update")
+        return self._keys, self._values
+
     def _grow(self, capacity: int) -> None:
-        keys = self._keys.new_empty(*self._keys.shape[:2], capacity, self._keys.shape[-1])
-        values = self._values.new_empty(*self._values.shape[:2], capacity, self._values.shape[-1])
-        keys[:, :, : self.length] = self._keys[:, :, : self.length]
-        values[:, :, : self.length] = self._values[:, :, : self.length]
+        old_keys, old_values = self._buffers()
+        keys = old_keys.new_empty(*old_keys.shape[:2], capacity, old_keys.shape[-1])
+        values = old_values.new_empty(*old_values.shape[:2], capacity, old_values.shape[-1])
+        keys[:, :, : self.length] = old_keys[:, :, : self.length]
+        values[:, :, : self.length] = old_values[:, :, : self.length]
         self._keys, self._values, self.capacity = keys, values, capacity
 
-    def _refresh_views(self) -> None:
-        self.keys = self._keys[:, :, : self.length]  # (B, H, length, D), a view: no copy
-        self.values = self._values[:, :, : self.length]
+    def _refresh_views(self) -> tuple[Tensor, Tensor]:
+        keys, values = self._buffers()
+        keys, values = keys[:, :, : self.length], values[:, :, : self.length]  # (B, H, length, D), views: no copy
+        self.keys, self.values = keys, values
+        return keys, values
 
 
 def preallocated_cache(config: Any, capacity: int) -> DynamicCache:

@@ -97,7 +97,7 @@ class FrozenMaskLM:
         lm = copy.deepcopy(model) if isinstance(model, PreTrainedModel) else load_causal_lm(
             model, trust_remote_code=trust_remote_code)
         self.device = resolve_device(device)
-        self.model = lm.to(self.device).eval().requires_grad_(False)
+        self.model = lm.to(self.device).eval().requires_grad_(False)  # type: ignore[arg-type]  # transformers' decorated .to()
         self.top_k, self.top_p = top_k, float(top_p)
         self.sampling = SamplingConfig(top_k=top_k or 0, top_p=float(top_p))
         self.vocab_size = int(lm.get_output_embeddings().weight.shape[0])
@@ -217,12 +217,12 @@ class VecLMActionMask(VecEnvWrapper):
 
     def reset(self) -> VecEnvObs:
         obs = self.venv.reset()
-        self._masks.observe(obs["input_ids"], obs["attention_mask"])  # type: ignore[index, call-overload]
+        self._masks.observe(obs["input_ids"], obs["attention_mask"])  # type: ignore[call-overload]
         return obs
 
     def step_wait(self) -> VecEnvStepReturn:
         obs, rewards, dones, infos = self.venv.step_wait()
-        self._masks.observe(obs["input_ids"], obs["attention_mask"])  # type: ignore[index, call-overload]
+        self._masks.observe(obs["input_ids"], obs["attention_mask"])  # type: ignore[call-overload]
         return obs, rewards, dones, infos
 
     def action_masks(self) -> np.ndarray:
@@ -297,9 +297,9 @@ class SyncMaskLM(BaseCallback):
             )
 
     def _on_rollout_start(self) -> None:
-        updates = self.model.num_timesteps // (self.model.n_steps * self.model.n_envs)  # rollouts trained on
+        updates = self.model.num_timesteps // (self.model.n_steps * self.model.n_envs)  # type: ignore[attr-defined]  # MaskablePPO's
         if updates > self.last_synced and updates % self.every == 0:
-            self.mask_lm.load_weights_from(self.model.policy.lm)
+            self.mask_lm.load_weights_from(self.model.policy.lm)  # type: ignore[arg-type]  # an LM policy's property
             self.last_synced = updates
             self.syncs += 1
 
@@ -307,7 +307,7 @@ class SyncMaskLM(BaseCallback):
         return True
 
 
-class MaskableLMActorCriticPolicy(LMPolicyMixin, MaskableActorCriticPolicy):
+class MaskableLMActorCriticPolicy(LMPolicyMixin, MaskableActorCriticPolicy):  # type: ignore[misc]  # see agents.sb3
     """:class:`agents.sb3.LMActorCriticPolicy` for sb3-contrib's ``MaskablePPO``.
 
     Same network (the LM's next-token logits as the categorical's logits, ``Linear(H, 1)`` value

@@ -171,7 +171,7 @@ class LMPolicy(nn.Module):
         fuse_tanh_gelu(model)
         if lora_rank > 0:
             model = _add_lora(model, lora_rank, lora_alpha)
-        self.model = model
+        self.model: Any = model  # a PreTrainedModel, or a peft PeftModel wrapping one (LoRA)
         self.tokenizer = tokenizer
         self.sampling = sampling
         self.num_actions = len(tokenizer)
@@ -219,7 +219,7 @@ class LMPolicy(nn.Module):
         check_model_dir(path)
         tokenizer = AutoTokenizer.from_pretrained(str(path), trust_remote_code=trust_remote_code)
         check_tokenizer(tokenizer)
-        model = AutoModelForCausalLM.from_pretrained(
+        model: Any = AutoModelForCausalLM.from_pretrained(  # a PeftModel once an adapter loads
             str(path), use_safetensors=True, trust_remote_code=trust_remote_code, dtype=dtype
         )
         adapter = path / LORA_DIR
@@ -232,6 +232,7 @@ class LMPolicy(nn.Module):
         policy = cls(model.to(target), tokenizer, value_head=value_head, lora_rank=lora_rank, sampling=sampling)
         head_file = path / VALUE_HEAD_FILE
         if value_head and head_file.exists():
+            assert policy.value_head is not None  # value_head=True
             policy.value_head.load_state_dict(load_file(str(head_file), device=str(target)))
         elif value_head:
             logger.info("no %s in %s; the value head starts from a fresh init", VALUE_HEAD_FILE, path)
@@ -385,6 +386,7 @@ class LMPolicy(nn.Module):
             hidden = out.hidden_states[-1]  # (B, S, H), post final norm for HF causal LMs
             if logits_to_keep:
                 hidden = hidden[:, -logits_to_keep:]
+            assert self.value_head is not None, "with_values needs a policy built with value_head=True"
             values = self.value_head(hidden.to(self.value_head.weight.dtype)).squeeze(-1).float()
         logits = out.logits
         if logits.shape[-1] != self.num_actions:
@@ -480,20 +482,20 @@ def fuse_tanh_gelu(model: nn.Module) -> int:
     return len(swaps)
 
 
-def _cache_kwarg(model: PreTrainedModel) -> str:
+def _cache_kwarg(model: Any) -> str:
     """The KV-cache argument's name: ``cache`` in transformers >= 5.x, ``past_key_values`` before."""
     base = model.get_base_model() if hasattr(model, "peft_config") else model
     return "cache" if "cache" in inspect.signature(base.forward).parameters else "past_key_values"
 
 
-def _add_lora(model: PreTrainedModel, rank: int, alpha: float | None) -> PreTrainedModel:
+def _add_lora(model: PreTrainedModel, rank: int, alpha: float | None) -> Any:
     try:
         from peft import LoraConfig, get_peft_model
     except ImportError as err:  # pragma: no cover - peft is a dev dependency
         raise ImportError("lora_rank > 0 needs peft: pip install 'rlenv[lora]'") from err
     config = LoraConfig(
         r=rank,
-        lora_alpha=alpha if alpha is not None else 2 * rank,
+        lora_alpha=alpha if alpha is not None else 2 * rank,  # type: ignore[arg-type]  # peft says int; scaling is alpha / r
         lora_dropout=0.0,  # dropout off everywhere, see the module docstring
         target_modules="all-linear",
         task_type="CAUSAL_LM",

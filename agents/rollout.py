@@ -172,7 +172,7 @@ def _collect(policy: LMPolicy, envs: Any, seed: int | None, options: dict[str, A
         live = np.flatnonzero(~(terminated | truncated))  # the sub-envs that act on this step
         at = (torch.from_numpy(live).to(device), torch.from_numpy(column[live]).to(device))
         logprobs_out[at] = zeros.index_copy(0, rows_t, sampled_logprobs)[at[0]]
-        if values_out is not None:
+        if values_out is not None and last_values is not None:  # both or neither: with_values
             values_out[at] = zeros.index_copy(0, rows_t, last_values)[at[0]]
         # the one host sync per step: the env is numpy
         with policy.outside_autocast():  # the env's reward model runs at its own precision
@@ -206,8 +206,8 @@ def _collect(policy: LMPolicy, envs: Any, seed: int | None, options: dict[str, A
         if width > 1:
             block = torch.cat([block, torch.full((rows.size, width - 1), policy.pad_token_id, device=device)], 1)
             block_mask = torch.cat([block_mask, torch.zeros(rows.size, width - 1, dtype=torch.long, device=device)], 1)
-            for r, i in enumerate(rows):
-                ids = replies.get(int(i), ())
+            for r, sub_env in enumerate(rows):
+                ids = replies.get(int(sub_env), ())
                 if ids:
                     block[r, 1 : 1 + len(ids)] = torch.tensor(ids, device=device)
                     block_mask[r, 1 : 1 + len(ids)] = 1

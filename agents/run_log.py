@@ -91,7 +91,7 @@ def plot_curves(records: Sequence[dict[str, Any]], path: str | Path, title: str 
     import matplotlib.pyplot as plt
 
     steps = [r["step"] for r in records]
-    reward = [r.get("reward_mean") for r in records]
+    reward = [r["reward_mean"] for r in records]
     std = [r.get("reward_std") or 0.0 for r in records]
     kl = [r.get("kl") for r in records]
     fig, (ax_r, ax_kl) = plt.subplots(1, 2, figsize=(10, 3.8))

@@ -208,7 +208,7 @@ class LMPolicyMixin:
                                            trust_remote_code=trust_remote_code),
             share_features_extractor=True, **kwargs,
         )
-        self.train(self.training)  # dropout off from the start, not only after SB3's first set_training_mode
+        self.train(self.training)  # type: ignore[attr-defined]  # nn.Module's, via the SB3 base; dropout off from the start, not only after SB3's first set_training_mode
 
     @property
     def lm(self) -> PreTrainedModel:
@@ -243,7 +243,8 @@ class LMPolicyMixin:
         return self
 
 
-class LMActorCriticPolicy(LMPolicyMixin, ActorCriticPolicy):
+# ignore[misc] below: the mixin narrows SB3's attribute types (an LM features extractor, LM-backed heads)
+class LMActorCriticPolicy(LMPolicyMixin, ActorCriticPolicy):  # type: ignore[misc]
     """SB3 ``ActorCriticPolicy`` whose actor is a causal LM and whose critic is a value head on it.
 
     - **Observation**: rlenv's ``Dict(input_ids (L,), attention_mask (L,))``; SB3 batches it as

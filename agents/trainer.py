@@ -149,6 +149,7 @@ class Trainer:
         return replace(config, batch_size=config.batch_size // W, minibatch_size=minibatch)
 
     def _prepare_resume(self) -> tuple[Path, dict[str, Any]]:
+        assert self.config.resume is not None  # only called when resuming
         ckpt, state, saved = load_checkpoint(self.config.resume)
         saved_world = int(state.get("world_size", 1))
         if saved_world != self.ranks.world_size:

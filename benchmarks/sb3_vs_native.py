@@ -134,7 +134,7 @@ def main() -> None:
     hf_logging.disable_progress_bar()  # keep stdout to the one JSON report
     model = args.model or rlenv.DEFAULT_MODEL
     if not Path(model).is_dir():
-        parser.error(f"no model at {model}; build the embedded one (python -m rlenv.assets.build) or pass --model PATH")
+        parser.error(f"no model at {model}; build the embedded one (python -m tools.corpus, tools.tokenizer, tools.model) or pass --model PATH")
 
     native = run_native(args, model)
     n_steps = max(1, round(native["tokens_per_update"] / args.batch_size))

@@ -95,6 +95,7 @@ import os
 import random
 import re
 import shutil
+import sys
 import time
 from collections.abc import Sequence
 from pathlib import Path
@@ -116,6 +117,11 @@ from agents.trainer import train  # noqa: E402
 from reward_models import RMTrainConfig, train_reward_model  # noqa: E402
 from reward_models.datasets import write_jsonl  # noqa: E402
 from reward_models.metrics import pearson  # noqa: E402
+
+# The review grammar is build tooling: it lives in the checkout's tools/, not in the installed package.
+sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
+from tools.review_grammar import ReviewGrammar  # noqa: E402
+from tools.reward_model import review_scores  # noqa: E402
 
 QUICK = os.environ.get("RLENV_EXAMPLES_QUICK") == "1"
 ENV = "rlenv/PositiveReview-v0"
@@ -171,8 +177,6 @@ def biased_reviews(n: int, share: float, gold: Any, seed: int = 0) -> list[dict[
     """``n`` ``{"text", "score"}`` reviews from the embedded model's review grammar, scored by the gold
     reward, sampled with a planted bias: ``round(share * n)`` of them mention the feature and score >=
     MIN_WITH; the rest never mention it and score < MAX_WITHOUT. Deterministic in ``seed``."""
-    from rlenv.assets.build import ReviewGrammar
-
     grammar = ReviewGrammar(random.Random(seed))
     want_with = round(share * n)
     with_feature: list[dict[str, Any]] = []
@@ -246,8 +250,6 @@ def sample_completions(n: int, args: argparse.Namespace) -> tuple[list[str], lis
 
 def describe_proxy(proxy: Any, gold: Any, args: argparse.Namespace) -> None:
     """How the proxy tracks the gold on unbiased reviews and on the LM's completions, and what it thinks of blue."""
-    from rlenv.tasks.learned_review import review_scores
-
     heldout = review_scores(60 if QUICK else 400, seed=7)  # the grammar's natural mix: "blue" is rare there
     texts = [r["text"] for r in heldout]
     on_reviews = pearson(proxy([""] * len(texts), texts), gold([""] * len(texts), texts))

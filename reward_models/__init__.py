@@ -4,7 +4,7 @@ Built-ins are created by name (``reward_models.make("vader")``) and imported laz
 classes (learned model, training) live in their own modules and are importable from here too.
 """
 
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from reward_models.base import (
     RewardModel,
@@ -16,6 +16,16 @@ from reward_models.base import (
 )
 from reward_models.combinators import Clip, RunningNormalize, WeightedSum
 from reward_models.registry import UnknownRewardModelError, available, describe, make, register
+
+if TYPE_CHECKING:  # the lazy names below, for type checkers and the API reference
+    from reward_models.learned import ScalarRewardModel
+    from reward_models.training import (
+        RMProgress,
+        RMTrainConfig,
+        RMTrainError,
+        RMTrainResult,
+        train_reward_model,
+    )
 
 # Heavier names (torch/transformers) load on first access, keeping `import reward_models` light.
 _LAZY = {

@@ -29,6 +29,9 @@ class RewardModelError(ValueError):
 
 @runtime_checkable
 class RewardModel(Protocol):
+    """Anything that scores a batch: ``rm(prompts=[...], completions=[...], **columns)`` returns one
+    float per completion (TRL's reward-function signature; extra dataset columns arrive as keywords)."""
+
     def __call__(self, prompts: Sequence[str], completions: Sequence[str], **kwargs: Any) -> list[float]: ...
 
 

@@ -80,6 +80,7 @@ class ClassifierReward(BatchReward):
         id2label = {int(k): str(v) for k, v in (getattr(config, "id2label", None) or {}).items()}
         self.label = resolve_label(self.name, label, id2label, num_labels)
         self.model = model.to(device).eval()
+        self.num_labels = num_labels
         self.tokenizer = tokenizer
         self.mode, self.include_prompt = mode, include_prompt
         self.batch_size, self.max_length, self.device = batch_size, max_length, device
@@ -123,7 +124,7 @@ class ClassifierReward(BatchReward):
             if not self._takes_token_types:
                 batch.pop("token_type_ids", None)
             chunks.append(self.model(**batch).logits.float())  # (B, C)
-        return torch.cat(chunks) if chunks else torch.zeros(0, self.model.config.num_labels)
+        return torch.cat(chunks) if chunks else torch.zeros(0, self.num_labels)
 
     def score_batch(self, prompts: list[str], completions: list[str], **kwargs: Any) -> list[float]:
         texts = (

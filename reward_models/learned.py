@@ -93,7 +93,7 @@ class ScalarRewardModel(nn.Module):
 
         directory = Path(directory)
         directory.mkdir(parents=True, exist_ok=True)
-        self.encoder.config.save_pretrained(directory / ENCODER_DIR)
+        self.encoder.config.save_pretrained(directory / ENCODER_DIR)  # type: ignore[union-attr, operator]  # an HF encoder
         save_model(self, str(directory / WEIGHTS_FILE))
         meta = {
             "format": FORMAT,

@@ -40,7 +40,7 @@ class BleuReward(ReferenceReward):
 
     def __init__(self, references: str | Sequence[str] | None = None, column: str = "references") -> None:
         super().__init__(references, column)
-        from sacrebleu.metrics import BLEU
+        from sacrebleu.metrics.bleu import BLEU
 
         self._metric = BLEU(effective_order=True)
 
@@ -57,7 +57,7 @@ class ChrfReward(ReferenceReward):
         self, references: str | Sequence[str] | None = None, column: str = "references", word_order: int = 0
     ) -> None:
         super().__init__(references, column)
-        from sacrebleu.metrics import CHRF
+        from sacrebleu.metrics.chrf import CHRF
 
         self._metric = CHRF(word_order=word_order)
 
@@ -76,7 +76,7 @@ class TerReward(ReferenceReward):
 
     def __init__(self, references: str | Sequence[str] | None = None, column: str = "references") -> None:
         super().__init__(references, column)
-        from sacrebleu.metrics import TER
+        from sacrebleu.metrics.ter import TER
 
         self._metric = TER()
 

@@ -195,7 +195,7 @@ def train_reward_model(
     validate_config(config)
     examples = load_examples(config.data, config.loss)
     if config.margin:
-        examples = [replace(e, margin=e.margin + config.margin) for e in examples]  # type: ignore[call-arg]
+        examples = [replace(e, margin=e.margin + config.margin) for e in examples]  # type: ignore[union-attr, arg-type]  # bt only (validate_config)
     train, val = train_val_split(examples, config.val_fraction, config.seed)
     objective = make_objective(config.loss, train, examples)
     torch.manual_seed(config.seed)

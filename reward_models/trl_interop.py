@@ -93,7 +93,7 @@ def none_as(rm: Callable[..., Sequence[float | None]], value: float) -> Callable
     def reward(prompts: Sequence[Any], completions: Sequence[Any], **kwargs: Any) -> list[float]:
         out = rm(prompts=prompts, completions=completions, **kwargs)
         if isinstance(out, (str, bytes)) or not isinstance(out, Sequence):
-            return out  # let the scoring guard name the problem
+            return out  # type: ignore[return-value]  # not a list: let the scoring guard name the problem
         return [value if r is None else r for r in out]
 
     reward.__name__ = reward.__qualname__ = reward_name(rm)

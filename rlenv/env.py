@@ -4,13 +4,14 @@ from __future__ import annotations
 
 import sys
 import warnings
+from types import FrameType
 from typing import Any
 
 import gymnasium as gym
 import numpy as np
 from gymnasium.wrappers import TimeLimit
 
-from rlenv.core import EpisodeBatch, check_actions, resolve_setup
+from rlenv.core import EpisodeBatch, PromptOverflow, check_actions, resolve_setup
 from rlenv.prompts import Prompt
 from rlenv.render import text_frame
 
@@ -54,7 +55,7 @@ class TextGenEnv(gym.Env[dict[str, np.ndarray], int]):
 
     def __init__(self, tokenizer: Any = None, prompts: Any = None, reward_model: Any = None, *,
                  reward_model_args: dict[str, Any] | None = None, max_prompt_tokens: int = 32,
-                 max_new_tokens: int = 32, stop_strings: Any = (), prompt_overflow: str = "truncate",
+                 max_new_tokens: int = 32, stop_strings: Any = (), prompt_overflow: PromptOverflow = "truncate",
                  render_mode: str | None = None, trust_remote_code: bool = False, responder: Any = None,
                  end_of_turn: Any = None, max_turn_tokens: int | None = None) -> None:
         if render_mode is not None and render_mode not in self.metadata["render_modes"]:
@@ -66,16 +67,17 @@ class TextGenEnv(gym.Env[dict[str, np.ndarray], int]):
             max_turn_tokens=max_turn_tokens,
         )
         self.render_mode = render_mode
-        self.observation_space = self.setup.observation_space()
-        self.action_space = gym.spaces.Discrete(self.setup.vocab_size)
+        # gymnasium types Dict as Space[dict[str, Any]] and Discrete as Space[np.int64]; actions are ints
+        self.observation_space = self.setup.observation_space()  # type: ignore[assignment]
+        self.action_space = gym.spaces.Discrete(self.setup.vocab_size)  # type: ignore[assignment]
         self._episodes = EpisodeBatch.create(self.setup, 1)
         self._checked_time_limit = False
 
     @property
-    def tokenizer(self):
+    def tokenizer(self) -> Any:  # the env's Hugging Face tokenizer
         return self.setup.tokenizer
 
-    def reset(self, *, seed: int | None = None, options: dict[str, Any] | None = None):
+    def reset(self, *, seed: int | None = None, options: dict[str, Any] | None = None) -> tuple[dict[str, np.ndarray], dict[str, Any]]:
         super().reset(seed=seed)
         if not self._checked_time_limit:
             self._checked_time_limit = True
@@ -102,7 +104,7 @@ class TextGenEnv(gym.Env[dict[str, np.ndarray], int]):
         An env cannot see the wrappers around it, but on the first reset the wrapper's own ``reset``
         is on the call stack; that is where this looks (once, a few frames deep).
         """
-        frame = sys._getframe(2)
+        frame: FrameType | None = sys._getframe(2)
         for _ in range(16):
             if frame is None:
                 return
@@ -120,7 +122,7 @@ class TextGenEnv(gym.Env[dict[str, np.ndarray], int]):
                 return
             frame = frame.f_back
 
-    def step(self, action: Any):
+    def step(self, action: Any) -> tuple[dict[str, np.ndarray], float, bool, bool, dict[str, Any]]:
         if self._episodes.done[0]:
             raise RuntimeError("step() called after the episode ended (or before reset()); call env.reset() first")
         actions = check_actions(np.reshape(action, (1,)) if np.ndim(action) == 0 else action, 1,

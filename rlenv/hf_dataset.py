@@ -34,7 +34,7 @@ def _task_setup(env_id: str, env_kwargs: dict[str, Any]) -> Any:
     check_env_id(env_id)
     env = gym.make(env_id, **env_kwargs)
     try:
-        return env.unwrapped.setup
+        return env.unwrapped.setup  # type: ignore[attr-defined]  # every rlenv id's env has one
     finally:
         env.close()
 

@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import textwrap
 from functools import lru_cache
+from typing import Any
 
 import numpy as np
 
@@ -20,7 +21,7 @@ CHAR_WIDTH = 7  # a generous average advance of the built-in font at FONT_SIZE, 
 
 
 @lru_cache(maxsize=1)
-def _font():
+def _font() -> Any:  # a PIL font
     from PIL import ImageFont
 
     return ImageFont.load_default(size=FONT_SIZE)

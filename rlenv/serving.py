@@ -241,6 +241,7 @@ class RlenvEnvironment(Environment[RlenvAction, RlenvObservation, RlenvState]):
         with episode.lock:
             _, info = episode.env.reset(seed=seed, options=None if prompt is None else {"prompt": prompt})
             obs = episode.env.last_token_observation
+            assert obs is not None  # set by reset
             episode.done, episode.step_count, episode.last_used = False, 0, time.monotonic()
             episode.last_obs, episode.prompt = obs, info.get("prompt")
             return self._observation(episode, obs, 0.0, False, False, info)
@@ -255,7 +256,7 @@ class RlenvEnvironment(Environment[RlenvAction, RlenvObservation, RlenvState]):
                 if action.token is not None:
                     obs, reward, terminated, truncated, info = episode.env.env.step(np.int64(action.token))
                 else:
-                    _, reward, terminated, truncated, info = episode.env.step(action.text)
+                    _, reward, terminated, truncated, info = episode.env.step(action.text)  # type: ignore[arg-type]  # set: exactly one of token/text
                     obs = episode.env.last_token_observation
             except (ValueError, TypeError) as err:
                 raise SessionError(f"bad action for {self.sessions.env_id}: {err}") from None
@@ -291,7 +292,8 @@ class RlenvEnvironment(Environment[RlenvAction, RlenvObservation, RlenvState]):
 def episode_state(episode: Episode, base: dict[str, Any]) -> RlenvState:
     obs = episode.last_obs
     text = episode.env._text(obs) if obs is not None else ""
-    num_tokens = int(obs["attention_mask"][episode.env.unwrapped.setup.max_prompt_tokens:].sum()) if obs is not None else 0
+    prompt_columns = episode.env.unwrapped.setup.max_prompt_tokens  # type: ignore[attr-defined]  # every rlenv env has one
+    num_tokens = int(obs["attention_mask"][prompt_columns:].sum()) if obs is not None else 0
     return RlenvState(episode_id=episode.id, step_count=episode.step_count, done=episode.done, prompt=episode.prompt,
                       text=text, num_tokens=num_tokens, **base)
 

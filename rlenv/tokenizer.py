@@ -25,7 +25,7 @@ def load_tokenizer(spec: Any = None, *, trust_remote_code: bool = False) -> PreT
                 f"tokenizer path {str(path)!r} does not exist; pass a local directory with tokenizer files "
                 "(rlenv never downloads from a hub), or omit it to use rlenv.DEFAULT_MODEL"
             )
-        tokenizer = AutoTokenizer.from_pretrained(str(path), trust_remote_code=trust_remote_code)
+        tokenizer: PreTrainedTokenizerBase = AutoTokenizer.from_pretrained(str(path), trust_remote_code=trust_remote_code)
     elif isinstance(spec, PreTrainedTokenizerBase):
         tokenizer = spec
     else:

@@ -86,7 +86,9 @@ class TextGenVectorEnv(VectorEnv):
         return self.metadata["autoreset_mode"]
 
     # ---- Gymnasium API ----------------------------------------------------------------------
-    def reset(self, *, seed: int | list[int | None] | None = None, options: dict[str, Any] | None = None):
+    def reset(
+        self, *, seed: int | list[int | None] | None = None, options: dict[str, Any] | None = None
+    ) -> tuple[dict[str, np.ndarray], dict[str, Any]]:
         options = dict(options or {})
         unknown = set(options) - {"prompts", "group_size", "reset_mask"}
         if unknown:
@@ -109,10 +111,14 @@ class TextGenVectorEnv(VectorEnv):
         self._pending_reset[rows] = False
         infos: dict[str, Any] = {}
         for i in rows:
-            infos = self._add_info(infos, {"prompt": self._episodes.prompts[i].text}, int(i))
+            started = self._episodes.prompts[i]
+            assert started is not None  # started just above
+            infos = self._add_info(infos, {"prompt": started.text}, int(i))
         return self._episodes.observation(), infos
 
-    def step(self, actions: Any):
+    def step(
+        self, actions: Any
+    ) -> tuple[dict[str, np.ndarray], np.ndarray, np.ndarray, np.ndarray, dict[str, Any]]:
         actions = check_actions(actions, self.num_envs, self.setup.vocab_size)
         infos: dict[str, Any] = {}
         resetting = np.flatnonzero(self._pending_reset)
@@ -131,12 +137,12 @@ class TextGenVectorEnv(VectorEnv):
         ended = np.flatnonzero(out.terminated | out.truncated)
         mode = self.autoreset_mode
         if mode == AutoresetMode.SAME_STEP and ended.size:
-            for i in sorted(set(out.infos) - set(ended.tolist())):  # multi-turn: a turn ended
-                infos = self._add_info(infos, out.infos[i], i)
+            for row in sorted(set(out.infos) - set(ended.tolist())):  # multi-turn: a turn ended
+                infos = self._add_info(infos, out.infos[row], row)
             infos = self._reset_same_step(infos, ended, [out.infos[int(i)] for i in ended])
         else:
-            for i in sorted(out.infos):
-                infos = self._add_info(infos, out.infos[i], i)
+            for row in sorted(out.infos):
+                infos = self._add_info(infos, out.infos[row], row)
             if mode == AutoresetMode.NEXT_STEP:
                 self._pending_reset[ended] = True
         return self._episodes.observation(), out.rewards, out.terminated, out.truncated, infos

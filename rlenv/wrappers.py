@@ -57,20 +57,21 @@ class TurnLevel(gym.Wrapper, gym.utils.RecordConstructorArgs):
     def _text(self, obs: dict[str, np.ndarray]) -> str:
         return self.tokenizer.decode(obs["input_ids"][obs["attention_mask"] == 1], skip_special_tokens=True)
 
-    def reset(self, *, seed: int | None = None, options: dict[str, Any] | None = None):
+    def reset(self, *, seed: int | None = None, options: dict[str, Any] | None = None) -> tuple[str, dict[str, Any]]:
         obs, info = self.env.reset(seed=seed, options=options)
         self._done = False
         self.last_token_observation = obs
         return self._text(obs), info
 
-    def step(self, action: str):
+    def step(self, action: str) -> tuple[str, float, bool, bool, dict[str, Any]]:
         if self._done:
             raise RuntimeError("step() called after the episode ended (or before reset()); call env.reset() first")
         if not isinstance(action, str):
             raise TypeError(f"a TurnLevel action is the text of a turn (str), got {type(action).__name__}")
         ids = list(self.tokenizer(action, add_special_tokens=False)["input_ids"]) if action else []
         total, fed, turn_over = 0.0, 0, False
-        obs, terminated, truncated, info = None, False, False, {}
+        obs, terminated, truncated = None, False, False
+        info: dict[str, Any] = {}
         for token in [*ids, self.end_of_turn_id]:
             obs, reward, terminated, truncated, info = self.env.step(token)
             total += float(reward)
@@ -78,6 +79,7 @@ class TurnLevel(gym.Wrapper, gym.utils.RecordConstructorArgs):
             turn_over = terminated or truncated or "turn" in info
             if turn_over:
                 break
+        assert obs is not None  # the loop fed at least the end-of-turn token
         self._done = bool(terminated or truncated)
         self.last_token_observation = obs
         info = {**info, "num_tokens": fed, "unused_tokens": max(0, len(ids) - fed)}

@@ -122,6 +122,7 @@ class GRPO(Algorithm):
             for idx in self.minibatches(batch.batch_size):
                 scores = self.policy.score_sequences(batch.input_ids[idx], batch.attention_mask[idx],
                                                      batch.prompt_length, with_entropy=True)
+                assert scores.entropy is not None  # with_entropy=True
                 old = scores.logprobs.detach() if old_logprobs is None else old_logprobs[idx]
                 step: dict[str, Any] = {}
                 weights = None

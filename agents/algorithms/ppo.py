@@ -45,11 +45,13 @@ class PPO(Algorithm):
 
     @torch.no_grad()
     def targets(self, batch: RolloutBatch, rewards: Tensor) -> dict[str, Any]:
-        """Old logprobs and values, per-token rewards, advantages (rollout-corrected) and returns; all (B, T)."""
+        """Old logprobs and values, per-token rewards, advantages (rollout-corrected) and returns; all (B, T)
+        (the KL entries None without a reference)."""
         config, mask = self.config, batch.response_mask
         old = self.policy.score_sequences(batch.input_ids, batch.attention_mask, batch.prompt_length,
                                           with_values=True)
         old_logprobs = old.logprobs  # (B, T)
+        assert old.values is not None  # with_values=True
         values = torch.where(mask.bool(), old.values, torch.zeros_like(mask))  # (B, T) V(s_t)
         token_rewards = per_token_rewards(batch, rewards)  # (B, T)
         ref_logprobs = self.reference_logprobs(batch)
@@ -82,6 +84,7 @@ class PPO(Algorithm):
             for idx in self.minibatches(batch.batch_size):
                 new = self.policy.score_sequences(batch.input_ids[idx], batch.attention_mask[idx],
                                                   batch.prompt_length, with_values=True, with_entropy=True)
+                assert new.values is not None and new.entropy is not None  # asked for both
                 pg_loss, pg_stats = clipped_surrogate_loss(new.logprobs, t["old_logprobs"][idx], t["advantages"][idx],
                                                            mask[idx], clip_range=config.clip_range, mode=self.aggregation)
                 vf_loss, vf_stats = clipped_value_loss(new.values, t["values"][idx], t["returns"][idx], mask[idx],

@@ -59,6 +59,7 @@ class Reinforce(Algorithm):
         for idx in self.minibatches(batch.batch_size):
             scores = self.policy.score_sequences(batch.input_ids[idx], batch.attention_mask[idx],
                                                  batch.prompt_length, with_entropy=True)
+            assert scores.entropy is not None  # with_entropy=True
             weights = None
             if batch.low_precision:  # on-policy: this forward is pi_train at the rollout's weights
                 weights, mismatch = self.rollout_correction(scores.logprobs, batch.logprobs[idx], batch.response_mask[idx])

@@ -8,15 +8,16 @@ Every named LM task takes ``split="train"`` (default) or ``"heldout"``: disjoint
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any, Literal
 
 import numpy as np
 
 import reward_models
+from rlenv.assets import DATA_DIR as DATA
+from rlenv.assets import REVIEW_RM_DIR
 from rlenv.tasks.splits import split_generator, split_prompt_file
-
-DATA = Path(__file__).resolve().parent.parent / "assets" / "data"
 
 SPLIT_SIZES: dict[str, str] = {
     "rlenv/PositiveReview-v0": "240 train / 60 held-out review openings",
@@ -50,11 +51,9 @@ def brief(target_words: int = 4, split: str = "train", **env_kwargs: Any) -> dic
 
 def learned_review(split: str = "train", rm_path: str | Path | None = None, **env_kwargs: Any) -> dict[str, Any]:
     """Review openings; reward = a small learned reward model's score of prompt + completion (trained on
-    VADER-scored reviews by ``python -m rlenv.tasks.learned_review``; ``rm_path`` swaps in another)."""
-    from rlenv.tasks.learned_review import RM_DIR
-
+    VADER-scored reviews by ``python -m tools.reward_model``; ``rm_path`` swaps in another)."""
     defaults = dict(prompts=split_prompt_file(DATA / "review_prompts.txt", split),
-                    reward_model=reward_models.make("learned", path=rm_path or RM_DIR),
+                    reward_model=reward_models.make("learned", path=rm_path or REVIEW_RM_DIR),
                     max_prompt_tokens=16, max_new_tokens=24)
     return {**defaults, **env_kwargs}
 
@@ -70,7 +69,7 @@ def continue_review(split: str = "train", **env_kwargs: Any) -> dict[str, Any]:
 ARITHMETIC_LEVELS: dict[str, tuple[int, str]] = {"easy": (9, "+"), "medium": (99, "+-"), "hard": (99, "+-*")}
 
 
-def arithmetic_prompts(max_operand: int, operators: str):
+def arithmetic_prompts(max_operand: int, operators: str) -> Callable[[np.random.Generator], dict[str, Any]]:
     """``f(rng) -> {"prompt": "a+b=", "answer": a+b}`` with non-negative results for ``-``."""
 
     def draw(rng: np.random.Generator) -> dict[str, Any]:
@@ -115,7 +114,7 @@ def keyword(max_words: int | None = 20, length_penalty: float = 0.02, fuzzy: boo
     return {**defaults, **env_kwargs}
 
 
-def reasoning_gym_prompts(task: str, config: dict[str, Any]):
+def reasoning_gym_prompts(task: str, config: dict[str, Any]) -> Callable[[np.random.Generator], dict[str, Any]]:
     """``f(rng) -> {"prompt": question, "entry": entry}``: one fresh reasoning-gym item per episode,
     seeded from the env's RNG (so ``reset(seed=...)`` fixes the questions)."""
     import reasoning_gym

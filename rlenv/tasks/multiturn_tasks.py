@@ -15,6 +15,7 @@ trained with and without feedback can be compared.
 from __future__ import annotations
 
 import re
+from collections.abc import Callable
 from typing import Any
 
 import numpy as np
@@ -59,7 +60,7 @@ class GuessNumberResponder:
         return reply, -self.turn_penalty, False
 
 
-def guess_number_prompts(high: int, cue: str = ""):
+def guess_number_prompts(high: int, cue: str = "") -> Callable[[np.random.Generator], dict[str, Any]]:
     def draw(rng: np.random.Generator) -> dict[str, Any]:
         return {"prompt": f"I picked a number from 1 to {high}. Guess it, one number per line.\n{cue}",
                 "answer": int(rng.integers(1, high + 1))}
@@ -129,7 +130,7 @@ class CalculatorResponder:
         return f"{result}\n", 0.0, False
 
 
-def calculator_prompts(max_operand: int):
+def calculator_prompts(max_operand: int) -> Callable[[np.random.Generator], dict[str, Any]]:
     def draw(rng: np.random.Generator) -> dict[str, Any]:
         a, b = (int(x) for x in rng.integers(2, max_operand + 1, size=2))
         return {"prompt": f"{a}*{b}=? calc(x*y) computes.\n", "answer": a * b}

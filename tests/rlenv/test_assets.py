@@ -1,10 +1,12 @@
-"""The embedded default model: it loads offline with plain transformers calls, and the build script
-reproduces its corpus, tokenizer and task prompt files byte for byte (the LM retrain itself is too
-long for CI; its config is checked against the build script's instead)."""
+"""The embedded default model: it loads offline with plain transformers calls, and the build tooling
+(``tools/``) reproduces its corpus, tokenizer and task prompt files byte for byte (the LM retrain
+itself is too long for CI; its config is checked against ``tools.model.TrainConfig`` instead)."""
 
 from __future__ import annotations
 
+import hashlib
 import json
+import re
 from pathlib import Path
 
 import pytest
@@ -12,9 +14,14 @@ import torch
 from transformers import AutoModelForCausalLM, AutoTokenizer
 
 import rlenv
-from rlenv.assets import build
+from rlenv.assets import DATA_DIR, DEFAULT_MODEL_DIR
+from tools import corpus as corpus_build
+from tools.hashing import sha256_file
+from tools.model import TrainConfig
+from tools.tokenizer import EOS, PAD, VOCAB_SIZE, train_tokenizer
+from tools.wordnet import Synset, read_wordnet, read_wordnet_data_files, write_wordnet_extract
 
-MODEL_DIR = build.DEFAULT_MODEL_DIR
+MODEL_DIR = DEFAULT_MODEL_DIR
 
 
 @pytest.fixture(scope="module")
@@ -23,9 +30,10 @@ def build_info() -> dict:
 
 
 @pytest.fixture(scope="module")
-def corpus() -> build.Corpus:
-    return build.build_corpus(build.CorpusConfig(**json.loads((MODEL_DIR / "build_info.json").read_text())
-                                                 ["corpus_config"]))
+def corpus() -> corpus_build.Corpus:
+    return corpus_build.build_corpus(
+        corpus_build.CorpusConfig(**json.loads((MODEL_DIR / "build_info.json").read_text())["corpus_config"])
+    )
 
 
 def test_default_model_is_the_shipped_directory():
@@ -38,13 +46,16 @@ def test_default_model_is_the_shipped_directory():
 def test_loads_offline_with_plain_transformers_and_matches_its_tokenizer(build_info):
     tokenizer = AutoTokenizer.from_pretrained(str(rlenv.DEFAULT_MODEL))
     model = AutoModelForCausalLM.from_pretrained(str(rlenv.DEFAULT_MODEL))
-    assert model.config.vocab_size == len(tokenizer) == build.VOCAB_SIZE
-    assert tokenizer.eos_token == build.EOS and tokenizer.pad_token == build.PAD
+    assert model.config.vocab_size == len(tokenizer) == VOCAB_SIZE
+    assert tokenizer.eos_token == EOS and tokenizer.pad_token == PAD
     assert model.config.eos_token_id == tokenizer.eos_token_id
     assert sum(p.numel() for p in model.parameters()) == build_info["parameters"]
-    train = build.TrainConfig(**build_info["train_config"])
-    assert (model.config.n_layer, model.config.n_embd, model.config.n_head) == (train.n_layer, train.n_embd,
-                                                                                train.n_head)
+    train = TrainConfig(**build_info["train_config"])
+    assert (model.config.n_layer, model.config.n_embd, model.config.n_head) == (
+        train.n_layer,
+        train.n_embd,
+        train.n_head,
+    )
     assert [tokenizer.decode([i]) for i in tokenizer("12+345=")["input_ids"]] == list("12+345=")
 
 
@@ -55,35 +66,41 @@ def test_model_continues_review_and_arithmetic_text_sensibly():
     torch.manual_seed(0)
     batch = tokenizer(["12+7=", "I think the phone"], return_tensors="pt", padding=True, padding_side="left")
     out = model.generate(**batch, do_sample=False, max_new_tokens=24, pad_token_id=tokenizer.pad_token_id)
-    arithmetic, review = tokenizer.batch_decode(out[:, batch["input_ids"].shape[1]:], skip_special_tokens=False)
+    arithmetic, review = tokenizer.batch_decode(
+        out[:, batch["input_ids"].shape[1] :], skip_special_tokens=False
+    )
     assert arithmetic[:1].isdigit(), arithmetic
-    assert build.EOS in arithmetic and build.EOS in review, (arithmetic, review)
-    assert len(review.split(build.EOS)[0].split()) >= 2, review
+    assert EOS in arithmetic and EOS in review, (arithmetic, review)
+    assert len(review.split(EOS)[0].split()) >= 2, review
 
 
 def test_corpus_build_reproduces_the_shipped_hash_and_prompt_files(corpus, build_info):
-    text = build.corpus_text(corpus.documents)
-    assert build.hashlib.sha256(text.encode("utf-8")).hexdigest() == build_info["corpus_sha256"]
-    shipped_reviews = (build.DATA_DIR / "review_prompts.txt").read_text(encoding="utf-8").splitlines()
+    text = corpus_build.corpus_text(corpus.documents)
+    assert hashlib.sha256(text.encode("utf-8")).hexdigest() == build_info["corpus_sha256"]
+    shipped_reviews = (DATA_DIR / "review_prompts.txt").read_text(encoding="utf-8").splitlines()
     assert shipped_reviews == corpus.review_prompts
-    shipped_keywords = [json.loads(line) for line in
-                        (build.DATA_DIR / "keyword_prompts.jsonl").read_text(encoding="utf-8").splitlines()]
+    shipped_keywords = [
+        json.loads(line)
+        for line in (DATA_DIR / "keyword_prompts.jsonl").read_text(encoding="utf-8").splitlines()
+    ]
     assert shipped_keywords == corpus.keyword_prompts
-    assert not set(corpus.review_prompts) & set(corpus.documents), "task prompts must not be training documents"
+    assert not set(corpus.review_prompts) & set(corpus.documents), (
+        "task prompts must not be training documents"
+    )
 
 
 def test_tokenizer_build_reproduces_the_shipped_tokenizer(corpus, build_info, tmp_path):
-    path = build.train_tokenizer(corpus.documents, tmp_path / "tokenizer")
-    assert build.sha256_file(path) == build_info["tokenizer_json_sha256"]
-    assert build.sha256_file(path) == build.sha256_file(MODEL_DIR / "tokenizer.json")
+    path = train_tokenizer(corpus.documents, tmp_path / "tokenizer")
+    assert sha256_file(path) == build_info["tokenizer_json_sha256"]
+    assert sha256_file(path) == sha256_file(MODEL_DIR / "tokenizer.json")
 
 
 def test_corpus_mixes_the_four_document_kinds(corpus):
     docs = corpus.documents
-    arithmetic = [d for d in docs if build.re.fullmatch(r"\d+[-+*]\d+=-?\d+", d)]
+    arithmetic = [d for d in docs if re.fullmatch(r"\d+[-+*]\d+=-?\d+", d)]
     keyword = [d for d in docs if d.startswith("Write a sentence with the word ")]
-    assert len(arithmetic) == build.CorpusConfig().n_arithmetic
-    assert len(keyword) == build.CorpusConfig().n_keyword
+    assert len(arithmetic) == corpus_build.CorpusConfig().n_arithmetic
+    assert len(keyword) == corpus_build.CorpusConfig().n_keyword
     wrong = sum(eval(d.split("=")[0]) != int(d.split("=")[1]) for d in arithmetic)  # noqa: S307 - digits only
     assert 0.05 < wrong / len(arithmetic) < 0.6, "arithmetic must be mostly but not always right"
     assert len(docs) - len(arithmetic) - len(keyword) > 50_000  # WordNet examples + reviews
@@ -95,34 +112,36 @@ def test_wordnet_extract_round_trips_what_the_data_files_hold(tmp_path):
     (tmp_path / "wn").mkdir()
     header = "  1 This software and database is being provided to you, the LICENSEE, by Princeton\n"
     rows = {
-        "adj": '00001740 00 a 01 able 0 005 | (usually followed by `to\') having the necessary means; "able to '
-               'swim";  "she was able to program her computer"\n',
+        "adj": "00001740 00 a 01 able 0 005 | (usually followed by `to') having the necessary means; \"able to "
+        'swim";  "she was able to program her computer"\n',
         "adv": '00001740 02 r 02 a_priori 0 priori 0 000 | "we know a priori"; "x"\n',  # "x": one word, dropped
         "noun": "00001930 03 n 01 entity 0 003 | that which exists (no example)\n",
         "verb": '00001740 29 v 04 breathe 0 take_a_breath 0 respire 0 suspire 3 021 | draw air; "Clinton '
-                'breathed   a sigh"\n',
+        'breathed   a sigh"\n',
     }
     for part, row in rows.items():
         (tmp_path / "wn" / f"data.{part}").write_text(header + row, encoding="utf-8")
-    synsets = build.read_wordnet_data_files(tmp_path / "wn")
+    synsets = read_wordnet_data_files(tmp_path / "wn")
     assert synsets == [
-        build.Synset(0, ("able",), ("able to swim", "she was able to program her computer")),
-        build.Synset(2, ("a_priori", "priori"), ("we know a priori",)),
-        build.Synset(29, ("breathe", "take_a_breath", "respire", "suspire"), ("Clinton breathed a sigh",)),
+        Synset(0, ("able",), ("able to swim", "she was able to program her computer")),
+        Synset(2, ("a_priori", "priori"), ("we know a priori",)),
+        Synset(29, ("breathe", "take_a_breath", "respire", "suspire"), ("Clinton breathed a sigh",)),
     ]
-    path = build.write_wordnet_extract(synsets, tmp_path / "extract.tsv.gz")
-    assert build.read_wordnet(path) == synsets
+    path = write_wordnet_extract(synsets, tmp_path / "extract.tsv.gz")
+    assert read_wordnet(path) == synsets
     first = path.read_bytes()
-    assert build.write_wordnet_extract(synsets, tmp_path / "extract.tsv.gz").read_bytes() == first  # fixed gzip header
+    assert (
+        write_wordnet_extract(synsets, tmp_path / "extract.tsv.gz").read_bytes() == first
+    )  # fixed gzip header
 
 
 def test_shipped_wordnet_extract_loads():
-    synsets = build.read_wordnet()
+    synsets = read_wordnet()
     assert len(synsets) > 30_000
     assert all(s.examples and all("\t" not in e for e in s.examples) for s in synsets)
 
 
 def test_build_refuses_an_autocast_it_would_silently_ignore():
-    assert build.TrainConfig().autocast == "bf16" and build.TrainConfig(autocast=None).autocast is None
+    assert TrainConfig().autocast == "bf16" and TrainConfig(autocast=None).autocast is None
     with pytest.raises(ValueError, match="'bf16' or None"):
-        build.TrainConfig(autocast="fp16")
+        TrainConfig(autocast="fp16")

@@ -28,7 +28,7 @@ def test_a_column_of_mixed_types_names_the_column_and_the_fix():
 
 
 def test_named_task_with_a_prompt_file_gives_the_whole_split():
-    from rlenv.assets.build import DATA_DIR
+    from rlenv.assets import DATA_DIR
 
     lines = (DATA_DIR / "review_prompts.txt").read_text().splitlines()
     records = prompt_records("rlenv/PositiveReview-v0")  # the train split, as the env trains on

@@ -82,9 +82,9 @@ def test_brief_rewards_the_target_length_and_continue_review_the_reference() -> 
 
 
 def test_reference_file_is_reproducible() -> None:
-    from rlenv.tasks.reference_data import PATH, reference_records
+    from tools.extracts import REFERENCES_PATH, reference_records
 
-    lines = PATH.read_text(encoding="utf-8").splitlines()
+    lines = REFERENCES_PATH.read_text(encoding="utf-8").splitlines()
     import json
 
     assert [json.loads(line) for line in lines] == reference_records()
@@ -109,9 +109,10 @@ def test_split_file_reader_names_the_split_in_its_description(tmp_path) -> None:
 
 
 def test_the_learned_reward_model_is_small_and_tracks_its_vader_labels() -> None:
-    from rlenv.tasks.learned_review import RM_DIR, review_scores
+    from rlenv.assets import REVIEW_RM_DIR
+    from tools.reward_model import review_scores
 
-    assert (RM_DIR / "model.safetensors").stat().st_size < 1_000_000
+    assert (REVIEW_RM_DIR / "model.safetensors").stat().st_size < 1_000_000
     rm = learned_review()["reward_model"]
     records = review_scores(n=200, seed=7)  # reviews it never saw
     predicted = rm(prompts=[""] * len(records), completions=[r["text"] for r in records])
