@@ -1,4 +1,8 @@
-"""``TextGenEnv``: text generation as a token-level Gymnasium MDP."""
+"""``TextGenEnv``: text generation as a token-level Gymnasium MDP.
+
+Layer: the Gymnasium face of the core, above every episode layer (core, turns, chat): it builds its
+setup with :func:`rlenv.env_setup.make_setup` and steps an :class:`rlenv.core.EpisodeBatch` of one.
+"""
 
 from __future__ import annotations
 
@@ -10,7 +14,8 @@ import gymnasium as gym
 import numpy as np
 from gymnasium.wrappers import TimeLimit
 
-from rlenv.core import EpisodeBatch, check_actions, resolve_setup
+from rlenv.core import EpisodeBatch, check_actions
+from rlenv.env_setup import make_setup
 from rlenv.prompts import Prompt
 from rlenv.render import text_frame
 
@@ -46,7 +51,7 @@ class TextGenEnv(gym.Env[dict[str, np.ndarray], int]):
             it drawn into a (160, 512, 3) uint8 frame (for video recorders and SB3's ``make_vec_env``).
         trust_remote_code: passed to the tokenizer loader; never implied.
         responder, end_of_turn, max_turn_tokens: make the env multi-turn: the policy writes a turn,
-            the responder answers with token ids appended to the state (:mod:`rlenv.multiturn`
+            the responder answers with token ids appended to the state (:mod:`rlenv.turns`
             documents the contract, the ``policy_mask`` channel and the ``info`` keys).
     """
 
@@ -59,7 +64,7 @@ class TextGenEnv(gym.Env[dict[str, np.ndarray], int]):
                  end_of_turn: Any = None, max_turn_tokens: int | None = None) -> None:
         if render_mode is not None and render_mode not in self.metadata["render_modes"]:
             raise ValueError(f"render_mode must be one of {self.metadata['render_modes']} or None, got {render_mode!r}")
-        self.setup = resolve_setup(
+        self.setup = make_setup(
             tokenizer, prompts, reward_model, reward_model_args=reward_model_args, max_prompt_tokens=max_prompt_tokens,
             max_new_tokens=max_new_tokens, stop_strings=stop_strings, prompt_overflow=prompt_overflow,
             trust_remote_code=trust_remote_code, responder=responder, end_of_turn=end_of_turn,

@@ -19,18 +19,16 @@ from __future__ import annotations
 
 from typing import Any
 
+import gymnasium as gym
 import numpy as np
 
 from rlenv.prompts import ListPrompts, Prompt, PromptSource, as_prompt_source
+from rlenv.registration import check_env_id
 
 __all__ = ["prompt_dataset", "prompt_records", "task_reward"]
 
 
 def _task_setup(env_id: str, env_kwargs: dict[str, Any]) -> Any:
-    import gymnasium as gym
-
-    from rlenv.registration import check_env_id
-
     check_env_id(env_id)
     env = gym.make(env_id, **env_kwargs)
     try:
@@ -74,7 +72,7 @@ def prompt_records(source: Any, n: int | None = None, *, seed: int = 0, **env_kw
 
 def prompt_dataset(source: Any, n: int | None = None, *, seed: int = 0, **env_kwargs: Any) -> Any:
     """:func:`prompt_records` as a ``datasets.Dataset`` (standard, not conversational, format)."""
-    try:
+    try:  # lazy: the optional 'datasets' package, heavy to import
         from datasets import Dataset
     except ImportError as exc:  # pragma: no cover - depends on the environment
         raise ImportError("prompt_dataset needs the 'datasets' package: pip install -e \".[trl]\"") from exc
@@ -93,6 +91,6 @@ def prompt_dataset(source: Any, n: int | None = None, *, seed: int = 0, **env_kw
 def task_reward(env_id: str, **env_kwargs: Any) -> Any:
     """The reward model a registered task scores with, as a TRL reward function (see
     :func:`reward_models.trl_interop.as_trl_reward`)."""
-    from reward_models.trl_interop import as_trl_reward
+    from reward_models.trl_interop import as_trl_reward  # lazy: the TRL bridge is optional
 
     return as_trl_reward(_task_setup(env_id, env_kwargs).reward_model)

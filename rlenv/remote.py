@@ -23,7 +23,7 @@ from typing import Any
 
 import numpy as np
 
-from rlenv.multiturn import TurnHistory
+from rlenv.turns import TurnHistory
 
 
 class RemoteSession:

@@ -1,4 +1,4 @@
-"""Loading and checking the tokenizer an environment acts in."""
+"""Loading and checking the tokenizer an environment acts in (core layer: imports no other rlenv module)."""
 
 from __future__ import annotations
 
@@ -6,6 +6,9 @@ from pathlib import Path
 from typing import Any
 
 from transformers import AutoTokenizer, PreTrainedTokenizerBase
+
+DEFAULT_MODEL: str = str(Path(__file__).parent / "assets" / "default_model")
+"""Path of the embedded GPT-2-style LM + tokenizer (loadable with ``from_pretrained``)."""
 
 
 def load_tokenizer(spec: Any = None, *, trust_remote_code: bool = False) -> PreTrainedTokenizerBase:
@@ -15,8 +18,6 @@ def load_tokenizer(spec: Any = None, *, trust_remote_code: bool = False) -> PreT
     shape observation). ``trust_remote_code`` is never implied: pass it explicitly to allow it.
     """
     if spec is None:
-        from rlenv import DEFAULT_MODEL
-
         spec = DEFAULT_MODEL
     if isinstance(spec, (str, Path)):
         path = Path(spec)

@@ -1,4 +1,8 @@
-"""``TextGenVectorEnv``: N text-generation episodes stepped as one numpy batch."""
+"""``TextGenVectorEnv``: N text-generation episodes stepped as one numpy batch.
+
+Layer: beside :mod:`rlenv.env`, above every episode layer; the same setup, an
+:class:`rlenv.core.EpisodeBatch` of N.
+"""
 
 from __future__ import annotations
 
@@ -10,7 +14,8 @@ from gymnasium.utils import seeding
 from gymnasium.vector import AutoresetMode, VectorEnv
 from gymnasium.vector.utils import batch_space
 
-from rlenv.core import EpisodeBatch, check_actions, resolve_setup
+from rlenv.core import EpisodeBatch, check_actions
+from rlenv.env_setup import make_setup
 from rlenv.prompts import Prompt
 
 
@@ -55,7 +60,7 @@ class TextGenVectorEnv(VectorEnv):
             raise ValueError(f"the vector env renders only 'ansi' (a list of texts), got {render_mode!r}")
         self.num_envs = int(num_envs)
         self.render_mode = render_mode
-        self.setup = resolve_setup(**env_kwargs)
+        self.setup = make_setup(**env_kwargs)
         self.metadata = {"autoreset_mode": mode, "render_modes": ["ansi"]}
         self.single_observation_space = self.setup.observation_space()
         self.single_action_space = spaces.Discrete(self.setup.vocab_size)

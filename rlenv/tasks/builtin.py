@@ -14,6 +14,7 @@ from typing import Any, Literal
 import numpy as np
 
 import reward_models
+from rlenv.tasks.learned_review import RM_DIR
 from rlenv.tasks.splits import split_generator, split_prompt_file
 
 DATA = Path(__file__).resolve().parent.parent / "assets" / "data"
@@ -51,8 +52,6 @@ def brief(target_words: int = 4, split: str = "train", **env_kwargs: Any) -> dic
 def learned_review(split: str = "train", rm_path: str | Path | None = None, **env_kwargs: Any) -> dict[str, Any]:
     """Review openings; reward = a small learned reward model's score of prompt + completion (trained on
     VADER-scored reviews by ``python -m rlenv.tasks.learned_review``; ``rm_path`` swaps in another)."""
-    from rlenv.tasks.learned_review import RM_DIR
-
     defaults = dict(prompts=split_prompt_file(DATA / "review_prompts.txt", split),
                     reward_model=reward_models.make("learned", path=rm_path or RM_DIR),
                     max_prompt_tokens=16, max_new_tokens=24)
@@ -118,7 +117,7 @@ def keyword(max_words: int | None = 20, length_penalty: float = 0.02, fuzzy: boo
 def reasoning_gym_prompts(task: str, config: dict[str, Any]):
     """``f(rng) -> {"prompt": question, "entry": entry}``: one fresh reasoning-gym item per episode,
     seeded from the env's RNG (so ``reset(seed=...)`` fixes the questions)."""
-    import reasoning_gym
+    import reasoning_gym  # lazy: an optional extra, imported only when this task is made
 
     reasoning_gym.create_dataset(task, seed=0, size=1, **config)  # fail fast on a bad task/config
 

@@ -1,4 +1,4 @@
-"""Multi-turn tasks where the env's reply matters (see :mod:`rlenv.multiturn` for the mechanics).
+"""Multi-turn tasks where the env's reply matters (see :mod:`rlenv.turns` for the mechanics).
 
 - ``rlenv/GuessNumber-v0``: the env picked a number; the policy writes a guess per line, the env
   answers ``higher`` / ``lower``; +1 for the right guess, ``-turn_penalty`` for every wrong one.
@@ -19,7 +19,7 @@ from typing import Any
 
 import numpy as np
 
-from rlenv.multiturn import TurnHistory
+from rlenv.turns import TurnHistory
 from rlenv.tasks.token_reverse import symbol_tokenizer
 
 _FIRST_INT = re.compile(r"-?\d+")

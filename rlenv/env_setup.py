@@ -1,0 +1,54 @@
+"""Assembling an environment's setup from the user's keyword arguments, layer by layer.
+
+Layer: the Gymnasium environments' own (:mod:`rlenv.env`, :mod:`rlenv.vector_env` call
+:func:`make_setup`). It sits above the core and the multi-turn layer and hands each the options it
+owns: the core validates budgets, prompts and the reward model (:func:`rlenv.core.resolve_setup`);
+``responder=``, ``end_of_turn=`` and ``max_turn_tokens=`` become the multi-turn layer's
+:class:`rlenv.turns.TurnRules`, plugged into the core as its ``rules``.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from typing import Any
+
+from rlenv.core import PromptOverflow, TextGenSetup, check_budgets, resolve_setup
+from rlenv.turns import check_turn_options, turn_rules
+
+
+def make_setup(
+    tokenizer: Any = None,
+    prompts: Any = None,
+    reward_model: Any = None,
+    *,
+    reward_model_args: dict[str, Any] | None = None,
+    max_prompt_tokens: int = 32,
+    max_new_tokens: int = 32,
+    stop_strings: str | Sequence[str] = (),
+    prompt_overflow: PromptOverflow = "truncate",
+    trust_remote_code: bool = False,
+    responder: Any = None,
+    end_of_turn: str | int | None = None,
+    max_turn_tokens: int | None = None,
+) -> TextGenSetup:
+    """Every :class:`rlenv.TextGenEnv` keyword (but ``render_mode``) -> a validated setup.
+
+    With a ``responder`` the env is multi-turn (see :mod:`rlenv.turns`): the responder pays the
+    rewards, so ``reward_model`` must stay None, and ``stop_strings`` end the policy's *turn*, not
+    the episode. Cheap checks of every layer run before the tokenizer is loaded.
+    """
+    check_budgets(max_prompt_tokens, max_new_tokens)
+    check_turn_options(responder, reward_model, end_of_turn, max_turn_tokens)
+    rules = None if responder is None else turn_rules(responder, end_of_turn, max_turn_tokens)
+    return resolve_setup(
+        tokenizer,
+        prompts,
+        reward_model,
+        reward_model_args=reward_model_args,
+        max_prompt_tokens=max_prompt_tokens,
+        max_new_tokens=max_new_tokens,
+        stop_strings=stop_strings,
+        prompt_overflow=prompt_overflow,
+        trust_remote_code=trust_remote_code,
+        rules=rules,
+    )
