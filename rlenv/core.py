@@ -53,6 +53,8 @@ class EpisodeRules:
       holds no reward model).
     - :attr:`stop_ids`: token ids that end an episode besides EOS (``terminated``).
     - :attr:`end_of_turn_id`: the id a turn-level agent writes to end its turn (None: EOS).
+    - :attr:`prompt_overhead`: tokens the rules add to every prompt (e.g. a chat template's role
+      markers), added to ``max_prompt_tokens`` so that it keeps budgeting the prompt's own text.
     - :meth:`prompt_ids`: the token ids of a prompt (before the budget check).
     - :meth:`make_episodes`: the :class:`EpisodeBatch` (or subclass) holding N episodes.
     """
@@ -61,9 +63,15 @@ class EpisodeRules:
     scored_by_reward_model: bool = True
     stop_ids: tuple[int, ...] = ()
     end_of_turn_id: int | None = None
+    prompt_overhead: int = 0
 
     def prompt_ids(self, tokenizer: PreTrainedTokenizerBase, prompt: Prompt) -> list[int]:
         """The ids of ``prompt``: its text, tokenized with the tokenizer's special tokens."""
+        if prompt.messages is not None:
+            raise ValueError(
+                f"prompt {prompt.text[:40]!r}... is a conversation (a list of messages), which only a chat env "
+                "renders; pass chat=True (the tokenizer's chat template renders it), or give plain text prompts"
+            )
         return list(tokenizer(prompt.text, add_special_tokens=True)["input_ids"])
 
     def make_episodes(self, setup: TextGenSetup, n: int) -> EpisodeBatch:
@@ -180,7 +188,7 @@ def resolve_setup(
         prompts=as_prompt_source(default_prompts_path() if prompts is None else prompts),
         reward_model=resolve_reward_model("vader" if reward_model is None else reward_model, reward_model_args)
         if scored else None,
-        max_prompt_tokens=int(max_prompt_tokens),
+        max_prompt_tokens=int(max_prompt_tokens) + int(episode_rules.prompt_overhead),
         max_new_tokens=int(max_new_tokens),
         stop_strings=tuple(stop_strings),
         prompt_overflow=prompt_overflow,
@@ -331,15 +339,19 @@ class EpisodeBatch:
             return {"input_ids": self.input_ids.copy(), "attention_mask": self.attention_mask.copy()}
         return {"input_ids": self.input_ids[i].copy(), "attention_mask": self.attention_mask[i].copy()}
 
+    def reward_inputs(self, rows: Sequence[int]) -> tuple[list[Any], list[Any]]:
+        """What the reward model scores for ``rows``: (prompts, completions), here their texts.
+        A layer above may hand over something else (the chat layer: the assistant's text, or messages)."""
+        return [self.prompts[i].text for i in rows], [self.completion(i) for i in rows]
+
     def score(self, rows: Sequence[int]) -> tuple[list[float], list[dict[str, Any]]]:
         """One reward-model call for the episodes in ``rows``; returns rewards and per-row infos."""
         prompts = [self.prompts[i] for i in rows]
+        prompt_inputs, completion_inputs = self.reward_inputs(rows)
         completions = [self.completion(i) for i in rows]
         keys = sorted({k for p in prompts for k in p.columns})
         columns = {k: [p.columns.get(k) for p in prompts] for k in keys}
-        scored = reward_models.score(
-            self.setup.reward_model, [p.text for p in prompts], completions, **columns
-        )
+        scored = reward_models.score(self.setup.reward_model, prompt_inputs, completion_inputs, **columns)
         infos = []
         for j, (prompt, completion) in enumerate(zip(prompts, completions, strict=True)):
             info: dict[str, Any] = {"prompt": prompt.text, "completion": completion}

@@ -4,15 +4,20 @@ Layer: the Gymnasium environments' own (:mod:`rlenv.env`, :mod:`rlenv.vector_env
 :func:`make_setup`). It sits above the core and the multi-turn layer and hands each the options it
 owns: the core validates budgets, prompts and the reward model (:func:`rlenv.core.resolve_setup`);
 ``responder=``, ``end_of_turn=`` and ``max_turn_tokens=`` become the multi-turn layer's
-:class:`rlenv.turns.TurnRules`, plugged into the core as its ``rules``.
+:class:`rlenv.turns.TurnRules`, plugged into the core as its ``rules``; ``chat=True`` (or any chat
+option: ``chat_template``, ``chat_template_kwargs``, ``system_prompt``, ``tools``) makes them the chat
+layer's rules instead (:mod:`rlenv.chat`), which extend the multi-turn ones.
 """
 
 from __future__ import annotations
 
 from collections.abc import Sequence
+from pathlib import Path
 from typing import Any
 
+from rlenv.chat import chat_rules
 from rlenv.core import PromptOverflow, TextGenSetup, check_budgets, resolve_setup
+from rlenv.tools import ToolParser
 from rlenv.turns import check_turn_options, turn_rules
 
 
@@ -30,16 +35,40 @@ def make_setup(
     responder: Any = None,
     end_of_turn: str | int | None = None,
     max_turn_tokens: int | None = None,
+    chat: bool = False,
+    chat_template: str | Path | None = None,
+    chat_template_kwargs: dict[str, Any] | None = None,
+    system_prompt: str | None = None,
+    tools: Any = None,
+    tool_parser: ToolParser | None = None,
+    max_tool_calls: int = 8,
 ) -> TextGenSetup:
     """Every :class:`rlenv.TextGenEnv` keyword (but ``render_mode``) -> a validated setup.
 
     With a ``responder`` the env is multi-turn (see :mod:`rlenv.turns`): the responder pays the
     rewards, so ``reward_model`` must stay None, and ``stop_strings`` end the policy's *turn*, not
-    the episode. Cheap checks of every layer run before the tokenizer is loaded.
+    the episode. A chat env (:mod:`rlenv.chat`) renders prompts with the chat template; with
+    ``tools`` it runs the policy's tool calls and, without a responder, its reward model scores the
+    final answer. Cheap checks of every layer run before the tokenizer is loaded.
     """
     check_budgets(max_prompt_tokens, max_new_tokens)
-    check_turn_options(responder, reward_model, end_of_turn, max_turn_tokens)
-    rules = None if responder is None else turn_rules(responder, end_of_turn, max_turn_tokens)
+    chat_options = (chat_template, chat_template_kwargs, system_prompt, tools, tool_parser)
+    if chat or any(option is not None for option in chat_options):
+        check_turn_options(responder, reward_model, None, None)
+        rules = chat_rules(
+            chat_template,
+            chat_template_kwargs,
+            system_prompt,
+            tools,
+            tool_parser,
+            max_tool_calls,
+            responder,
+            end_of_turn,
+            max_turn_tokens,
+        )
+    else:
+        check_turn_options(responder, reward_model, end_of_turn, max_turn_tokens)
+        rules = None if responder is None else turn_rules(responder, end_of_turn, max_turn_tokens)
     return resolve_setup(
         tokenizer,
         prompts,

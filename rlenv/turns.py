@@ -3,8 +3,9 @@
 Layer: above the core (:mod:`rlenv.core`), which it extends through :class:`rlenv.core.EpisodeRules`
 (:class:`TurnRules` makes a :class:`MultiTurnEpisodes` batch and adds the ``policy_mask``
 channel); below chat and tools (:mod:`rlenv.chat`), which extend it in turn through the hooks of
-:class:`MultiTurnEpisodes` (:meth:`~MultiTurnEpisodes.respond`, which asks the responder, and
-:meth:`~MultiTurnEpisodes.reply_ids`, which turns its reply into ids). It imports nothing above it.
+:class:`MultiTurnEpisodes` (:meth:`~MultiTurnEpisodes.respond`, which asks the responder,
+:meth:`~MultiTurnEpisodes.reply_ids`, which turns its reply into ids, and
+:meth:`~MultiTurnEpisodes.episode_end_info`). It imports nothing above it.
 
 A multi-turn env is a :class:`rlenv.TextGenEnv` (or vector env) built with a ``responder``. The
 policy still acts one token at a time. Its *turn* ends when it writes the end-of-turn token
@@ -239,11 +240,15 @@ class MultiTurnEpisodes(EpisodeBatch):
                 "turn_reward": reward,
             }
             if done or not appended:
-                info.update(prompt=self.prompts[i].text, completion=self.completion(i),
-                            turns=[(t.role, t.text) for t in self.turns[i]])
+                info.update(self.episode_end_info(i))
             infos[i] = info
         self.done |= terminated | truncated
         return StepOutcome(terminated, truncated, rewards, infos)
+
+    def episode_end_info(self, i: int) -> dict[str, Any]:
+        """Hook: the ``info`` keys of an episode's last step (a layer above may add its own)."""
+        return {"prompt": self.prompts[i].text, "completion": self.completion(i),
+                "turns": [(t.role, t.text) for t in self.turns[i]]}
 
     def _num_policy_turns(self, i: int) -> int:
         return sum(t.role == "policy" for t in self.turns[i])

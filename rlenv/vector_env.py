@@ -16,7 +16,7 @@ from gymnasium.vector.utils import batch_space
 
 from rlenv.core import EpisodeBatch, check_actions
 from rlenv.env_setup import make_setup
-from rlenv.prompts import Prompt
+from rlenv.prompts import Prompt, as_prompt
 
 
 class TextGenVectorEnv(VectorEnv):
@@ -166,10 +166,11 @@ class TextGenVectorEnv(VectorEnv):
             forced = options["prompts"]
             if isinstance(forced, str):
                 return [Prompt(forced)] * len(rows)
+            if isinstance(forced, (list, tuple)) and forced and isinstance(forced[0], dict) and "role" in forced[0]:
+                return [as_prompt(forced, "options['prompts']")] * len(rows)  # one conversation for all
             if len(forced) != self.num_envs:
                 raise ValueError(f"options['prompts'] has {len(forced)} entries for {self.num_envs} envs")
-            return [Prompt(p) if isinstance(p, str) else Prompt(p["prompt"], {k: v for k, v in p.items() if k != "prompt"})
-                    for p in (forced[i] for i in rows)]
+            return [as_prompt(forced[i], f"options['prompts'][{i}]") for i in rows]
         return [self._next_group_prompt(int(i)) for i in rows]
 
     def _start_groups(self, rows: np.ndarray, group: int) -> None:

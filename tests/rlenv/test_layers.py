@@ -30,6 +30,8 @@ LAYERS: dict[str, int] = {
     "rlenv.tokenizer": 1,
     "rlenv.render": 1,
     "rlenv.turns": 2,
+    "rlenv.chat": 3,
+    "rlenv.tools": 3,
     "rlenv.env_setup": 4,
     "rlenv.env": 4,
     "rlenv.vector_env": 4,
