@@ -34,6 +34,7 @@ from __future__ import annotations
 import math
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field, replace
+from functools import lru_cache
 from pathlib import Path
 from typing import Any
 
@@ -42,7 +43,7 @@ from transformers import PreTrainedTokenizerBase
 
 from rlenv.core import EpisodeBatch, EpisodeRules, TextGenSetup
 from rlenv.prompts import Prompt
-from rlenv.tokenizer import DEFAULT_MODEL
+from rlenv.tokenizer import DEFAULT_MODEL, load_tokenizer
 from rlenv.tools import Toolbox, ToolParser
 from rlenv.turns import MultiTurnEpisodes, TurnHistory, TurnRules, check_responder, end_of_turn_id
 
@@ -50,8 +51,11 @@ Message = dict[str, Any]
 ROLES = ("system", "user", "assistant", "tool")
 
 PLAIN_CHAT_TEMPLATE = (
-    "{%- if tools -%}{{ 'Tools:' }}{%- for tool in tools -%}{{ ' ' + (tool | tojson) }}{%- endfor -%}"
-    '{{ \'\\nCall a tool as <tool_call>{"name": ..., "arguments": {...}}</tool_call>\\n\' }}{%- endif -%}'
+    "{%- if tools -%}{{ 'Tools:' }}{%- for tool in tools -%}"
+    "{%- set f = tool['function'] if 'function' in tool else tool -%}"
+    "{{ ' ' + f['name'] + '(' + (f['parameters']['properties'] | list | join(', ')) + '): ' + f['description'] }}"
+    "{%- endfor -%}"
+    "{{ '\\nCall one as <tool_call>{\"name\": ..., \"arguments\": {...}}</tool_call>\\n' }}{%- endif -%}"
     "{%- for message in messages -%}"
     "{%- if message['role'] == 'assistant' -%}{{ 'Assistant:' + message['content'] + '\\n' }}"
     "{%- else -%}{{ (message['role'] | capitalize) + ': ' + message['content'] + '\\n' }}{%- endif -%}"
@@ -59,7 +63,7 @@ PLAIN_CHAT_TEMPLATE = (
     "{%- if add_generation_prompt -%}{{ 'Assistant:' }}{%- endif -%}"
 )
 """A chat template built only from plain text and a newline: ``User: ...`` / ``Assistant:...`` lines,
-the turn ending at the newline. It serves a tokenizer without special chat tokens, such as the
+the turn ending at the newline; tools are listed in one line each, ``name(arguments): description``. It serves a tokenizer without special chat tokens, such as the
 embedded model's (which has never been trained on conversations)."""
 
 _PROBE_THINK = "<think>\nchecking\n</think>\n\n"
@@ -69,9 +73,20 @@ class ChatTemplateError(ValueError):
     """A chat template that is missing, has no end-of-turn token, or is not prefix-preserving."""
 
 
+@lru_cache(maxsize=1)
+def _embedded_vocabulary() -> dict[str, int]:
+    return load_tokenizer(DEFAULT_MODEL).get_vocab()
+
+
+def is_embedded_vocabulary(tokenizer: PreTrainedTokenizerBase) -> bool:
+    """True for the embedded model's tokenizer, and for the tokenizer a checkpoint trained from it saved."""
+    return len(tokenizer) == len(_embedded_vocabulary()) and tokenizer.get_vocab() == _embedded_vocabulary()
+
+
 def read_template(chat_template: str | Path | None, tokenizer: PreTrainedTokenizerBase) -> str:
     """The Jinja source: ``chat_template`` (a string or a file), else the tokenizer's own; the
-    embedded model's tokenizer, which has none, gets :data:`PLAIN_CHAT_TEMPLATE`."""
+    embedded model's tokenizer (or a checkpoint's copy of it), which has none, gets
+    :data:`PLAIN_CHAT_TEMPLATE`."""
     if chat_template is not None:
         if isinstance(chat_template, Path) or ("{" not in chat_template and Path(chat_template).is_file()):
             path = Path(chat_template)
@@ -89,7 +104,7 @@ def read_template(chat_template: str | Path | None, tokenizer: PreTrainedTokeniz
         own = own.get("default")
     if own:
         return own
-    if Path(getattr(tokenizer, "name_or_path", "") or "").resolve() == Path(DEFAULT_MODEL).resolve():
+    if is_embedded_vocabulary(tokenizer):
         return PLAIN_CHAT_TEMPLATE
     name = getattr(tokenizer, "name_or_path", "") or type(tokenizer).__name__
     raise ChatTemplateError(
