@@ -284,6 +284,18 @@ class ChatSingleTurnEpisodes(EpisodeBatch):
         eot = self.setup.rules.end_of_turn_id
         return self.setup.tokenizer.decode(ids[ids != eot], skip_special_tokens=True)
 
+    def conversation(self, i: int) -> list[Message]:
+        """The prompt's messages and the assistant's reply so far."""
+        rules: ChatRules = self.setup.rules  # type: ignore[assignment]
+        if self.prompts[i] is None:
+            return []
+        messages = rules.chat.prompt_messages(self.prompts[i])  # type: ignore[arg-type]
+        return [*messages, {"role": "assistant", "content": self.completion(i)}] if self.num_generated[i] else messages
+
+    def text(self, i: int) -> str:
+        """The conversation so far, one role-marked line per message (``env.render()``)."""
+        return role_marked(self.conversation(i))
+
     def reward_inputs(self, rows: Sequence[int]) -> tuple[list[Any], list[Any]]:
         rules: ChatRules = self.setup.rules  # type: ignore[assignment]
         prompts = [self.prompts[i] for i in rows]
@@ -411,13 +423,22 @@ class ChatEpisodes(MultiTurnEpisodes):
             info.setdefault(key, value)
         return info
 
-    def text(self, i: int) -> str:
-        """The conversation so far, one role-marked line per message (``env.render()``)."""
-        lines = [f"[{m['role']}] {m['content']}" for m in self.messages[i]]
+    def conversation(self, i: int) -> list[Message]:
+        """The messages so far, the assistant's unfinished turn last."""
+        messages = [dict(m) for m in self.messages[i]]
         ongoing = self._turn_ids(i)
         if len(ongoing) and not self.done[i]:
-            lines.append("[assistant] " + self.setup.tokenizer.decode(ongoing, skip_special_tokens=True))
-        return "\n".join(lines)
+            messages.append({"role": "assistant", "content": self.setup.tokenizer.decode(ongoing, skip_special_tokens=True)})
+        return messages
+
+    def text(self, i: int) -> str:
+        """The conversation so far, one role-marked line per message (``env.render()``)."""
+        return role_marked(self.conversation(i))
+
+
+def role_marked(messages: Sequence[Message]) -> str:
+    """``[role] content`` lines, the way ``env.render()`` shows a chat."""
+    return "\n".join(f"[{m['role']}] {m['content']}" for m in messages)
 
 
 def check_chat_response(responder: Any, response: Any) -> tuple[Any, float, bool]:

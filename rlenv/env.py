@@ -14,6 +14,7 @@ import gymnasium as gym
 import numpy as np
 from gymnasium.wrappers import TimeLimit
 
+from rlenv.chat import ChatEpisodes, ChatSingleTurnEpisodes
 from rlenv.core import EpisodeBatch, check_actions
 from rlenv.env_setup import make_setup
 from rlenv.prompts import as_prompt
@@ -148,6 +149,12 @@ class TextGenEnv(gym.Env[dict[str, np.ndarray], int]):
             self.render()
         return (self._episodes.observation(0), float(out.rewards[0]), bool(out.terminated[0]),
                 bool(out.truncated[0]), out.infos.get(0, {}))
+
+    def conversation(self) -> list[dict[str, Any]] | None:
+        """A chat env's messages so far (the assistant's unfinished turn last); None for other envs."""
+        if isinstance(self._episodes, (ChatEpisodes, ChatSingleTurnEpisodes)):
+            return self._episodes.conversation(0)
+        return None
 
     def render(self) -> str | np.ndarray | None:
         text = self._episodes.text(0)

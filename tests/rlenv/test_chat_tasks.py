@@ -116,3 +116,34 @@ def test_native_vector_env_agrees_with_sync_vector_env_on_a_chat_task():
         compare_infos(i1, i2, ("env_ids", "reply", "completion"))
         ended += int((t1 | u1).sum())
     assert ended >= 3
+
+
+def test_turn_level_view_and_render_of_a_chat_env():
+    from rlenv.wrappers import TurnLevel
+
+    env = TurnLevel("rlenv/ChatCalculator-v0", render_mode="ansi")
+    _, info = env.reset(seed=3)
+    a, b = (int(x) for x in re.findall(r"\d+", info["prompt"]))
+    _, reward, terminated, _, info = env.step(
+        f' <tool_call>{{"name": "multiply", "arguments": {{"a": {a}, "b": {b}}}}}</tool_call>'
+    )
+    assert not terminated and info["reply"] == f"Tool: {a * b}\nAssistant:"
+    assert env.unwrapped.render().splitlines()[-1] == f"[tool] {a * b}"
+    _, reward, terminated, _, info = env.step(f" It is {a * b}.")
+    assert terminated and reward == 1.0
+    assert env.unwrapped.conversation()[-1] == {"role": "assistant", "content": f" It is {a * b}."}
+
+
+def test_served_chat_env_observations_carry_the_messages():
+    pytest.importorskip("openenv")
+    from fastapi.testclient import TestClient
+
+    from rlenv.serving import create_rlenv_app
+
+    client = TestClient(create_rlenv_app("rlenv/ChatGuessNumber-v0", max_sessions=1))
+    observation = client.post("/reset", json={"seed": 0}).json()["observation"]
+    assert observation["messages"] == [{"role": "user", "content": observation["info"]["prompt"]}]
+    step = client.post(
+        "/step", json={"action": {"text": " 0"}, "episode_id": observation["episode_id"]}
+    ).json()
+    assert [m["role"] for m in step["observation"]["messages"]] == ["user", "assistant", "user"]
