@@ -79,9 +79,6 @@ def parse_hermes_tool_calls(text: str) -> list[ToolCall]:
     return calls
 
 
-CALL_FORMAT_HINT = 'write <tool_call>{"name": "<tool>", "arguments": {...}}</tool_call>'
-
-
 def _schema_view(method: Callable[..., Any]) -> Callable[..., Any]:
     """A stand-in for an unbound method without ``self``, which ``get_json_schema`` can read."""
 
@@ -172,7 +169,7 @@ class ToolSession:
     def call(self, call: ToolCall) -> tuple[str, bool]:
         """``(content of the tool message, whether the call succeeded)``."""
         if call.error is not None:
-            return f"error: {call.error}; {CALL_FORMAT_HINT}", False
+            return f"error: {call.error}", False
         fn = self.functions.get(call.name)
         if fn is None:
             return (

@@ -312,7 +312,8 @@ def check_response(responder: Any, response: Any) -> tuple[str | list[int], floa
     reply, reward, done = response
     if not isinstance(reply, str) and not (isinstance(reply, (Sequence, np.ndarray)) and all(
             isinstance(x, (int, np.integer)) for x in reply)):
-        raise TypeError(f"responder {name}'s reply must be a str or a list of token ids, got {type(reply).__name__}")
+        raise TypeError(f"responder {name}'s reply must be a str or a list of token ids, got {type(reply).__name__} "
+                        "(a reply that is a message, {'role': ..., 'content': ...}, needs a chat env: chat=True)")
     if isinstance(reward, bool) or not isinstance(reward, (int, float, np.integer, np.floating)) or not math.isfinite(reward):
         raise ValueError(f"responder {name} returned reward {reward!r}; it must be a finite number")
     if not isinstance(done, (bool, np.bool_)):
