@@ -67,7 +67,9 @@ def prompt_records(source: Any, n: int | None = None, *, seed: int = 0, **env_kw
         rng = np.random.default_rng(seed)
         prompts = [prompts_source.sample(rng) for _ in range(n)]
     keys = sorted({k for p in prompts for k in p.columns} - {"prompt"})
-    return [{"prompt": p.text, **{k: p.columns.get(k) for k in keys}} for p in prompts]
+    # a conversational prompt stays a list of messages: TRL's conversational format
+    return [{"prompt": [dict(m) for m in p.messages] if p.messages else p.text, **{k: p.columns.get(k) for k in keys}}
+            for p in prompts]
 
 
 def prompt_dataset(source: Any, n: int | None = None, *, seed: int = 0, **env_kwargs: Any) -> Any:

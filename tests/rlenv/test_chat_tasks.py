@@ -8,7 +8,7 @@ import gymnasium as gym
 import numpy as np
 import pytest
 from gymnasium.utils.env_checker import check_env
-from gymnasium.vector import SyncVectorEnv
+from gymnasium.vector import AutoresetMode, SyncVectorEnv
 from transformers.utils import get_json_schema
 
 from rlenv.chat import PLAIN_CHAT_TEMPLATE
@@ -95,10 +95,13 @@ def test_chat_true_makes_the_request_a_user_message(env_id):
     assert terminated and info["completion"] == " good"
 
 
-def test_native_vector_env_agrees_with_sync_vector_env_on_a_chat_task():
+@pytest.mark.parametrize("mode", [AutoresetMode.NEXT_STEP, AutoresetMode.SAME_STEP])
+def test_native_vector_env_agrees_with_sync_vector_env_on_a_chat_task(mode):
     N = 3
-    native = gym.make_vec("rlenv/ChatGuessNumber-v0", num_envs=N, vectorization_mode="vector_entry_point")
-    sync = SyncVectorEnv([lambda: gym.make("rlenv/ChatGuessNumber-v0")] * N)
+    native = gym.make_vec(
+        "rlenv/ChatGuessNumber-v0", num_envs=N, vectorization_mode="vector_entry_point", autoreset_mode=mode
+    )
+    sync = SyncVectorEnv([lambda: gym.make("rlenv/ChatGuessNumber-v0")] * N, autoreset_mode=mode)
     native.reset(seed=7)
     sync.reset(seed=7)
     tok = native.tokenizer
@@ -147,3 +150,13 @@ def test_served_chat_env_observations_carry_the_messages():
         "/step", json={"action": {"text": " 0"}, "episode_id": observation["episode_id"]}
     ).json()
     assert [m["role"] for m in step["observation"]["messages"]] == ["user", "assistant", "user"]
+
+
+def test_conversational_prompts_go_to_trl_as_message_lists():
+    from rlenv.hf_dataset import prompt_records
+
+    chats = [{"prompt": [{"role": "user", "content": "Hi?"}], "answer": 1}, "plain"]
+    assert prompt_records(chats) == [
+        {"prompt": [{"role": "user", "content": "Hi?"}], "answer": 1},
+        {"prompt": "plain", "answer": None},
+    ]
