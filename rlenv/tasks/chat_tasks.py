@@ -19,7 +19,7 @@ from typing import Any
 
 import numpy as np
 
-from rlenv.tasks.multiturn_tasks import GuessNumberResponder
+from rlenv.tasks.multiturn_tasks import GuessNumberResponder, calculator_prompts
 from rlenv.tasks.splits import split_generator
 
 
@@ -33,15 +33,6 @@ def multiply(a: int, b: int) -> int:
     return a * b
 
 
-def chat_calculator_prompts(max_operand: int):
-    def draw(rng: np.random.Generator) -> dict[str, Any]:
-        a, b = (int(x) for x in rng.integers(2, max_operand + 1, size=2))
-        return {"prompt": f"What is {a} times {b}?", "answer": a * b}
-
-    draw.__name__ = f"'What is a times b?' with operands in [2, {max_operand}]"
-    return draw
-
-
 def chat_calculator(
     max_operand: int = 99, split: str = "train", max_tool_calls: int = 3, **env_kwargs: Any
 ) -> dict[str, Any]:
@@ -49,7 +40,7 @@ def chat_calculator(
     if max_operand < 2:
         raise ValueError(f"max_operand must be >= 2, got {max_operand}")
     defaults = dict(
-        prompts=split_generator(chat_calculator_prompts(max_operand), split),
+        prompts=split_generator(calculator_prompts(max_operand, "What is {a} times {b}?"), split),
         tools=[multiply],
         max_tool_calls=max_tool_calls,
         reward_model="numeric",

@@ -19,8 +19,8 @@ from typing import Any
 
 import numpy as np
 
-from rlenv.turns import TurnHistory
 from rlenv.tasks.token_reverse import symbol_tokenizer
+from rlenv.turns import TurnHistory
 
 _FIRST_INT = re.compile(r"-?\d+")
 _CALL = re.compile(r"calc\(\s*(-?\d+)\s*([-+*])\s*(-?\d+)\s*\)")
@@ -129,10 +129,12 @@ class CalculatorResponder:
         return f"{result}\n", 0.0, False
 
 
-def calculator_prompts(max_operand: int):
+def calculator_prompts(max_operand: int, question: str = "{a}*{b}=? calc(x*y) computes.\n"):
+    """``f(rng) -> {"prompt": question.format(a=a, b=b), "answer": a * b}``, operands in [2, max_operand]."""
+
     def draw(rng: np.random.Generator) -> dict[str, Any]:
         a, b = (int(x) for x in rng.integers(2, max_operand + 1, size=2))
-        return {"prompt": f"{a}*{b}=? calc(x*y) computes.\n", "answer": a * b}
+        return {"prompt": question.format(a=a, b=b), "answer": a * b}
 
     draw.__name__ = f"a*b with operands in [2, {max_operand}]"
     return draw

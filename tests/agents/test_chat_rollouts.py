@@ -52,10 +52,10 @@ def second_answer_ends(history):
     )
 
 
-def test_chat_rollout_logprobs_equal_a_full_rescore_and_env_tokens_are_masked():
-    policy = qwen2_policy()
-    envs = rlenv.TextGenVectorEnv(
-        8,
+def chat_envs(policy: LMPolicy, num_envs: int) -> rlenv.TextGenVectorEnv:
+    """A chat env with a tool and a responder that asks back twice, for rollout batches."""
+    return rlenv.TextGenVectorEnv(
+        num_envs,
         tokenizer=policy.tokenizer,
         prompts=[[{"role": "user", "content": "6 times 7?"}]],
         responder=second_answer_ends,
@@ -63,6 +63,11 @@ def test_chat_rollout_logprobs_equal_a_full_rescore_and_env_tokens_are_masked():
         max_new_tokens=40,
         autoreset_mode="Disabled",
     )
+
+
+def test_chat_rollout_logprobs_equal_a_full_rescore_and_env_tokens_are_masked():
+    policy = qwen2_policy()
+    envs = chat_envs(policy, 8)
     batch = collect_rollouts(policy, envs, seed=0)
     P = batch.prompt_length
     context = batch.attention_mask[:, P:].bool()

@@ -12,9 +12,8 @@ from agents.cli import main
 from agents.rollout import collect_rollouts
 from agents.transcripts import episode_transcript, format_transcript
 from tests.agents.conftest import count_good, make_policy
-from tests.agents.test_chat_rollouts import qwen2_policy, second_answer_ends
+from tests.agents.test_chat_rollouts import chat_envs, qwen2_policy
 from tests.agents.test_multiturn_rollouts import end_turns_often, multi_turn_envs
-from tests.rlenv.chat_helpers import multiply
 
 pytestmark = pytest.mark.usefixtures("single_thread")
 
@@ -27,15 +26,7 @@ def check_rewards_add_up(batch, transcripts):
 
 def test_chat_transcripts_follow_the_conversation():
     policy = qwen2_policy()
-    envs = rlenv.TextGenVectorEnv(
-        6,
-        tokenizer=policy.tokenizer,
-        prompts=[[{"role": "user", "content": "6 times 7?"}]],
-        responder=second_answer_ends,
-        tools=[multiply],
-        max_new_tokens=40,
-        autoreset_mode="Disabled",
-    )
+    envs = chat_envs(policy, 6)
     batch = collect_rollouts(policy, envs, seed=0)
     transcripts = [episode_transcript(batch, i) for i in range(batch.batch_size)]
     check_rewards_add_up(batch, transcripts)
