@@ -355,7 +355,12 @@ class ChatEpisodes(MultiTurnEpisodes):
 
     def start(self, i: int, prompt: Prompt) -> None:
         if self.rules.toolbox is not None:
-            self.sessions[i] = self.rules.toolbox.start_episode(prompt.columns)
+            self.sessions[i], observation = self.rules.toolbox.start_episode(
+                [dict(m) for m in prompt.messages] if prompt.messages else prompt.text, prompt.columns)
+            if observation:  # TRL's initial observation: appended to the prompt's last message
+                messages = self.rules.chat.prompt_messages(prompt)
+                messages[-1] = {**messages[-1], "content": messages[-1]["content"] + observation}
+                prompt = Prompt(prompt.text, prompt.columns, tuple(messages))
         super().start(i, prompt)
         self.messages[i] = self.rules.chat.prompt_messages(prompt)
         self.tool_calls[i] = self.tool_errors[i] = 0

@@ -8,8 +8,9 @@ A task declares its tools as
 - plain functions with type hints and a Google-style docstring (``Args:``), whose JSON schemas come
   from ``transformers.utils.get_json_schema`` and are passed to the chat template's ``tools=``; or
 - a class with ``reset(**columns)`` and public methods (the shape of TRL's ``environment_factory``):
-  one instance per episode, ``reset`` called with the prompt's columns (e.g. a secret ``answer``)
-  when the episode starts, and every public method but ``reset`` a tool.
+  one instance per episode, ``reset`` called as TRL calls it, with the prompt's row (``prompt=`` and
+  every column, e.g. a secret ``answer``) when the episode starts; a string it returns is appended to
+  the prompt's last message (TRL's initial observation). Every public method but ``reset`` is a tool.
 
 The policy calls a tool by writing a call in its turn, in the model family's format. The default
 parser reads the Hermes / Qwen format, one or more blocks of::
@@ -149,15 +150,18 @@ class Toolbox:
             self.names = tuple(self.functions)
             self.schemas = tuple(_schema(t, t.__name__) for t in tools)
 
-    def start_episode(self, columns: Mapping[str, Any]) -> ToolSession:
-        """The tools of one episode: a fresh instance of the class, reset with the prompt's columns."""
+    def start_episode(self, prompt: Any, columns: Mapping[str, Any]) -> tuple[ToolSession, str | None]:
+        """The tools of one episode and the initial observation: a fresh instance of the class, reset
+        with the prompt's row (``prompt`` and its columns); its string return value, if any."""
         if self.factory is None:
-            return ToolSession(self.functions)
+            return ToolSession(self.functions), None
         instance = self.factory()
         reset = getattr(instance, "reset", None)
-        if callable(reset):
-            reset(**columns)
-        return ToolSession({n: getattr(instance, n) for n in self.names})
+        observation = reset(prompt=prompt, **columns) if callable(reset) else None
+        if observation is not None and not isinstance(observation, str):
+            raise TypeError(f"{self.factory.__name__}.reset returned {type(observation).__name__}; return None or a "
+                            "string (appended to the prompt's last message)")
+        return ToolSession({n: getattr(instance, n) for n in self.names}), observation
 
 
 class ToolSession:

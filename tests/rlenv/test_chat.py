@@ -277,3 +277,35 @@ def test_max_tool_calls_ends_the_calls_and_scores_the_turn():
     assert (
         terminated and info["tool_calls"] == 1 and reward == 0.0
     )  # the 2nd call is the answer (first number 6)
+
+
+class Board:
+    """TRL's calling convention: reset gets the row (prompt included) and may return an observation."""
+
+    def reset(self, prompt, answer, **kwargs) -> str:
+        assert prompt == [{"role": "user", "content": "Guess."}]
+        self.answer = answer
+        return " (between 1 and 9)"
+
+    def check(self, guess: int) -> bool:
+        """Whether the guess is right.
+
+        Args:
+            guess: the number to compare
+        """
+        return guess == self.answer
+
+
+def test_a_trl_reset_observation_is_appended_to_the_prompt():
+    tok = chatml_tokenizer()
+    env = TextGenEnv(
+        tok,
+        prompts=[{"prompt": [{"role": "user", "content": "Guess."}], "answer": 4}],
+        tools=Board,
+        max_new_tokens=64,
+    )
+    obs, _ = env.reset(seed=0)
+    shown = [{"role": "user", "content": "Guess. (between 1 and 9)"}]
+    schemas = [get_json_schema(Board.check.__get__(Board()))]
+    assert obs["input_ids"][obs["attention_mask"] == 1].tolist() == render(tok, shown, schemas, True)
+    assert env.conversation() == shown
