@@ -1,5 +1,7 @@
 """A task's prompts as a Hugging Face ``datasets.Dataset``, and its reward as a TRL reward function.
 
+Layer: on top, above registration (it makes registered ids).
+
 Together they let TRL train on an rlenv task without rewriting it::
 
     from trl import GRPOConfig, GRPOTrainer

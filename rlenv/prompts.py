@@ -1,4 +1,4 @@
-"""Prompt sources: where an environment's episodes get their prompts.
+"""Prompt sources: where an environment's episodes get their prompts (core layer: no other rlenv import).
 
 A source yields :class:`Prompt` records: the prompt text plus any extra columns (``answer``,
 ``references``, ``keyword`` ...) that are handed to the reward model as keyword arguments.

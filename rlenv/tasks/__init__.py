@@ -1,4 +1,9 @@
-"""Named tasks: each binds prompts, a reward model and defaults to the generic env."""
+"""Named tasks: each binds prompts, a reward model and defaults to the generic env.
+
+Layer: this package's ``__init__`` is the table of ids, part of registration (it imports
+:mod:`rlenv.registration`); its modules (``builtin``, ``multiturn_tasks``, ``chat_tasks`` ...) are the
+tasks layer, which builds env keyword arguments and imports nothing above the environments.
+"""
 
 import json
 from pathlib import Path
