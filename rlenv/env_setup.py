@@ -17,6 +17,7 @@ from typing import Any
 
 from rlenv.chat import chat_rules
 from rlenv.core import PromptOverflow, TextGenSetup, check_budgets, resolve_setup
+from rlenv.prompts import ListPrompts, PromptSource, as_prompt_source
 from rlenv.tools import ToolParser
 from rlenv.turns import check_turn_options, turn_rules
 
@@ -47,13 +48,15 @@ def make_setup(
 
     With a ``responder`` the env is multi-turn (see :mod:`rlenv.turns`): the responder pays the
     rewards, so ``reward_model`` must stay None, and ``stop_strings`` end the policy's *turn*, not
-    the episode. A chat env (:mod:`rlenv.chat`) renders prompts with the chat template; with
+    the episode. Fixed prompts (a list, a file, a ``datasets.Dataset``) that hold a conversation make
+    the env a chat env without ``chat=True``. A chat env (:mod:`rlenv.chat`) renders prompts with the chat template; with
     ``tools`` it runs the policy's tool calls and, without a responder, its reward model scores the
     final answer. Cheap checks of every layer run before the tokenizer is loaded.
     """
     check_budgets(max_prompt_tokens, max_new_tokens)
+    source = None if prompts is None else as_prompt_source(prompts)
     chat_options = (chat_template, chat_template_kwargs, system_prompt, tools, tool_parser)
-    if chat or any(option is not None for option in chat_options):
+    if chat or any(option is not None for option in chat_options) or has_conversations(source):
         check_turn_options(responder, reward_model, None, None)
         rules = chat_rules(
             chat_template,
@@ -71,7 +74,7 @@ def make_setup(
         rules = None if responder is None else turn_rules(responder, end_of_turn, max_turn_tokens)
     return resolve_setup(
         tokenizer,
-        prompts,
+        source,
         reward_model,
         reward_model_args=reward_model_args,
         max_prompt_tokens=max_prompt_tokens,
@@ -81,3 +84,8 @@ def make_setup(
         trust_remote_code=trust_remote_code,
         rules=rules,
     )
+
+
+def has_conversations(source: PromptSource | None) -> bool:
+    """True when a fixed prompt list holds a conversation (generated prompts are only seen at reset)."""
+    return isinstance(source, ListPrompts) and any(p.messages is not None for p in source.prompts)

@@ -14,6 +14,7 @@ Accepted specs (:func:`as_prompt_source`):
 - a path to a ``.txt`` file (one prompt per line) or a ``.jsonl`` file (one JSON object per line
   with a ``"prompt"`` key; other keys become reward-model columns);
 - a callable ``f(rng: np.random.Generator) -> str | dict`` (seeded through the env's RNG);
+- a ``datasets.Dataset`` with a ``prompt`` (or ``messages``) column (its rows, sampled uniformly);
 - any other iterable of strings/dicts (consumed in order; it cannot be reseeded);
 - a :class:`PromptSource` instance.
 """
@@ -186,6 +187,9 @@ def as_prompt_source(spec: Any) -> PromptSource:
         return read_prompt_file(spec)
     if isinstance(spec, Sequence):
         return ListPrompts(spec)
+    if hasattr(spec, "column_names") and hasattr(spec, "__len__") and hasattr(spec, "__getitem__"):
+        # a datasets.Dataset (TRL's prompt format): its rows, sampled like a list
+        return ListPrompts(list(spec), description=f"datasets.Dataset ({len(spec)} rows)")
     if callable(spec):
         return CallablePrompts(spec)
     if isinstance(spec, Iterable):

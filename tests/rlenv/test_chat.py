@@ -202,9 +202,13 @@ def test_text_reward_models_get_the_assistants_text_without_special_tokens():
     assert got == [("What is 6 times 7?", "42")]
 
 
-def test_conversational_prompts_need_a_chat_env():
+def test_conversational_prompts_make_a_chat_env_or_need_one():
     tok = chatml_tokenizer()
-    env = TextGenEnv(tok, prompts=[QUESTION], reward_model=lambda completions, **kw: [0.0] * len(completions))
+    score = lambda completions, **kw: [0.0] * len(completions)  # noqa: E731
+    assert TextGenEnv(tok, prompts=[QUESTION, "plain"], reward_model=score).conversation() == []  # a chat env
+    env = TextGenEnv(
+        tok, prompts=lambda rng: {"prompt": QUESTION}, reward_model=score
+    )  # generated: seen at reset
     with pytest.raises(ValueError, match="chat=True"):
         env.reset(seed=0)
     with pytest.raises(PromptSourceError, match="list of conversations"):
@@ -309,3 +313,20 @@ def test_a_trl_reset_observation_is_appended_to_the_prompt():
     schemas = [get_json_schema(Board.check.__get__(Board()))]
     assert obs["input_ids"][obs["attention_mask"] == 1].tolist() == render(tok, shown, schemas, True)
     assert env.conversation() == shown
+
+
+def test_a_datasets_dataset_of_conversations_is_a_prompt_source():
+    datasets = pytest.importorskip("datasets")
+    rows = datasets.Dataset.from_list(
+        [{"prompt": [{"role": "user", "content": "What is 6 times 7?"}], "answer": 42}]
+    )
+    tok = chatml_tokenizer()
+    env = TextGenEnv(tok, prompts=rows, reward_model="numeric", max_new_tokens=8)
+    obs, info = env.reset(seed=0)
+    assert info["prompt"] == "What is 6 times 7?"
+    assert obs["input_ids"][obs["attention_mask"] == 1].tolist() == render(
+        tok, QUESTION[1:], generation_prompt=True
+    )
+    for token in tok("42", add_special_tokens=False)["input_ids"] + [env.setup.end_of_turn_id]:
+        reward = env.step(token)[1]
+    assert reward == 1.0
