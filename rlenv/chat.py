@@ -55,7 +55,7 @@ PLAIN_CHAT_TEMPLATE = (
     "{%- set f = tool['function'] if 'function' in tool else tool -%}"
     "{{ ' ' + f['name'] + '(' + (f['parameters']['properties'] | list | join(', ')) + '): ' + f['description'] }}"
     "{%- endfor -%}"
-    "{{ '\\nCall one as <tool_call>{\"name\": ..., \"arguments\": {...}}</tool_call>\\n' }}{%- endif -%}"
+    '{{ \'\\nCall one as <tool_call>{"name": ..., "arguments": {...}}</tool_call>\\n\' }}{%- endif -%}'
     "{%- for message in messages -%}"
     "{%- if message['role'] == 'assistant' -%}{{ 'Assistant:' + message['content'] + '\\n' }}"
     "{%- else -%}{{ (message['role'] | capitalize) + ': ' + message['content'] + '\\n' }}{%- endif -%}"
@@ -127,13 +127,15 @@ class ChatFormat:
     """ids the template adds around an empty user message (system prompt, tools, role markers)"""
 
     def render_text(self, messages: Sequence[Message], generation_prompt: bool) -> str:
-        return self.tokenizer.apply_chat_template(
-            list(messages),
-            tools=list(self.tools) or None,
-            chat_template=self.template,
-            add_generation_prompt=generation_prompt,
-            tokenize=False,
-            **self.template_kwargs,
+        return str(
+            self.tokenizer.apply_chat_template(
+                list(messages),
+                tools=list(self.tools) or None,
+                chat_template=self.template,
+                add_generation_prompt=generation_prompt,
+                tokenize=False,
+                **self.template_kwargs,
+            )
         )
 
     def render(self, messages: Sequence[Message], generation_prompt: bool) -> list[int]:
@@ -268,12 +270,13 @@ class ChatRules(EpisodeRules):
 
 
 def reward_inputs_for(
-    rm: Any, prompts: list[Prompt], messages: list[list[Message]], answers: list[str]
+    rm: Any, prompts: Sequence[Prompt | None], messages: list[list[Message]], answers: list[str]
 ) -> tuple[list[Any], list[Any]]:
-    """What a reward model gets: texts, or (``rm.conversational = True``) TRL's conversational lists."""
+    """What a reward model gets: texts, or (``rm.conversational = True``) TRL's conversational lists.
+    (Every scored episode has started, so its prompt is set.)"""
     if getattr(rm, "conversational", False):
         return [list(m) for m in messages], [[{"role": "assistant", "content": a}] for a in answers]
-    return [p.text for p in prompts], answers
+    return [p.text if p is not None else "" for p in prompts], answers
 
 
 class ChatSingleTurnEpisodes(EpisodeBatch):
@@ -282,27 +285,31 @@ class ChatSingleTurnEpisodes(EpisodeBatch):
     def completion(self, i: int) -> str:
         ids = self.input_ids[i, self.P : self.P + self.num_generated[i]]
         eot = self.setup.rules.end_of_turn_id
-        return self.setup.tokenizer.decode(ids[ids != eot], skip_special_tokens=True)
+        return str(self.setup.tokenizer.decode(ids[ids != eot], skip_special_tokens=True))
 
     def conversation(self, i: int) -> list[Message]:
         """The prompt's messages and the assistant's reply so far."""
         rules: ChatRules = self.setup.rules  # type: ignore[assignment]
-        if self.prompts[i] is None:
+        prompt = self.prompts[i]
+        if prompt is None:
             return []
-        messages = rules.chat.prompt_messages(self.prompts[i])  # type: ignore[arg-type]
-        return [*messages, {"role": "assistant", "content": self.completion(i)}] if self.num_generated[i] else messages
+        messages = rules.chat.prompt_messages(prompt)
+        return (
+            [*messages, {"role": "assistant", "content": self.completion(i)}]
+            if self.num_generated[i]
+            else messages
+        )
 
     def text(self, i: int) -> str:
         """The conversation so far, one role-marked line per message (``env.render()``)."""
         return role_marked(self.conversation(i))
 
     def reward_inputs(self, rows: Sequence[int]) -> tuple[list[Any], list[Any]]:
-        rules: ChatRules = self.setup.rules  # type: ignore[assignment]
         prompts = [self.prompts[i] for i in rows]
         return reward_inputs_for(
             self.setup.reward_model,
-            prompts,  # type: ignore[arg-type]
-            [rules.chat.prompt_messages(p) for p in prompts],
+            prompts,
+            [self.conversation(i)[:-1] if self.num_generated[i] else self.conversation(i) for i in rows],
             [self.completion(i) for i in rows],
         )
 
@@ -356,7 +363,8 @@ class ChatEpisodes(MultiTurnEpisodes):
     def start(self, i: int, prompt: Prompt) -> None:
         if self.rules.toolbox is not None:
             self.sessions[i], observation = self.rules.toolbox.start_episode(
-                [dict(m) for m in prompt.messages] if prompt.messages else prompt.text, prompt.columns)
+                [dict(m) for m in prompt.messages] if prompt.messages else prompt.text, prompt.columns
+            )
             if observation:  # TRL's initial observation: appended to the prompt's last message
                 messages = self.rules.chat.prompt_messages(prompt)
                 messages[-1] = {**messages[-1], "content": messages[-1]["content"] + observation}
@@ -368,8 +376,10 @@ class ChatEpisodes(MultiTurnEpisodes):
 
     def respond(self, i: int, history: TurnHistory) -> tuple[Any, float, bool]:
         turn = self.turns[i][-1]
-        content = self.setup.tokenizer.decode(
-            [x for x in turn.ids if x != self.rules.chat.end_of_turn_id], skip_special_tokens=True
+        content = str(
+            self.setup.tokenizer.decode(
+                [x for x in turn.ids if x != self.rules.chat.end_of_turn_id], skip_special_tokens=True
+            )
         )
         self.messages[i].append({"role": "assistant", "content": content})
         episode_over = turn.ids[-1:] == (self.eos_id,)  # EOS ends a chat episode, not just the turn
@@ -407,7 +417,7 @@ class ChatEpisodes(MultiTurnEpisodes):
         if self.turns[i][-1].ids[-1:] != (self.rules.chat.end_of_turn_id,):
             ids = [self.rules.chat.end_of_turn_id, *ids]  # the turn was cut: close it as the template would
         self.messages[i].extend(reply)
-        return ids, self.setup.tokenizer.decode(ids, skip_special_tokens=True)
+        return ids, str(self.setup.tokenizer.decode(ids, skip_special_tokens=True))
 
     def reward_inputs(self, rows: Sequence[int]) -> tuple[list[Any], list[Any]]:
         prompts = [self.prompts[i] for i in rows]
@@ -415,7 +425,7 @@ class ChatEpisodes(MultiTurnEpisodes):
             self.messages[i][-1]["content"] if self.messages[i][-1]["role"] == "assistant" else ""
             for i in rows
         ]
-        return reward_inputs_for(self.setup.reward_model, prompts, [self.messages[i] for i in rows], answers)  # type: ignore[arg-type]
+        return reward_inputs_for(self.setup.reward_model, prompts, [self.messages[i] for i in rows], answers)
 
     def episode_end_info(self, i: int) -> dict[str, Any]:
         info = super().episode_end_info(i)
@@ -433,7 +443,12 @@ class ChatEpisodes(MultiTurnEpisodes):
         messages = [dict(m) for m in self.messages[i]]
         ongoing = self._turn_ids(i)
         if len(ongoing) and not self.done[i]:
-            messages.append({"role": "assistant", "content": self.setup.tokenizer.decode(ongoing, skip_special_tokens=True)})
+            messages.append(
+                {
+                    "role": "assistant",
+                    "content": self.setup.tokenizer.decode(ongoing, skip_special_tokens=True),
+                }
+            )
         return messages
 
     def text(self, i: int) -> str:
