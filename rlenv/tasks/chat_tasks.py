@@ -15,6 +15,7 @@ an instruct model (its own template is used) to train one that has seen tool cal
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from typing import Any
 
 import numpy as np
@@ -50,7 +51,7 @@ def chat_calculator(
     return {**defaults, **env_kwargs}
 
 
-def chat_guess_number_prompts(high: int):
+def chat_guess_number_prompts(high: int) -> Callable[[np.random.Generator], dict[str, Any]]:
     def draw(rng: np.random.Generator) -> dict[str, Any]:
         return {
             "prompt": f"I picked a number from 1 to {high}. Guess it: answer with one number.",

@@ -15,6 +15,7 @@ trained with and without feedback can be compared.
 from __future__ import annotations
 
 import re
+from collections.abc import Callable
 from typing import Any
 
 import numpy as np
@@ -129,7 +130,9 @@ class CalculatorResponder:
         return f"{result}\n", 0.0, False
 
 
-def calculator_prompts(max_operand: int, question: str = "{a}*{b}=? calc(x*y) computes.\n"):
+def calculator_prompts(
+    max_operand: int, question: str = "{a}*{b}=? calc(x*y) computes.\n"
+) -> Callable[[np.random.Generator], dict[str, Any]]:
     """``f(rng) -> {"prompt": question.format(a=a, b=b), "answer": a * b}``, operands in [2, max_operand]."""
 
     def draw(rng: np.random.Generator) -> dict[str, Any]:
