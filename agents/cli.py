@@ -68,6 +68,10 @@ class EvalArgs:
     """extra env kwargs as key=value (JSON values)"""
     temperature: float = 1.0
     device: Literal["cpu", "cuda", "auto"] = "auto"
+    transcripts: int = 0
+    """print the first N episodes as role-marked transcripts (to stderr) and write them to --transcripts-out"""
+    transcripts_out: str = "transcripts.jsonl"
+    """JSONL file of the --transcripts episodes (one per line)"""
 
 
 @dataclass(frozen=True)
@@ -161,6 +165,8 @@ def cmd_eval(args: EvalArgs) -> None:
     check_env_id(args.env)
     if args.episodes < 1 or args.batch_size < 1:
         raise ConfigError("--episodes and --batch-size must be >= 1")
+    if not 0 <= args.transcripts <= args.episodes:
+        raise ConfigError(f"--transcripts must be in [0, --episodes={args.episodes}], got {args.transcripts}")
     resolve_device(args.device)
     split = ("heldout" if has_splits(args.env) else None) if args.split == "auto" else args.split
     protocol = EvalProtocol(episodes=args.episodes, batch_size=min(args.batch_size, args.episodes), seed=args.seed,
@@ -176,10 +182,22 @@ def cmd_eval(args: EvalArgs) -> None:
     with built_from_user_input(f"cannot build {args.env} from its arguments"):
         envs = make_eval_envs(args.env, model, protocol, env_kwargs, args.max_new_tokens)
     try:
-        summary = evaluate_policy(policy, envs, protocol, reference)
+        summary = evaluate_policy(policy, envs, protocol, reference, transcripts=args.transcripts)
     finally:
         envs.close()
+    if args.transcripts:
+        write_transcripts(summary.pop("transcripts"), args.transcripts_out)
     print(json.dumps({"env": args.env, "model": str(model), "split": protocol.split, "seed": args.seed, **summary}))
+
+
+def write_transcripts(transcripts: list[dict[str, Any]], path: str) -> None:
+    """Print role-marked transcripts to stderr (stdout keeps its one JSON line) and write them as JSONL."""
+    from agents.transcripts import format_transcript
+
+    for k, transcript in enumerate(transcripts):
+        print(format_transcript(transcript, k), file=sys.stderr)
+    Path(path).write_text("".join(json.dumps(t) + "\n" for t in transcripts))
+    print(f"wrote {len(transcripts)} transcripts to {path}", file=sys.stderr)
 
 
 def _base_model(model: str) -> str | None:

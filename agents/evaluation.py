@@ -29,6 +29,7 @@ from torch import Tensor
 from agents.config import EVAL_SEED, ConfigError, TrainConfig
 from agents.policy import LMPolicy, SamplingConfig, position_ids_from_mask
 from agents.rollout import RolloutBatch, collect_rollouts
+from agents.transcripts import episode_transcript
 
 
 @dataclass(frozen=True)
@@ -117,13 +118,16 @@ def episode_kl(policy: LMPolicy, reference: LMPolicy, batch: RolloutBatch, vocab
 @torch.no_grad()
 def score_rollouts(policy: LMPolicy, envs: Any, seeds: Sequence[int], *, options: dict[str, Any] | None = None,
                    reference: LMPolicy | None = None, temperature: float = 1.0,
-                   num_samples: int = 2) -> dict[str, Any]:
+                   num_samples: int = 2, transcripts: int = 0) -> dict[str, Any]:
     """One rollout batch per seed on ``envs`` and their summary: ``episodes``, ``reward_mean``,
     ``reward_std``, ``reward_se`` (standard error), ``kl`` (mean episode KL to ``reference``, None
-    without one), ``length_mean``, ``eos_rate`` and the first ``num_samples`` episodes' texts."""
+    without one), ``length_mean``, ``eos_rate``, the first ``num_samples`` episodes' texts and, when
+    ``transcripts`` > 0, the first that many episodes' role-marked transcripts
+    (:func:`agents.transcripts.episode_transcript`)."""
     vocab = int(envs.single_action_space.n)
     rewards, lengths, eos, kls = [], [], [], []
     samples: list[dict[str, Any]] = []
+    kept_transcripts: list[dict[str, Any]] = []
     for seed in seeds:
         batch = collect_rollouts(policy, envs, seed=seed, options=options)
         rewards.append(batch.rewards.float().cpu())
@@ -134,6 +138,8 @@ def score_rollouts(policy: LMPolicy, envs: Any, seeds: Sequence[int], *, options
         for j in range(min(num_samples - len(samples), batch.batch_size)):
             samples.append({"prompt": batch.prompts[j], "completion": batch.completions[j],
                             "reward": round(float(batch.rewards[j]), 4)})
+        for j in range(min(transcripts - len(kept_transcripts), batch.batch_size)):
+            kept_transcripts.append(episode_transcript(batch, j))
     r = torch.cat(rewards)
     std = r.std().item() if r.numel() > 1 else 0.0
     return {
@@ -145,12 +151,13 @@ def score_rollouts(policy: LMPolicy, envs: Any, seeds: Sequence[int], *, options
         "length_mean": torch.cat(lengths).mean().item(),
         "eos_rate": torch.cat(eos).mean().item(),
         "samples": samples,
+        **({"transcripts": kept_transcripts} if transcripts else {}),
     }
 
 
 @torch.no_grad()
 def evaluate_policy(policy: LMPolicy, envs: Any, protocol: EvalProtocol, reference: LMPolicy | None = None,
-                    num_samples: int = 2) -> dict[str, Any]:
+                    num_samples: int = 2, transcripts: int = 0) -> dict[str, Any]:
     """Score ``policy`` under ``protocol`` on ``envs`` (from :func:`make_eval_envs`).
 
     Returns :func:`score_rollouts`'s summary plus ``greedy``. The policy's sampling config and
@@ -164,7 +171,7 @@ def evaluate_policy(policy: LMPolicy, envs: Any, protocol: EvalProtocol, referen
     seeds = [protocol.seed + i * protocol.batch_size for i in range(protocol.num_batches)]
     try:
         summary = score_rollouts(policy, envs, seeds, reference=reference, temperature=protocol.temperature,
-                                 num_samples=num_samples)
+                                 num_samples=num_samples, transcripts=transcripts)
     finally:
         policy.sampling = saved_sampling
         policy.train(was_training)

@@ -49,6 +49,9 @@ class RolloutBatch:
     reward_components: dict[str, np.ndarray] = field(default_factory=dict)
     prompt_length: int = 0
     token_rewards: Tensor | None = None  # (B, T) float
+    conversations: list[list[tuple[str, str]]] = field(default_factory=list)
+    """each episode's turns as (role, text), from the env's last ``info``: a chat env's ``messages``,
+    a multi-turn env's ``turns`` (roles ``policy`` / ``env``); empty for single-turn envs"""
     low_precision: bool = False
     """``logprobs``/``values`` came from reduced-precision (bf16) forwards: right for sampling, not for
     an update; algorithms that learn from them recompute them in the update's precision"""
@@ -164,6 +167,7 @@ def _collect(policy: LMPolicy, envs: Any, seed: int | None, options: dict[str, A
     terminated = np.zeros(B, dtype=bool)
     truncated = np.zeros(B, dtype=bool)
     completions: list[str] = [""] * B
+    conversations: list[list[tuple[str, str]]] = [[] for _ in range(B)]
     components: dict[str, np.ndarray] = {}
 
     for _ in range(T):  # each step writes at least one column, so T steps always suffice
@@ -186,7 +190,7 @@ def _collect(policy: LMPolicy, envs: Any, seed: int | None, options: dict[str, A
         for i, ids in replies.items():
             column[i] += len(ids)
         if "_completion" in step_info:
-            _record_endings(step_info, completions, components, B)
+            _record_endings(step_info, completions, components, B, conversations)
         done = terminated | truncated
         if done.all():
             break
@@ -244,6 +248,7 @@ def _collect(policy: LMPolicy, envs: Any, seed: int | None, options: dict[str, A
         truncated=torch.from_numpy(truncated).to(device),
         prompts=prompts,
         completions=completions,
+        conversations=conversations,
         reward_components=components,
         prompt_length=P,
         token_rewards=torch.from_numpy(token_rewards).float().to(device),
@@ -302,11 +307,16 @@ def _prefill(policy: LMPolicy, ids: Tensor, mask: Tensor, position_ids: Tensor, 
     return policy.forward_tokens(ids, mask, position_ids, cache=cache, logits_to_keep=1, with_values=with_values)
 
 
-def _record_endings(info: dict[str, Any], completions: list[str], components: dict[str, np.ndarray], B: int) -> None:
-    """Copy the texts and reward components of the episodes that ended on this step."""
+def _record_endings(info: dict[str, Any], completions: list[str], components: dict[str, np.ndarray], B: int,
+                    conversations: list[list[tuple[str, str]]]) -> None:
+    """Copy the texts, turns and reward components of the episodes that ended on this step."""
     ended = np.flatnonzero(info["_completion"])
     for i in ended:
         completions[i] = str(info["completion"][i])
+        if "messages" in info and info["_messages"][i]:
+            conversations[i] = [(m["role"], m["content"]) for m in info["messages"][i]]
+        elif "turns" in info and info["_turns"][i]:
+            conversations[i] = [(role, text) for role, text in info["turns"][i]]
     parts = info.get("reward_components")
     if isinstance(parts, dict):
         for name, values in parts.items():

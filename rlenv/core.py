@@ -13,15 +13,19 @@ Observation layout, L = P + T (P = max_prompt_tokens, T = max_new_tokens)::
 
 The prompt is left-padded so that generated token t always sits at column P + t.
 
-Multi-turn ids (a ``responder`` is set) use the same layout: the T columns hold the policy's turns
-and the env's replies in order, and a third channel ``policy_mask`` (int8) is 1 exactly where the
-policy wrote the token. :mod:`rlenv.multiturn` holds that episode batch and the agent's contract.
+Layer: this is the bottom of rlenv (with :mod:`rlenv.prompts` and :mod:`rlenv.tokenizer`). It
+knows nothing of turns, chats or tasks. Layers above change how episodes run through the one
+interface defined here, :class:`EpisodeRules`: a setup carries a rules object, which makes the
+episode batch (a subclass of :class:`EpisodeBatch`), adds observation channels, encodes prompts and
+names extra tokens that end an episode. The multi-turn layer (:mod:`rlenv.turns`) is one such
+extension: its rules make a batch whose T columns hold the policy's turns and the env's replies in
+order, with a ``policy_mask`` channel. See ``docs/architecture.md`` for the whole stack.
 """
 
 from __future__ import annotations
 
 import warnings
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Literal
@@ -37,6 +41,47 @@ from rlenv.tokenizer import load_tokenizer
 PromptOverflow = Literal["truncate", "error"]
 
 
+class EpisodeRules:
+    """The core's extension interface: how the episodes of a setup run.
+
+    The base class is the single-turn MDP of this module. A layer above subclasses it and overrides
+    what differs; the core calls only these members, so it never needs to know which layer it runs:
+
+    - :attr:`observation_channels`: extra int8 0/1 channels of the observation (same shape as
+      ``input_ids``), e.g. the multi-turn ``policy_mask``; the batch must provide them.
+    - :attr:`scored_by_reward_model`: False when the episodes pay their own rewards (then a setup
+      holds no reward model).
+    - :attr:`stop_ids`: token ids that end an episode besides EOS (``terminated``).
+    - :attr:`end_of_turn_id`: the id a turn-level agent writes to end its turn (None: EOS).
+    - :attr:`prompt_overhead`: tokens the rules add to every prompt (e.g. a chat template's role
+      markers), added to ``max_prompt_tokens`` so that it keeps budgeting the prompt's own text.
+    - :meth:`prompt_ids`: the token ids of a prompt (before the budget check).
+    - :meth:`make_episodes`: the :class:`EpisodeBatch` (or subclass) holding N episodes.
+    """
+
+    observation_channels: tuple[str, ...] = ()
+    scored_by_reward_model: bool = True
+    stop_ids: tuple[int, ...] = ()
+    end_of_turn_id: int | None = None
+    prompt_overhead: int = 0
+
+    def prompt_ids(self, tokenizer: PreTrainedTokenizerBase, prompt: Prompt) -> list[int]:
+        """The ids of ``prompt``: its text, tokenized with the tokenizer's special tokens."""
+        if prompt.messages is not None:
+            raise ValueError(
+                f"prompt {prompt.text[:40]!r}... is a conversation (a list of messages), which only a chat env "
+                "renders; pass chat=True (the tokenizer's chat template renders it), or give plain text prompts"
+            )
+        return list(tokenizer(prompt.text, add_special_tokens=True)["input_ids"])
+
+    def make_episodes(self, setup: TextGenSetup, n: int) -> EpisodeBatch:
+        return EpisodeBatch(setup, n)
+
+
+SINGLE_TURN = EpisodeRules()
+"""the rules of a plain single-turn setup (stateless, so one instance serves every setup)"""
+
+
 @dataclass(frozen=True)
 class TextGenSetup:
     """Everything an environment needs besides its episode state; resolved once per env."""
@@ -48,8 +93,8 @@ class TextGenSetup:
     max_new_tokens: int
     stop_strings: tuple[str, ...]
     prompt_overflow: PromptOverflow
-    turns: Any = None
-    """``rlenv.multiturn.TurnSpec`` for multi-turn ids (the env replies between turns), else None."""
+    rules: EpisodeRules = SINGLE_TURN
+    """how the episodes run (the extension point: see :class:`EpisodeRules`)"""
 
     @property
     def vocab_size(self) -> int:
@@ -59,14 +104,20 @@ class TextGenSetup:
     def seq_len(self) -> int:
         return self.max_prompt_tokens + self.max_new_tokens
 
+    @property
+    def end_of_turn_id(self) -> int:
+        """The id that ends a turn (for a single-turn setup, the episode: EOS)."""
+        eot = self.rules.end_of_turn_id
+        return int(self.tokenizer.eos_token_id) if eot is None else int(eot)
+
     def observation_space(self) -> spaces.Dict:
         shape = (self.seq_len,)
         channels = {
             "input_ids": spaces.Box(0, self.vocab_size - 1, shape, dtype=np.int64),
             "attention_mask": spaces.Box(0, 1, shape, dtype=np.int8),
         }
-        if self.turns is not None:
-            channels["policy_mask"] = spaces.Box(0, 1, shape, dtype=np.int8)
+        for name in self.rules.observation_channels:
+            channels[name] = spaces.Box(0, 1, shape, dtype=np.int8)
         return spaces.Dict(channels)
 
 
@@ -114,50 +165,42 @@ def resolve_setup(
     stop_strings: str | Sequence[str] = (),
     prompt_overflow: PromptOverflow = "truncate",
     trust_remote_code: bool = False,
-    responder: Any = None,
-    end_of_turn: str | int | None = None,
-    max_turn_tokens: int | None = None,
+    rules: Callable[[PreTrainedTokenizerBase], EpisodeRules] | None = None,
 ) -> TextGenSetup:
     """Validate the user's arguments before any heavy work and build a :class:`TextGenSetup`.
 
-    ``reward_model=None`` means ``"vader"`` for single-turn envs. With a ``responder`` the env is
-    multi-turn (see :mod:`rlenv.multiturn`): the responder pays the rewards, so ``reward_model``
-    must stay None, and ``stop_strings`` end the policy's *turn*, not the episode.
+    ``reward_model=None`` means ``"vader"`` when the rules are scored by a reward model.
+    ``rules`` builds the setup's :class:`EpisodeRules` from the loaded tokenizer (a layer above
+    passes it; None is the single-turn MDP).
     """
-    if int(max_new_tokens) < 1:
-        raise ValueError(f"max_new_tokens must be >= 1, got {max_new_tokens}")
-    if int(max_prompt_tokens) < 1:
-        raise ValueError(f"max_prompt_tokens must be >= 1, got {max_prompt_tokens}")
+    check_budgets(max_prompt_tokens, max_new_tokens)
     if prompt_overflow not in ("truncate", "error"):
         raise ValueError(f"prompt_overflow must be 'truncate' or 'error', got {prompt_overflow!r}")
     if isinstance(stop_strings, str):
         stop_strings = (stop_strings,)
     if any(not isinstance(s, str) or not s for s in stop_strings):
         raise ValueError(f"stop_strings must be non-empty strings, got {stop_strings!r}")
-    if responder is None and (end_of_turn is not None or max_turn_tokens is not None):
-        raise ValueError("end_of_turn/max_turn_tokens only apply to multi-turn envs; pass responder= too")
-    if responder is not None and reward_model is not None:
-        raise ValueError(
-            "a multi-turn env is rewarded by its responder (reply, reward, done); drop reward_model= "
-            "or call the reward model inside the responder"
-        )
     tok = load_tokenizer(tokenizer, trust_remote_code=trust_remote_code)
-    turns = None
-    if responder is not None:
-        from rlenv.multiturn import make_turn_spec
-
-        turns = make_turn_spec(responder, tok, end_of_turn, max_turn_tokens)
+    episode_rules = SINGLE_TURN if rules is None else rules(tok)
+    scored = episode_rules.scored_by_reward_model
     return TextGenSetup(
         tokenizer=tok,
         prompts=as_prompt_source(default_prompts_path() if prompts is None else prompts),
-        reward_model=None if responder is not None else resolve_reward_model(
-            "vader" if reward_model is None else reward_model, reward_model_args),
-        max_prompt_tokens=int(max_prompt_tokens),
+        reward_model=resolve_reward_model("vader" if reward_model is None else reward_model, reward_model_args)
+        if scored else None,
+        max_prompt_tokens=int(max_prompt_tokens) + int(episode_rules.prompt_overhead),
         max_new_tokens=int(max_new_tokens),
         stop_strings=tuple(stop_strings),
         prompt_overflow=prompt_overflow,
-        turns=turns,
+        rules=episode_rules,
     )
+
+
+def check_budgets(max_prompt_tokens: int, max_new_tokens: int) -> None:
+    if int(max_new_tokens) < 1:
+        raise ValueError(f"max_new_tokens must be >= 1, got {max_new_tokens}")
+    if int(max_prompt_tokens) < 1:
+        raise ValueError(f"max_prompt_tokens must be >= 1, got {max_prompt_tokens}")
 
 
 def check_actions(actions: Any, num_envs: int, vocab_size: int) -> np.ndarray:
@@ -191,17 +234,14 @@ class StepOutcome:
 class EpisodeBatch:
     """N episodes' tokens in fixed-shape buffers, plus the bookkeeping to end them.
 
-    :meth:`create` picks the multi-turn subclass when the setup has a responder; both envs build
-    their batch through it, so the single and the vector env share every line of the MDP.
+    :meth:`create` asks the setup's :class:`EpisodeRules` for the batch (a subclass for multi-turn
+    episodes); both envs build their batch through it, so the single and the vector env share every
+    line of the MDP.
     """
 
     @staticmethod
     def create(setup: TextGenSetup, n: int) -> EpisodeBatch:
-        if setup.turns is not None:
-            from rlenv.multiturn import MultiTurnEpisodes
-
-            return MultiTurnEpisodes(setup, n)
-        return EpisodeBatch(setup, n)
+        return setup.rules.make_episodes(setup, n)
 
     def __init__(self, setup: TextGenSetup, n: int) -> None:
         self.setup = setup
@@ -209,6 +249,7 @@ class EpisodeBatch:
         tok = setup.tokenizer
         self.pad_id = int(tok.pad_token_id)
         self.eos_id = int(tok.eos_token_id)
+        self.stop_ids = np.array([self.eos_id, *setup.rules.stop_ids], dtype=np.int64)  # end the episode
         start = tok.bos_token_id if tok.bos_token_id is not None else tok.eos_token_id
         self._empty_prompt_ids = [int(start)]
         self.P, self.T = setup.max_prompt_tokens, setup.max_new_tokens
@@ -219,11 +260,11 @@ class EpisodeBatch:
         self.prompts: list[Prompt | None] = [None] * n
         self._stop_cut: list[int | None] = [None] * n  # char offset of a matched stop string
 
-    def encode_prompt(self, text: str) -> list[int]:
-        ids = list(self.setup.tokenizer(text, add_special_tokens=True)["input_ids"]) or self._empty_prompt_ids
+    def encode_prompt(self, prompt: Prompt) -> list[int]:
+        ids = self.setup.rules.prompt_ids(self.setup.tokenizer, prompt) or self._empty_prompt_ids
         if len(ids) > self.P:
             msg = (
-                f"prompt of {len(ids)} tokens exceeds max_prompt_tokens={self.P}: {text[:60]!r}..."
+                f"prompt of {len(ids)} tokens exceeds max_prompt_tokens={self.P}: {prompt.text[:60]!r}..."
             )
             if self.setup.prompt_overflow == "error":
                 raise ValueError(msg + "; raise max_prompt_tokens or pass prompt_overflow='truncate'")
@@ -232,7 +273,7 @@ class EpisodeBatch:
         return ids
 
     def start(self, i: int, prompt: Prompt) -> None:
-        ids = self.encode_prompt(prompt.text)
+        ids = self.encode_prompt(prompt)
         self.input_ids[i] = self.pad_id
         self.attention_mask[i] = 0
         self.input_ids[i, self.P - len(ids) : self.P] = ids
@@ -262,7 +303,7 @@ class EpisodeBatch:
         self.attention_mask[rows, cols] = 1
         self.num_generated[rows] += 1
         terminated = np.zeros(self.n, dtype=bool)
-        terminated[rows] = actions[rows] == self.eos_id
+        terminated[rows] = (actions[rows, None] == self.stop_ids).any(axis=1)
         if self.setup.stop_strings:
             for i in rows[~terminated[rows]]:
                 terminated[i] = self._hit_stop_string(int(i))
@@ -298,15 +339,19 @@ class EpisodeBatch:
             return {"input_ids": self.input_ids.copy(), "attention_mask": self.attention_mask.copy()}
         return {"input_ids": self.input_ids[i].copy(), "attention_mask": self.attention_mask[i].copy()}
 
+    def reward_inputs(self, rows: Sequence[int]) -> tuple[list[Any], list[Any]]:
+        """What the reward model scores for ``rows``: (prompts, completions), here their texts.
+        A layer above may hand over something else (the chat layer: the assistant's text, or messages)."""
+        return [self.prompts[i].text for i in rows], [self.completion(i) for i in rows]
+
     def score(self, rows: Sequence[int]) -> tuple[list[float], list[dict[str, Any]]]:
         """One reward-model call for the episodes in ``rows``; returns rewards and per-row infos."""
         prompts = [self.prompts[i] for i in rows]
+        prompt_inputs, completion_inputs = self.reward_inputs(rows)
         completions = [self.completion(i) for i in rows]
         keys = sorted({k for p in prompts for k in p.columns})
         columns = {k: [p.columns.get(k) for p in prompts] for k in keys}
-        scored = reward_models.score(
-            self.setup.reward_model, [p.text for p in prompts], completions, **columns
-        )
+        scored = reward_models.score(self.setup.reward_model, prompt_inputs, completion_inputs, **columns)
         infos = []
         for j, (prompt, completion) in enumerate(zip(prompts, completions, strict=True)):
             info: dict[str, Any] = {"prompt": prompt.text, "completion": completion}

@@ -1,4 +1,8 @@
-"""``TextGenEnv``: text generation as a token-level Gymnasium MDP."""
+"""``TextGenEnv``: text generation as a token-level Gymnasium MDP.
+
+Layer: the Gymnasium face of the core, above every episode layer (core, turns, chat): it builds its
+setup with :func:`rlenv.env_setup.make_setup` and steps an :class:`rlenv.core.EpisodeBatch` of one.
+"""
 
 from __future__ import annotations
 
@@ -11,8 +15,10 @@ import gymnasium as gym
 import numpy as np
 from gymnasium.wrappers import TimeLimit
 
-from rlenv.core import EpisodeBatch, PromptOverflow, check_actions, resolve_setup
-from rlenv.prompts import Prompt
+from rlenv.chat import ChatEpisodes, ChatSingleTurnEpisodes
+from rlenv.core import EpisodeBatch, PromptOverflow, check_actions
+from rlenv.env_setup import make_setup
+from rlenv.prompts import as_prompt
 from rlenv.render import text_frame
 
 
@@ -47,8 +53,16 @@ class TextGenEnv(gym.Env[dict[str, np.ndarray], int]):
             it drawn into a (160, 512, 3) uint8 frame (for video recorders and SB3's ``make_vec_env``).
         trust_remote_code: passed to the tokenizer loader; never implied.
         responder, end_of_turn, max_turn_tokens: make the env multi-turn: the policy writes a turn,
-            the responder answers with token ids appended to the state (:mod:`rlenv.multiturn`
+            the responder answers with token ids appended to the state (:mod:`rlenv.turns`
             documents the contract, the ``policy_mask`` channel and the ``info`` keys).
+        chat, chat_template, chat_template_kwargs, system_prompt: make the env a chat env
+            (:mod:`rlenv.chat`): prompts (text or lists of messages) are rendered by the chat template
+            (the tokenizer's, or ``chat_template=``, a Jinja string or file), the end of the assistant's
+            turn ends a turn, and a responder's messages are appended as the template renders them.
+        tools, tool_parser, max_tool_calls: tools of a chat env (:mod:`rlenv.tools`): typed functions or
+            a class with ``reset`` and public methods; calls parsed from the policy's turns (Hermes
+            ``<tool_call>`` blocks by default) run between turns, their results appended as tool
+            messages (``policy_mask`` 0), at most ``max_tool_calls`` per episode.
     """
 
     metadata = {"render_modes": ["ansi", "human", "rgb_array"], "render_fps": 30}
@@ -57,14 +71,19 @@ class TextGenEnv(gym.Env[dict[str, np.ndarray], int]):
                  reward_model_args: dict[str, Any] | None = None, max_prompt_tokens: int = 32,
                  max_new_tokens: int = 32, stop_strings: Any = (), prompt_overflow: PromptOverflow = "truncate",
                  render_mode: str | None = None, trust_remote_code: bool = False, responder: Any = None,
-                 end_of_turn: Any = None, max_turn_tokens: int | None = None) -> None:
+                 end_of_turn: Any = None, max_turn_tokens: int | None = None, chat: bool = False,
+                 chat_template: Any = None, chat_template_kwargs: dict[str, Any] | None = None,
+                 system_prompt: str | None = None, tools: Any = None, tool_parser: Any = None,
+                 max_tool_calls: int = 8) -> None:
         if render_mode is not None and render_mode not in self.metadata["render_modes"]:
             raise ValueError(f"render_mode must be one of {self.metadata['render_modes']} or None, got {render_mode!r}")
-        self.setup = resolve_setup(
+        self.setup = make_setup(
             tokenizer, prompts, reward_model, reward_model_args=reward_model_args, max_prompt_tokens=max_prompt_tokens,
             max_new_tokens=max_new_tokens, stop_strings=stop_strings, prompt_overflow=prompt_overflow,
             trust_remote_code=trust_remote_code, responder=responder, end_of_turn=end_of_turn,
-            max_turn_tokens=max_turn_tokens,
+            max_turn_tokens=max_turn_tokens, chat=chat, chat_template=chat_template,
+            chat_template_kwargs=chat_template_kwargs, system_prompt=system_prompt, tools=tools,
+            tool_parser=tool_parser, max_tool_calls=max_tool_calls,
         )
         self.render_mode = render_mode
         # gymnasium types Dict as Space[dict[str, Any]] and Discrete as Space[np.int64]; actions are ints
@@ -85,11 +104,11 @@ class TextGenEnv(gym.Env[dict[str, np.ndarray], int]):
         options = options or {}
         unknown = set(options) - {"prompt"}
         if unknown:
-            raise ValueError(f"unknown reset options {sorted(unknown)}; the single env accepts {{'prompt': str | dict}}")
+            raise ValueError(f"unknown reset options {sorted(unknown)}; the single env accepts "
+                             "{'prompt': str | dict | list of messages}")
         if "prompt" in options:
             prompt = options["prompt"]
-            prompt = Prompt(prompt) if isinstance(prompt, str) else Prompt(prompt["prompt"], {
-                k: v for k, v in prompt.items() if k != "prompt"})
+            prompt = as_prompt(prompt, "options['prompt']")
         else:
             prompt = self.setup.prompts.sample(self.np_random)
         self._episodes.start(0, prompt)
@@ -132,6 +151,12 @@ class TextGenEnv(gym.Env[dict[str, np.ndarray], int]):
             self.render()
         return (self._episodes.observation(0), float(out.rewards[0]), bool(out.terminated[0]),
                 bool(out.truncated[0]), out.infos.get(0, {}))
+
+    def conversation(self) -> list[dict[str, Any]] | None:
+        """A chat env's messages so far (the assistant's unfinished turn last); None for other envs."""
+        if isinstance(self._episodes, (ChatEpisodes, ChatSingleTurnEpisodes)):
+            return self._episodes.conversation(0)
+        return None
 
     def render(self) -> str | np.ndarray | None:
         text = self._episodes.text(0)

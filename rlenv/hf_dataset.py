@@ -1,5 +1,7 @@
 """A task's prompts as a Hugging Face ``datasets.Dataset``, and its reward as a TRL reward function.
 
+Layer: on top, above registration (it makes registered ids).
+
 Together they let TRL train on an rlenv task without rewriting it::
 
     from trl import GRPOConfig, GRPOTrainer
@@ -19,18 +21,16 @@ from __future__ import annotations
 
 from typing import Any
 
+import gymnasium as gym
 import numpy as np
 
 from rlenv.prompts import ListPrompts, Prompt, PromptSource, as_prompt_source
+from rlenv.registration import check_env_id
 
 __all__ = ["prompt_dataset", "prompt_records", "task_reward"]
 
 
 def _task_setup(env_id: str, env_kwargs: dict[str, Any]) -> Any:
-    import gymnasium as gym
-
-    from rlenv.registration import check_env_id
-
     check_env_id(env_id)
     env = gym.make(env_id, **env_kwargs)
     try:
@@ -69,12 +69,14 @@ def prompt_records(source: Any, n: int | None = None, *, seed: int = 0, **env_kw
         rng = np.random.default_rng(seed)
         prompts = [prompts_source.sample(rng) for _ in range(n)]
     keys = sorted({k for p in prompts for k in p.columns} - {"prompt"})
-    return [{"prompt": p.text, **{k: p.columns.get(k) for k in keys}} for p in prompts]
+    # a conversational prompt stays a list of messages: TRL's conversational format
+    return [{"prompt": [dict(m) for m in p.messages] if p.messages else p.text, **{k: p.columns.get(k) for k in keys}}
+            for p in prompts]
 
 
 def prompt_dataset(source: Any, n: int | None = None, *, seed: int = 0, **env_kwargs: Any) -> Any:
     """:func:`prompt_records` as a ``datasets.Dataset`` (standard, not conversational, format)."""
-    try:
+    try:  # lazy: the optional 'datasets' package, heavy to import
         from datasets import Dataset
     except ImportError as exc:  # pragma: no cover - depends on the environment
         raise ImportError("prompt_dataset needs the 'datasets' package: pip install -e \".[trl]\"") from exc
@@ -93,6 +95,6 @@ def prompt_dataset(source: Any, n: int | None = None, *, seed: int = 0, **env_kw
 def task_reward(env_id: str, **env_kwargs: Any) -> Any:
     """The reward model a registered task scores with, as a TRL reward function (see
     :func:`reward_models.trl_interop.as_trl_reward`)."""
-    from reward_models.trl_interop import as_trl_reward
+    from reward_models.trl_interop import as_trl_reward  # lazy: the TRL bridge is optional
 
     return as_trl_reward(_task_setup(env_id, env_kwargs).reward_model)

@@ -1,7 +1,12 @@
-"""Prompt sources: where an environment's episodes get their prompts.
+"""Prompt sources: where an environment's episodes get their prompts (core layer: no other rlenv import).
 
 A source yields :class:`Prompt` records: the prompt text plus any extra columns (``answer``,
 ``references``, ``keyword`` ...) that are handed to the reward model as keyword arguments.
+
+A prompt may also be a conversation (TRL's conversational format): a list of messages
+``[{"role": "system" | "user" | "assistant" | "tool", "content": "..."}]``, given as the item itself,
+as the ``"prompt"`` value of a record, or as its ``"messages"`` value. Only a chat env (``chat=True``,
+:mod:`rlenv.chat`) can render one; its ``text`` is the content of the last user message.
 
 Accepted specs (:func:`as_prompt_source`):
 
@@ -9,6 +14,7 @@ Accepted specs (:func:`as_prompt_source`):
 - a path to a ``.txt`` file (one prompt per line) or a ``.jsonl`` file (one JSON object per line
   with a ``"prompt"`` key; other keys become reward-model columns);
 - a callable ``f(rng: np.random.Generator) -> str | dict`` (seeded through the env's RNG);
+- a ``datasets.Dataset`` with a ``prompt`` (or ``messages``) column (its rows, sampled uniformly);
 - any other iterable of strings/dicts (consumed in order; it cannot be reseeded);
 - a :class:`PromptSource` instance.
 """
@@ -30,19 +36,54 @@ class PromptSourceError(ValueError):
 
 @dataclass(frozen=True)
 class Prompt:
-    """One prompt and the extra per-example columns its reward model needs."""
+    """One prompt and the extra per-example columns its reward model needs.
+
+    ``messages`` is set for a conversational prompt (then ``text`` is its last user message)."""
 
     text: str
     columns: Mapping[str, Any] = field(default_factory=dict)
+    messages: tuple[Mapping[str, Any], ...] | None = None
 
 
-def _as_prompt(item: Any, where: str) -> Prompt:
+MESSAGE_ROLES = ("system", "user", "assistant", "tool")
+
+
+def conversation_prompt(messages: Any, columns: Mapping[str, Any], where: str) -> Prompt:
+    """A :class:`Prompt` from a list of messages, each ``{"role": ..., "content": str}``."""
+    if not isinstance(messages, (list, tuple)) or not messages:
+        raise PromptSourceError(f"{where}: a conversational prompt is a non-empty list of messages")
+    for k, message in enumerate(messages):
+        if (not isinstance(message, Mapping) or message.get("role") not in MESSAGE_ROLES
+                or not isinstance(message.get("content"), str)):
+            raise PromptSourceError(
+                f"{where}: message {k} is {message!r}; write each message as "
+                '{"role": "system" | "user" | "assistant" | "tool", "content": "..."}'
+            )
+    users = [m["content"] for m in messages if m["role"] == "user"]
+    text = users[-1] if users else messages[-1]["content"]
+    return Prompt(text, dict(columns), tuple(dict(m) for m in messages))
+
+
+def as_prompt(item: Any, where: str = "prompt") -> Prompt:
+    """One prompt from a string, a record ``{"prompt": str | messages, <columns>}`` or
+    ``{"messages": [...], <columns>}``, or a list of messages."""
     if isinstance(item, Prompt):
         return item
     if isinstance(item, str):
         return Prompt(item)
+    if isinstance(item, (list, tuple)):
+        return conversation_prompt(item, {}, where)
     if isinstance(item, Mapping):
+        if "role" in item and "prompt" not in item:
+            raise PromptSourceError(
+                f"{where}: a single message is not a prompt; a conversation is a list of messages, so pass "
+                "prompts=[[{...}, {...}]] (a list of conversations)"
+            )
+        if "messages" in item and "prompt" not in item:
+            return conversation_prompt(item["messages"], {k: v for k, v in item.items() if k != "messages"}, where)
         text = item.get("prompt")
+        if isinstance(text, (list, tuple)):
+            return conversation_prompt(text, {k: v for k, v in item.items() if k != "prompt"}, where)
         if not isinstance(text, str):
             raise PromptSourceError(
                 f"{where}: expected a 'prompt' key holding a string, got keys {sorted(item)}; "
@@ -50,7 +91,7 @@ def _as_prompt(item: Any, where: str) -> Prompt:
             )
         return Prompt(text, {k: v for k, v in item.items() if k != "prompt"})
     raise PromptSourceError(
-        f"{where}: a prompt must be a str or a dict with a 'prompt' key, got {type(item).__name__}"
+        f"{where}: a prompt must be a str, a dict with a 'prompt' key or a list of messages, got {type(item).__name__}"
     )
 
 
@@ -70,7 +111,7 @@ class ListPrompts(PromptSource):
         where = description or "prompt list"
         if len(items) == 0:
             raise PromptSourceError(f"{where} is empty; give at least one prompt")
-        self.prompts = [_as_prompt(item, f"{where}[{i}]") for i, item in enumerate(items)]
+        self.prompts = [as_prompt(item, f"{where}[{i}]") for i, item in enumerate(items)]
         self.description = description or f"{len(self.prompts)} prompts"
 
     def sample(self, rng: np.random.Generator) -> Prompt:
@@ -88,7 +129,7 @@ class CallablePrompts(PromptSource):
         self.description = description or f"generated by {getattr(fn, '__name__', type(fn).__name__)}"
 
     def sample(self, rng: np.random.Generator) -> Prompt:
-        return _as_prompt(self.fn(rng), self.description)
+        return as_prompt(self.fn(rng), self.description)
 
 
 class IterablePrompts(PromptSource):
@@ -108,7 +149,7 @@ class IterablePrompts(PromptSource):
                 "replacement) or an endless generator"
             ) from None
         self._count += 1
-        return _as_prompt(item, f"prompt #{self._count} of the iterable")
+        return as_prompt(item, f"prompt #{self._count} of the iterable")
 
 
 def read_prompt_file(path: str | Path) -> ListPrompts:
@@ -126,7 +167,7 @@ def read_prompt_file(path: str | Path) -> ListPrompts:
                 record = json.loads(line)
             except json.JSONDecodeError as exc:
                 raise PromptSourceError(f"{path}:{lineno}: malformed JSON ({exc.msg}); one JSON object per line") from None
-            items.append(_as_prompt(record, f"{path}:{lineno}"))
+            items.append(as_prompt(record, f"{path}:{lineno}"))
     else:
         items = [line for line in lines if line.strip()]
     if not items:
@@ -146,6 +187,9 @@ def as_prompt_source(spec: Any) -> PromptSource:
         return read_prompt_file(spec)
     if isinstance(spec, Sequence):
         return ListPrompts(spec)
+    if hasattr(spec, "column_names") and hasattr(spec, "__len__") and hasattr(spec, "__getitem__"):
+        # a datasets.Dataset (TRL's prompt format): its rows, sampled like a list
+        return ListPrompts(list(spec), description=f"datasets.Dataset ({len(spec)} rows)")
     if callable(spec):
         return CallablePrompts(spec)
     if isinstance(spec, Iterable):

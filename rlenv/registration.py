@@ -1,15 +1,26 @@
-"""Registering rlenv's environment ids with Gymnasium, and listing them."""
+"""Registering rlenv's environment ids with Gymnasium, and listing them.
+
+Layer: the top of rlenv (only the package's ``__init__``, the wrappers and the server sit above it).
+It imports the environments and builds ids from the tasks' builders; nothing below imports it, so
+its table of ids stays private here. :func:`register_responder_env` registers a multi-turn id (it
+is also reachable as ``rlenv.multiturn.register_responder_env``).
+"""
 
 from __future__ import annotations
 
 import difflib
 import importlib
 import inspect
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
 import gymnasium as gym
+
+from rlenv.env import TextGenEnv
+from rlenv.env_setup import make_setup
+from rlenv.turns import Responder
+from rlenv.vector_env import TextGenVectorEnv
 
 
 @dataclass(frozen=True)
@@ -51,13 +62,9 @@ class TaskEntryPoint:
     env_id: str = ""
 
     def __call__(self, num_envs: int = 1, **kwargs: Any) -> Any:
-        from rlenv.core import resolve_setup
-        from rlenv.env import TextGenEnv
-        from rlenv.vector_env import TextGenVectorEnv
-
         module, name = self.builder.split(":")
         builder = getattr(importlib.import_module(module), name)
-        env_options = (["autoreset_mode", "render_mode", *_named_parameters(resolve_setup)] if self.vector
+        env_options = (["autoreset_mode", "render_mode", *_named_parameters(make_setup)] if self.vector
                        else _named_parameters(TextGenEnv.__init__))
         self._check_kwargs(kwargs, _named_parameters(builder), env_options)
         env_kwargs = builder(**kwargs)
@@ -133,3 +140,36 @@ def identity_builder(**kwargs: Any) -> dict[str, Any]:
 
 
 Builder = Callable[..., dict[str, Any]]
+
+
+def _name(fn: Any) -> str:
+    return getattr(fn, "__name__", type(fn).__name__)
+
+
+@dataclass(frozen=True)
+class ResponderEntryPoint:
+    """Gymnasium entry point binding a responder and defaults to ``TextGenEnv`` / the vector env."""
+
+    kwargs: Mapping[str, Any] = field(default_factory=dict)
+    vector: bool = False
+
+    def __call__(self, num_envs: int = 1, **overrides: Any) -> Any:
+        kwargs = {**self.kwargs, **overrides}
+        if self.vector:
+            return TextGenVectorEnv(num_envs, **kwargs)
+        return TextGenEnv(**kwargs)
+
+
+def register_responder_env(env_id: str, responder: Responder, prompts: Any, *, summary: str = "",
+                           **defaults: Any) -> None:
+    """Register ``env_id`` as a multi-turn env for ``gym.make`` and ``gym.make_vec``.
+
+    ``defaults`` are :class:`rlenv.TextGenEnv` keyword arguments (tokenizer, ``stop_strings``,
+    ``end_of_turn``, ``max_new_tokens`` ...); ``gym.make(env_id, **kw)`` overrides them.
+    """
+    kwargs = {"responder": responder, "prompts": prompts, **defaults}
+    gym.register(id=env_id, entry_point=ResponderEntryPoint(kwargs),
+                 vector_entry_point=ResponderEntryPoint(kwargs, vector=True), disable_env_checker=False)
+    _INFOS[env_id] = EnvInfo(env_id, summary or f"multi-turn env answered by {_name(responder)}",
+                             f"per turn, from {_name(responder)}", str(getattr(prompts, "__name__", "prompts=")),
+                             {k: v for k, v in defaults.items() if isinstance(v, (int, float, str))})

@@ -1,5 +1,7 @@
 """A remote OpenEnv text environment as the responder of a token-level multi-turn env.
 
+Layer: tasks (a responder and prompts for the multi-turn layer, like the task builders).
+
 ``rlenv/OpenEnvRemote-v0`` (or :func:`remote_openenv`) lets rlenv's token-level agents play any
 OpenEnv environment whose actions and observations carry text: each episode opens a WebSocket
 session with OpenEnv's own client, the remote ``reset`` observation's ``prompt_key`` field is the
@@ -23,7 +25,7 @@ from typing import Any
 
 import numpy as np
 
-from rlenv.multiturn import TurnHistory
+from rlenv.turns import TurnHistory
 
 
 class RemoteSession:

@@ -1,4 +1,4 @@
-"""``render_mode="rgb_array"``: the episode's text drawn into a fixed-size RGB frame.
+"""``render_mode="rgb_array"``: the episode's text drawn into a fixed-size RGB frame (core layer).
 
 Video tools (SB3's ``VecVideoRecorder``, Gymnasium's ``RecordVideo``) and SB3's ``make_vec_env``,
 which asks for ``rgb_array`` by default, need an image; text environments have only text. The

@@ -10,7 +10,7 @@ Wire protocol (OpenEnv's): ``POST /reset``, ``POST /step``, ``GET /state``, ``GE
   turn, as :class:`rlenv.wrappers.TurnLevel` does it); exactly one of the two.
 - :class:`RlenvObservation`: the Dict observation as lists (``input_ids``, ``attention_mask``,
   ``policy_mask`` for multi-turn ids), the ``text`` so far, the env's ``reply`` on this step,
-  ``terminated`` / ``truncated``, the ``episode_id`` and the step's ``info``.
+  ``messages`` (chat envs: the conversation so far), ``terminated`` / ``truncated``, the ``episode_id`` and the step's ``info``.
 - :class:`RlenvState`: env id, episode id, step count, done, prompt, text, tokens so far.
 
 Sessions. A WebSocket connection owns one session (its episode lives until the socket closes);
@@ -76,6 +76,7 @@ class RlenvObservation(Observation):
     policy_mask: list[int] | None = Field(default=None, description="multi-turn ids: 1 where the policy wrote")
     text: str = ""
     reply: str = Field(default="", description="text the env appended on this step (multi-turn ids)")
+    messages: list[dict[str, Any]] | None = Field(default=None, description="chat envs: the conversation so far")
     terminated: bool = False
     truncated: bool = False
     episode_id: str | None = None
@@ -271,6 +272,7 @@ class RlenvEnvironment(Environment[RlenvAction, RlenvObservation, RlenvState]):
             input_ids=obs["input_ids"].tolist(), attention_mask=obs["attention_mask"].tolist(),
             policy_mask=obs["policy_mask"].tolist() if "policy_mask" in obs else None,
             text=episode.env._text(obs), reply=str(info.get("reply", "")) if "env_ids" in info and info["env_ids"] else "",
+            messages=_jsonable(episode.env.unwrapped.conversation()),
             terminated=terminated, truncated=truncated, episode_id=episode.id, info=_jsonable(info),
             done=terminated or truncated, reward=reward,
         )

@@ -1,4 +1,4 @@
-"""Loading and checking the tokenizer an environment acts in."""
+"""Loading and checking the tokenizer an environment acts in (core layer: imports only the asset paths)."""
 
 from __future__ import annotations
 
@@ -6,6 +6,11 @@ from pathlib import Path
 from typing import Any
 
 from transformers import AutoTokenizer, PreTrainedTokenizerBase
+
+from rlenv.assets import DEFAULT_MODEL_DIR
+
+DEFAULT_MODEL: str = str(DEFAULT_MODEL_DIR)
+"""Path of the embedded GPT-2-style LM + tokenizer (loadable with ``from_pretrained``)."""
 
 
 def load_tokenizer(spec: Any = None, *, trust_remote_code: bool = False) -> PreTrainedTokenizerBase:
@@ -15,8 +20,6 @@ def load_tokenizer(spec: Any = None, *, trust_remote_code: bool = False) -> PreT
     shape observation). ``trust_remote_code`` is never implied: pass it explicitly to allow it.
     """
     if spec is None:
-        from rlenv import DEFAULT_MODEL
-
         spec = DEFAULT_MODEL
     if isinstance(spec, (str, Path)):
         path = Path(spec)

@@ -1,4 +1,8 @@
-"""``TextGenVectorEnv``: N text-generation episodes stepped as one numpy batch."""
+"""``TextGenVectorEnv``: N text-generation episodes stepped as one numpy batch.
+
+Layer: beside :mod:`rlenv.env`, above every episode layer; the same setup, an
+:class:`rlenv.core.EpisodeBatch` of N.
+"""
 
 from __future__ import annotations
 
@@ -10,8 +14,9 @@ from gymnasium.utils import seeding
 from gymnasium.vector import AutoresetMode, VectorEnv
 from gymnasium.vector.utils import batch_space
 
-from rlenv.core import EpisodeBatch, check_actions, resolve_setup
-from rlenv.prompts import Prompt
+from rlenv.core import EpisodeBatch, check_actions
+from rlenv.env_setup import make_setup
+from rlenv.prompts import Prompt, as_prompt
 
 
 class TextGenVectorEnv(VectorEnv):
@@ -55,7 +60,7 @@ class TextGenVectorEnv(VectorEnv):
             raise ValueError(f"the vector env renders only 'ansi' (a list of texts), got {render_mode!r}")
         self.num_envs = int(num_envs)
         self.render_mode = render_mode
-        self.setup = resolve_setup(**env_kwargs)
+        self.setup = make_setup(**env_kwargs)
         self.metadata = {"autoreset_mode": mode, "render_modes": ["ansi"]}
         self.single_observation_space = self.setup.observation_space()
         self.single_action_space = spaces.Discrete(self.setup.vocab_size)
@@ -167,10 +172,11 @@ class TextGenVectorEnv(VectorEnv):
             forced = options["prompts"]
             if isinstance(forced, str):
                 return [Prompt(forced)] * len(rows)
+            if isinstance(forced, (list, tuple)) and forced and isinstance(forced[0], dict) and "role" in forced[0]:
+                return [as_prompt(forced, "options['prompts']")] * len(rows)  # one conversation for all
             if len(forced) != self.num_envs:
                 raise ValueError(f"options['prompts'] has {len(forced)} entries for {self.num_envs} envs")
-            return [Prompt(p) if isinstance(p, str) else Prompt(p["prompt"], {k: v for k, v in p.items() if k != "prompt"})
-                    for p in (forced[i] for i in rows)]
+            return [as_prompt(forced[i], f"options['prompts'][{i}]") for i in rows]
         return [self._next_group_prompt(int(i)) for i in rows]
 
     def _start_groups(self, rows: np.ndarray, group: int) -> None:

@@ -1,5 +1,7 @@
 """Wrappers over rlenv's token-level environments.
 
+Layer: above registration (a wrapper may be given an id to make).
+
 :class:`TurnLevel` gives any rlenv id the interface of turn-level agent libraries and API-model
 agents: the action is the whole text of a turn, the observation is the text so far.
 """
@@ -12,6 +14,8 @@ from typing import Any
 import gymnasium as gym
 import numpy as np
 from gymnasium import spaces
+
+from rlenv.registration import check_env_id
 
 
 class TurnLevel(gym.Wrapper, gym.utils.RecordConstructorArgs):
@@ -35,8 +39,6 @@ class TurnLevel(gym.Wrapper, gym.utils.RecordConstructorArgs):
 
     def __init__(self, env: gym.Env | str, **make_kwargs: Any) -> None:
         if isinstance(env, str):
-            from rlenv.registration import check_env_id
-
             env = gym.make(check_env_id(env), **make_kwargs)
         elif make_kwargs:
             raise TypeError("make_kwargs are only for an env id; pass a made env without them")
@@ -46,7 +48,7 @@ class TurnLevel(gym.Wrapper, gym.utils.RecordConstructorArgs):
         if setup is None:
             raise TypeError(f"TurnLevel wraps rlenv token-level envs, got {type(env.unwrapped).__name__}")
         self.tokenizer = setup.tokenizer
-        self.end_of_turn_id = setup.turns.end_of_turn_id if setup.turns is not None else int(self.tokenizer.eos_token_id)
+        self.end_of_turn_id = setup.end_of_turn_id
         charset = _charset(self.tokenizer)
         self.action_space = spaces.Text(max_length=4 * setup.max_new_tokens, min_length=0, charset=charset)
         self.observation_space = spaces.Text(max_length=64 * setup.seq_len, min_length=0, charset=charset)

@@ -1,4 +1,9 @@
-"""Named tasks: each binds prompts, a reward model and defaults to the generic env."""
+"""Named tasks: each binds prompts, a reward model and defaults to the generic env.
+
+Layer: this package's ``__init__`` is the table of ids, part of registration (it imports
+:mod:`rlenv.registration`); its modules (``builtin``, ``multiturn_tasks``, ``chat_tasks`` ...) are the
+tasks layer, which builds env keyword arguments and imports nothing above the environments.
+"""
 
 import json
 from pathlib import Path
@@ -15,6 +20,7 @@ TASK_CEILINGS: dict[str, float] = {
     "rlenv/ContinueReview-v0": 1.0,
     "rlenv/LearnedReview-v0": 1.0,
     "rlenv/Arithmetic-v0": 1.0,
+    "rlenv/ChatCalculator-v0": 1.0,
 }
 """the best score each task's reward allows (the top of a benchmark's normalised scale)"""
 
@@ -106,6 +112,19 @@ _TASKS = [
              "'a*b=? calc(x*y) computes.' with operands in [2, 99]",
              {"max_operand": 99, "feedback": True, "max_calls": 3, "max_prompt_tokens": 24, "max_new_tokens": 40}),
      "rlenv.tasks.multiturn_tasks:calculator"),
+    (EnvInfo("rlenv/ChatCalculator-v0",
+             "chat with a multiply(a, b) tool: the policy may call it (<tool_call> blocks), then answers",
+             "numeric: 1 if the last number of the final answer (the first turn without a tool call) is a*b, else 0",
+             "'What is a times b?' as a user message, operands in [2, 99], split= train | heldout; embedded model: "
+             "plain chat template (it has never seen a tool call)",
+             {"split": "train", "max_operand": 99, "max_tool_calls": 3, "max_prompt_tokens": 16, "max_new_tokens": 96}),
+     "rlenv.tasks.chat_tasks:chat_calculator"),
+    (EnvInfo("rlenv/ChatGuessNumber-v0",
+             "GuessNumber as a chat: one guess per assistant turn; higher/lower come back as user messages",
+             "per turn: +1 for the right guess (ends the episode), -turn_penalty (0.1) for each wrong one",
+             "'I picked a number from 1 to {high}...' as a user message, a secret answer (high=20, max_turns=5)",
+             {"high": 20, "max_turns": 5, "feedback": True, "max_prompt_tokens": 24, "max_new_tokens": 64}),
+     "rlenv.tasks.chat_tasks:chat_guess_number"),
 ]
 
 

@@ -117,7 +117,7 @@ def keyword(max_words: int | None = 20, length_penalty: float = 0.02, fuzzy: boo
 def reasoning_gym_prompts(task: str, config: dict[str, Any]) -> Callable[[np.random.Generator], dict[str, Any]]:
     """``f(rng) -> {"prompt": question, "entry": entry}``: one fresh reasoning-gym item per episode,
     seeded from the env's RNG (so ``reset(seed=...)`` fixes the questions)."""
-    import reasoning_gym
+    import reasoning_gym  # lazy: an optional extra, imported only when this task is made
 
     reasoning_gym.create_dataset(task, seed=0, size=1, **config)  # fail fast on a bad task/config
 

@@ -1,4 +1,4 @@
-"""Multi-turn tasks where the env's reply matters (see :mod:`rlenv.multiturn` for the mechanics).
+"""Multi-turn tasks where the env's reply matters (see :mod:`rlenv.turns` for the mechanics).
 
 - ``rlenv/GuessNumber-v0``: the env picked a number; the policy writes a guess per line, the env
   answers ``higher`` / ``lower``; +1 for the right guess, ``-turn_penalty`` for every wrong one.
@@ -20,8 +20,8 @@ from typing import Any
 
 import numpy as np
 
-from rlenv.multiturn import TurnHistory
 from rlenv.tasks.token_reverse import symbol_tokenizer
+from rlenv.turns import TurnHistory
 
 _FIRST_INT = re.compile(r"-?\d+")
 _CALL = re.compile(r"calc\(\s*(-?\d+)\s*([-+*])\s*(-?\d+)\s*\)")
@@ -130,10 +130,14 @@ class CalculatorResponder:
         return f"{result}\n", 0.0, False
 
 
-def calculator_prompts(max_operand: int) -> Callable[[np.random.Generator], dict[str, Any]]:
+def calculator_prompts(
+    max_operand: int, question: str = "{a}*{b}=? calc(x*y) computes.\n"
+) -> Callable[[np.random.Generator], dict[str, Any]]:
+    """``f(rng) -> {"prompt": question.format(a=a, b=b), "answer": a * b}``, operands in [2, max_operand]."""
+
     def draw(rng: np.random.Generator) -> dict[str, Any]:
         a, b = (int(x) for x in rng.integers(2, max_operand + 1, size=2))
-        return {"prompt": f"{a}*{b}=? calc(x*y) computes.\n", "answer": a * b}
+        return {"prompt": question.format(a=a, b=b), "answer": a * b}
 
     draw.__name__ = f"a*b with operands in [2, {max_operand}]"
     return draw
