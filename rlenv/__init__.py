@@ -18,7 +18,14 @@ Layers, each importing only those below it (``docs/architecture.md`` draws the a
 
 from rlenv.env import TextGenEnv
 from rlenv.prompts import Prompt, PromptSource, PromptSourceError, as_prompt_source
-from rlenv.registration import EnvArgumentError, EnvInfo, check_env_id, envs, register_responder_env, task_card
+from rlenv.registration import (
+    EnvArgumentError,
+    EnvInfo,
+    check_env_id,
+    envs,
+    register_responder_env,
+    task_card,
+)
 from rlenv.tasks import register_all as _register_all
 from rlenv.tokenizer import DEFAULT_MODEL
 from rlenv.vector_env import TextGenVectorEnv
