@@ -7,6 +7,7 @@ classes (learned model, training) live in their own modules and are importable f
 from typing import Any
 
 from reward_models.base import (
+    RewardFunctionError,
     RewardModel,
     RewardModelError,
     ScoredBatch,
@@ -15,6 +16,7 @@ from reward_models.base import (
     score,
 )
 from reward_models.combinators import Clip, RunningNormalize, WeightedSum
+from reward_models.imports import is_reward_function, load_object
 from reward_models.registry import UnknownRewardModelError, available, describe, make, register
 
 # Heavier names (torch/transformers) load on first access, keeping `import reward_models` light.
@@ -44,6 +46,7 @@ __all__ = [
     "RMTrainResult",
     "ScalarRewardModel",
     "train_reward_model",
+    "RewardFunctionError",
     "RewardModel",
     "RewardModelError",
     "RunningNormalize",
@@ -53,6 +56,8 @@ __all__ = [
     "available",
     "check_reward_signature",
     "describe",
+    "is_reward_function",
+    "load_object",
     "make",
     "register",
     "reward_name",
