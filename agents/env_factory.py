@@ -17,8 +17,9 @@ from rlenv import TextGenEnv, TextGenVectorEnv
 from rlenv.tokenizer import load_tokenizer
 
 
-def vector_env_from_factory(factory: Any, num_envs: int, max_new_tokens: int | None,
-                            tokenizer_path: str) -> TextGenVectorEnv:
+def vector_env_from_factory(
+    factory: Any, num_envs: int, max_new_tokens: int | None, tokenizer_path: str
+) -> TextGenVectorEnv:
     """``num_envs`` synchronous copies of the env ``factory()`` returns (``max_new_tokens`` overrides its
     budget). Raises :class:`ConfigError` when it is not a single-turn rlenv env in the policy's tokenizer."""
     label = env_label(factory)
@@ -40,9 +41,14 @@ def vector_env_from_factory(factory: Any, num_envs: int, max_new_tokens: int | N
     finally:
         env.close()
     return TextGenVectorEnv(
-        num_envs, autoreset_mode="Disabled", tokenizer=setup.tokenizer, prompts=setup.prompts,
-        reward_model=setup.reward_model, max_prompt_tokens=setup.max_prompt_tokens,
-        max_new_tokens=max_new_tokens or setup.max_new_tokens, stop_strings=setup.stop_strings,
+        num_envs,
+        autoreset_mode="Disabled",
+        tokenizer=setup.tokenizer,
+        prompts=setup.prompts,
+        reward_model=setup.reward_model,
+        max_prompt_tokens=setup.max_prompt_tokens,
+        max_new_tokens=max_new_tokens or setup.max_new_tokens,
+        stop_strings=setup.stop_strings,
         prompt_overflow=setup.prompt_overflow,
     )
 

@@ -27,20 +27,34 @@ COMMANDS: dict[str, list[str]] = {
     "rlenv envs": ["envs"],
     "error: unknown command": ["frobnicate"],
     "error: unknown env id": ["train", "--env", "rlenv/NoSuchTask-v0", "--steps", "1"],
-    "error: bad flag value": ["train", "--batch-size", "6", "--group-size", "4", "--algo", "grpo", "--steps", "1"],
+    "error: bad flag value": [
+        "train",
+        "--batch-size",
+        "6",
+        "--group-size",
+        "4",
+        "--algo",
+        "grpo",
+        "--steps",
+        "1",
+    ],
     "error: unknown flag": ["train", "--no-such-flag", "1"],
 }
 
 
 def time_command(args: list[str], repeats: int) -> tuple[float, int]:
     """Best wall time in seconds of ``python -m agents.cli *args`` over ``repeats`` runs, and its exit code."""
-    env = {**os.environ, "PYTHONPATH": f"{REPO}{os.pathsep}{os.environ.get('PYTHONPATH', '')}",
-           "OMP_NUM_THREADS": os.environ.get("OMP_NUM_THREADS", "1")}
+    env = {
+        **os.environ,
+        "PYTHONPATH": f"{REPO}{os.pathsep}{os.environ.get('PYTHONPATH', '')}",
+        "OMP_NUM_THREADS": os.environ.get("OMP_NUM_THREADS", "1"),
+    }
     best, code = float("inf"), 0
     for _ in range(repeats):
         start = time.perf_counter()
-        done = subprocess.run([sys.executable, "-m", "agents.cli", *args], env=env, cwd=REPO,
-                              capture_output=True, text=True)
+        done = subprocess.run(
+            [sys.executable, "-m", "agents.cli", *args], env=env, cwd=REPO, capture_output=True, text=True
+        )
         best = min(best, time.perf_counter() - start)
         code = done.returncode
     return best, code
@@ -55,11 +69,20 @@ def main() -> None:
     results = {name: time_command(argv, args.repeats) for name, argv in COMMANDS.items()}
     load_after = os.getloadavg()[0]
     if args.json:
-        print(json.dumps({"repeats": args.repeats, "load_1min": [load_before, load_after],
-                          "best_s": {name: round(s, 3) for name, (s, _) in results.items()}}))
+        print(
+            json.dumps(
+                {
+                    "repeats": args.repeats,
+                    "load_1min": [load_before, load_after],
+                    "best_s": {name: round(s, 3) for name, (s, _) in results.items()},
+                }
+            )
+        )
         return
-    print(f"best of {args.repeats}; 1-min load average {load_before:.2f} before, {load_after:.2f} after "
-          f"({os.cpu_count()} CPUs)")
+    print(
+        f"best of {args.repeats}; 1-min load average {load_before:.2f} before, {load_after:.2f} after "
+        f"({os.cpu_count()} CPUs)"
+    )
     for name, (seconds, code) in results.items():
         print(f"  {name:<28} {seconds:6.2f} s   (exit {code})")
 

@@ -71,7 +71,9 @@ def load_object(spec: str) -> Any:
             )
         obj = getattr(obj, part)
     if not callable(obj):
-        raise RewardModelError(f"{spec!r} names a {type(obj).__name__}, not a function; point it at a reward function")
+        raise RewardModelError(
+            f"{spec!r} names a {type(obj).__name__}, not a function; point it at a reward function"
+        )
     return obj
 
 
@@ -102,7 +104,9 @@ def _load_file(location: str, spec: str) -> ModuleType:
 def _import_module(location: str, spec: str) -> ModuleType:
     module = _try_import(location, spec)
     cwd = os.getcwd()
-    if module is None and cwd not in sys.path:  # the console script does not put the current directory on the path
+    if (
+        module is None and cwd not in sys.path
+    ):  # the console script does not put the current directory on the path
         sys.path.append(cwd)
         try:
             module = _try_import(location, spec)
@@ -126,7 +130,9 @@ def _try_import(location: str, spec: str) -> ModuleType | None:
             return None
         raise RewardModelError(f"importing {location!r} (from {spec!r}) failed: {err}") from err
     except Exception as err:
-        raise RewardModelError(f"importing {location!r} (from {spec!r}) raised {type(err).__name__}: {err}") from err
+        raise RewardModelError(
+            f"importing {location!r} (from {spec!r}) raised {type(err).__name__}: {err}"
+        ) from err
 
 
 def _missing_is(err: ModuleNotFoundError, location: str) -> bool:

@@ -104,7 +104,9 @@ def register(name: str, factory: Callable[..., Any], *, overwrite: bool = False)
     if not isinstance(name, str) or not name:
         raise ValueError(f"reward model names must be non-empty strings, got {name!r}")
     if is_import_path(name):
-        raise ValueError(f"reward model names cannot contain ':' ({name!r}); ':' marks an import path, {FORM}")
+        raise ValueError(
+            f"reward model names cannot contain ':' ({name!r}); ':' marks an import path, {FORM}"
+        )
     if not callable(factory):
         raise TypeError(f"factory for {name!r} must be callable, got {type(factory).__name__}")
     if name in _REGISTRY and not overwrite:

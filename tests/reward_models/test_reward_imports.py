@@ -86,7 +86,9 @@ def test_a_missing_file_module_or_name_says_which_and_how_to_fix_it(rewards_file
 def test_an_error_while_importing_the_users_module_names_it(tmp_path):
     broken = tmp_path / "broken_rewards.py"
     broken.write_text("import no_such_dependency_xyz\n")
-    with pytest.raises(RewardModelError, match="broken_rewards.py.*raised ModuleNotFoundError.*no_such_dependency_xyz"):
+    with pytest.raises(
+        RewardModelError, match="broken_rewards.py.*raised ModuleNotFoundError.*no_such_dependency_xyz"
+    ):
         load_object(f"{broken}:fn")
 
 
@@ -120,7 +122,7 @@ def test_register_accepts_a_reward_function(registered):
 
 
 def test_register_still_accepts_a_factory(registered):
-    register("constant", lambda value=1.0: (lambda completions, **kw: [value] * len(completions)))
+    register("constant", lambda value=1.0: lambda completions, **kw: [value] * len(completions))
     registered.append("constant")
     assert make("constant", value=2.0)(completions=["a"]) == [2.0]
 
