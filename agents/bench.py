@@ -60,6 +60,13 @@ class BenchConfig:
     max_new_tokens: int | None = None
     env_args: tuple[str, ...] = ()
     """extra env kwargs (key=value) for every task"""
+    reward_funcs: tuple[str, ...] = ()
+    """your reward function(s) by import path (MODULE:FN or file.py:FN) in place of every task's reward,
+    for training and the held-out scores; needs reward_ceiling"""
+    reward_weights: tuple[float, ...] = ()
+    """one weight per reward_funcs entry; default 1.0 each"""
+    reward_ceiling: float | None = None
+    """with reward_funcs: the best score they can give, the top of the normalised scale (0 = untrained)"""
     task_args: dict[str, tuple[str, ...]] = field(default_factory=dict)
     """per-task env kwargs, e.g. {"rlenv/Arithmetic-v0": ["partial_width=10"]} (a TOML table)"""
     kl_budget: float = 5.0
@@ -81,6 +88,9 @@ class BenchConfig:
             raise ConfigError(f"need steps >= eval_points >= 1, got steps={self.steps}, eval_points={self.eval_points}")
         if self.jobs < 1:
             raise ConfigError(f"--jobs must be >= 1, got {self.jobs}")
+        if self.reward_funcs and self.reward_ceiling is None:
+            raise ConfigError("reward_funcs need reward_ceiling: the best score they can give, which a normalised "
+                              "score of 1 means (e.g. reward_ceiling = 1.0 for a reward in [0, 1])")
         unknown = sorted(set(self.task_args) - set(self.envs))
         if unknown:
             raise ConfigError(f"task_args names tasks not in the grid: {unknown}; add them to envs or drop them")
@@ -129,7 +139,8 @@ def train_config(bench: BenchConfig, cell: Cell) -> TrainConfig:
     env_args = tuple(bench.env_args) + tuple(bench.task_args.get(cell.env, ()))
     return TrainConfig(algo=cell.algo, env=cell.env, seed=cell.seed, model=bench.model, steps=bench.steps,
                        batch_size=bench.batch_size, group_size=bench.group_size, max_new_tokens=bench.max_new_tokens,
-                       env_args=env_args, device=bench.device, checkpoint_every=0, keep_checkpoints=1,
+                       env_args=env_args, reward_funcs=bench.reward_funcs, reward_weights=bench.reward_weights,
+                       device=bench.device, checkpoint_every=0, keep_checkpoints=1,
                        eval_every=bench.eval_every, eval_episodes=bench.eval_episodes, eval_greedy=bench.eval_greedy,
                        out=str(Path(bench.out) / "cells" / cell.name), **overrides)
 
@@ -280,28 +291,10 @@ def run_bench(bench: BenchConfig, on_cell: Callable[[dict[str, Any], int, int], 
 
 # ---- command line -----------------------------------------------------------------------------------
 def load_grid_file(path: str | Path) -> dict[str, Any]:
-    """Defaults from a TOML (or JSON) grid file; lists become tuples."""
-    path = Path(path)
-    if not path.is_file():
-        raise FileNotFoundError(f"bench grid file {str(path)!r} does not exist")
-    if path.suffix == ".toml":
-        try:
-            import tomllib
-        except ImportError:  # Python 3.10
-            import tomli as tomllib  # type: ignore[no-redef]
-        data = tomllib.loads(path.read_text())
-    elif path.suffix == ".json":
-        data = json.loads(path.read_text())
-    else:
-        raise ConfigError(f"bench grid file {str(path)!r} must be .toml or .json")
-    known = {f.name for f in fields(BenchConfig)}
-    unknown = sorted(set(data) - known)
-    if unknown:
-        raise ConfigError(f"{path}: unknown bench settings {unknown}; known: {', '.join(sorted(known))}")
-    data = {k: tuple(v) if isinstance(v, list) else v for k, v in data.items()}
-    if "task_args" in data:
-        data["task_args"] = {k: tuple(v) for k, v in data["task_args"].items()}
-    return data
+    """Defaults from a TOML, YAML or JSON grid file (:mod:`agents.config_files`); lists become tuples."""
+    from agents.config_files import read_config_file
+
+    return read_config_file(path, (f.name for f in fields(BenchConfig)), "bench grid file")
 
 
 def parse_args(argv: list[str]) -> BenchConfig:

@@ -45,7 +45,8 @@ def write_report(rows: list[dict[str, Any]], bench: Any) -> dict[str, Any]:
     algos = [a for a in bench.algos if any(r["algo"] == a for r in rows)]
     envs = [e for e in bench.envs if any(r["env"] == e for r in rows)]
     untrained = {e: float(np.mean([r["evals"][0]["reward_mean"] for r in rows if r["env"] == e])) for e in envs}
-    ceilings = {e: task_ceiling(e) for e in envs}
+    # the user's own reward (reward_funcs) has its own ceiling; a task's built-in reward, the task's
+    ceilings = {e: bench.reward_ceiling if bench.reward_funcs else task_ceiling(e) for e in envs}
 
     def norm(env: str, score: float) -> float:
         return float(bench_stats.normalise(np.array(score), untrained[env], ceilings[env]))

@@ -9,6 +9,7 @@ ignored by it.
 
 from __future__ import annotations
 
+import importlib.util
 import json
 import os
 from collections.abc import Callable, Mapping, Sequence
@@ -261,6 +262,8 @@ class TrainConfig:
                 raise ConfigError(f"--reward-funcs: {err}") from err
         if "none" in self.report_to and len(self.report_to) > 1:
             raise ConfigError(f"--report-to {' '.join(self.report_to)}: 'none' cannot be combined with a tracker")
+        if "wandb" in self.report_to and importlib.util.find_spec("wandb") is None:
+            raise ConfigError("--report-to wandb needs the wandb package: pip install 'rlenv[wandb]'")
 
     # ---- derived values ---------------------------------------------------------------------
     @property
@@ -314,6 +317,13 @@ class TrainConfig:
             except json.JSONDecodeError:
                 parsed[key] = raw
         return parsed
+
+    def env_kwargs(self) -> dict[str, Any]:
+        """The env's keyword arguments: --env-args, with --reward-funcs as its ``reward_model``."""
+        kwargs = self.parsed_env_args()
+        if self.reward_funcs:
+            kwargs["reward_model"] = self.reward_model_spec()
+        return kwargs
 
     def to_dict(self) -> dict[str, Any]:
         return json.loads(json.dumps({**asdict(self), "env": env_label(self.env)}, default=str))

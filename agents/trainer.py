@@ -102,9 +102,7 @@ def make_envs(config: TrainConfig, tokenizer_path: str) -> Any:
             f"act in its vocabulary and would train at reward 0. Train it with stock Stable-Baselines3, e.g. "
             f"PPO('MultiInputPolicy', gym.make({config.env!r})), or pick an LM task from `rlenv envs`"
         )
-    kwargs = config.parsed_env_args()
-    if config.reward_funcs:
-        kwargs["reward_model"] = config.reward_model_spec()
+    kwargs = config.env_kwargs()
     if config.max_new_tokens is not None:
         kwargs["max_new_tokens"] = config.max_new_tokens
     with built_from_user_input(f"cannot build {config.env} from its arguments"):
@@ -254,7 +252,7 @@ class Trainer:
     def run(self) -> TrainResult:
         config = self.config
         main = self.ranks.is_main
-        log = RunLog(self.out, tensorboard=config.tensorboard) if main else None
+        log = RunLog(self.out, trackers=config.trackers, config=config.to_dict()) if main else None
         start = time.perf_counter()
         diverged = False
         try:
@@ -286,9 +284,9 @@ class Trainer:
                 self.evaluator.close()
             records = []
             if log is not None:
-                log.close()
-                records = read_metrics(self.out)
+                records = read_metrics(self.out)  # every record is flushed as it is logged
                 plot_curves(records, self.out / CURVE_FILE, title=f"{config.algo} on {env_label(config.env)} (seed {config.seed})")
+                log.close(curve=self.out / CURVE_FILE)
         elapsed = self.elapsed_offset + time.perf_counter() - start
         if not diverged and (self.last_checkpoint is None or not self.last_checkpoint.name.endswith(f"{self.step:06d}")):
             self._save(elapsed)

@@ -1,20 +1,42 @@
 """rlenv: text generation as token-level Gymnasium environments.
 
 ``import rlenv`` registers every ``rlenv/<Name>-v<k>`` id; :func:`envs` lists them.
+
+The registration is light (ids, summaries and lazy entry points); the environment classes, which
+bring transformers' tokenizers with them, load on first access (``rlenv.TextGenEnv``) or when an
+id is made, so ``rlenv envs`` and an unknown id answer without the heavy stack.
 """
 
 from pathlib import Path
+from typing import Any
 
 DEFAULT_MODEL: str = str(Path(__file__).parent / "assets" / "default_model")
 """Path of the embedded GPT-2-style LM + tokenizer (loadable with ``from_pretrained``)."""
 
-from rlenv.env import TextGenEnv  # noqa: E402
-from rlenv.prompts import Prompt, PromptSource, PromptSourceError, as_prompt_source  # noqa: E402
 from rlenv.registration import EnvArgumentError, EnvInfo, check_env_id, envs  # noqa: E402
 from rlenv.tasks import register_all as _register_all  # noqa: E402
-from rlenv.vector_env import TextGenVectorEnv  # noqa: E402
 
 _register_all()
+
+_LAZY = {
+    "TextGenEnv": "rlenv.env",
+    "TextGenVectorEnv": "rlenv.vector_env",
+    "Prompt": "rlenv.prompts",
+    "PromptSource": "rlenv.prompts",
+    "PromptSourceError": "rlenv.prompts",
+    "as_prompt_source": "rlenv.prompts",
+}
+
+
+def __getattr__(name: str) -> Any:
+    if name in _LAZY:
+        import importlib
+
+        value = getattr(importlib.import_module(_LAZY[name]), name)
+        globals()[name] = value  # later lookups skip this function
+        return value
+    raise AttributeError(f"module 'rlenv' has no attribute {name!r}")
+
 
 __all__ = [
     "DEFAULT_MODEL",
