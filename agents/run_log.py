@@ -13,6 +13,7 @@ import json
 import logging
 import math
 import os
+import uuid
 from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
@@ -59,8 +60,8 @@ class RunLog:
     """Appends one record per update to ``out/metrics.jsonl`` and mirrors its numbers to the trackers.
 
     ``trackers``: any of ``"tensorboard"`` (``out/tensorboard``) and ``"wandb"`` (the run's files in
-    ``out/wandb``; ``WANDB_MODE=offline`` needs no account, ``WANDB_PROJECT`` names the project,
-    default ``rlenv``). ``config`` is logged to the trackers once.
+    ``out/wandb``, or under ``WANDB_DIR``; ``WANDB_MODE=offline`` needs no account, ``WANDB_PROJECT``
+    names the project, default ``rlenv``). ``config`` is logged to the trackers once.
     """
 
     def __init__(self, out: str | Path, *, tensorboard: bool = False, trackers: Sequence[str] = (),
@@ -126,11 +127,12 @@ def _wandb_run(out: Path, config: dict[str, Any] | None) -> Any:
     except ImportError:
         raise ConfigError("--report-to wandb needs the wandb package: pip install 'rlenv[wandb]'") from None
     id_file = out / WANDB_ID_FILE
-    run_id = id_file.read_text().strip() if id_file.exists() else wandb.util.generate_id()
-    (out / "wandb").mkdir(exist_ok=True)
+    run_id = id_file.read_text().strip() if id_file.exists() else uuid.uuid4().hex[:12]
+    directory = Path(os.environ.get("WANDB_DIR") or out)  # wandb writes its files under directory/wandb
+    (directory / "wandb").mkdir(parents=True, exist_ok=True)
     try:
         run = wandb.init(project=os.environ.get("WANDB_PROJECT", "rlenv"), name=out.name, id=run_id,
-                         resume="allow", dir=str(out), config=config)
+                         resume="allow", dir=str(directory), config=config)
     except Exception as err:  # no account / no network: say how to log without one
         raise ConfigError(
             f"--report-to wandb: wandb.init failed ({type(err).__name__}: {err}); log in with `wandb login`, or "

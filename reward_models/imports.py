@@ -80,9 +80,10 @@ def load_object(spec: str) -> Any:
 def _load_file(location: str, spec: str) -> ModuleType:
     path = Path(location).expanduser().resolve()
     if not path.is_file():
+        looked = f", looked at {path}" if str(path) != location else ""
         raise RewardModelError(
-            f"reward function file {location!r} does not exist (from {spec!r}, looked at {path}); give a path "
-            "relative to the current directory or an absolute one"
+            f"reward function file {location!r} does not exist (from {spec!r}{looked}); give a path relative to "
+            "the current directory or an absolute one"
         )
     # one module per absolute path: a file loaded twice gives the same functions (and their state)
     name = f"_rlenv_rewards_{path.stem}_{hashlib.sha1(str(path).encode()).hexdigest()[:10]}"
