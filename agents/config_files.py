@@ -32,11 +32,15 @@ def read_config_file(path: str | Path, known: Iterable[str], what: str) -> dict[
     try:
         data = _parse(text, path.suffix)
     except ValueError as err:  # tomllib, json and yaml errors are ValueErrors or wrapped as one
-        raise ConfigError(f"{what} {str(path)!r} is not valid {path.suffix.lstrip('.').upper()}: {err}") from None
+        raise ConfigError(
+            f"{what} {str(path)!r} is not valid {path.suffix.lstrip('.').upper()}: {err}"
+        ) from None
     if data is None:
         data = {}
     if not isinstance(data, dict):
-        raise ConfigError(f"{what} {str(path)!r} must hold a table of settings (field: value), got a {type(data).__name__}")
+        raise ConfigError(
+            f"{what} {str(path)!r} must hold a table of settings (field: value), got a {type(data).__name__}"
+        )
     known = set(known)
     settings: dict[str, Any] = {}
     for key, value in data.items():
@@ -44,7 +48,9 @@ def read_config_file(path: str | Path, known: Iterable[str], what: str) -> dict[
         if name not in known:
             close = difflib.get_close_matches(name, sorted(known), n=1, cutoff=0.6)
             hint = f" (did you mean {close[0]!r}?)" if close else ""
-            raise ConfigError(f"{what} {str(path)!r}: unknown setting {key!r}{hint}; known: {', '.join(sorted(known))}")
+            raise ConfigError(
+                f"{what} {str(path)!r}: unknown setting {key!r}{hint}; known: {', '.join(sorted(known))}"
+            )
         settings[name] = _tuples(value)
     return settings
 

@@ -49,7 +49,9 @@ def transcripts(batch: RolloutBatch, tokenizer: Any) -> list[Transcript]:
     out = []
     for i in range(batch.batch_size):
         turns = [(PROMPT, tokenizer.decode(ids[i, :P][attention[i, :P]], skip_special_tokens=True))]
-        generated = np.flatnonzero(attention[i, P:])  # columns holding a real token, the policy's or the env's
+        generated = np.flatnonzero(
+            attention[i, P:]
+        )  # columns holding a real token, the policy's or the env's
         for role, columns in _segments(generated, policy_written[i]):
             text = tokenizer.decode(ids[i, P + columns], skip_special_tokens=True)
             turns.append((role, text))
@@ -77,7 +79,9 @@ def sample(policy: LMPolicy, envs: Any, *, seed: int, prompt: str | None = None)
     return transcripts(batch, envs.tokenizer)
 
 
-def typed_responder(read: Callable[[str], str], show: Callable[[str], None]) -> Callable[[Any], tuple[str, float, bool]]:
+def typed_responder(
+    read: Callable[[str], str], show: Callable[[str], None]
+) -> Callable[[Any], tuple[str, float, bool]]:
     """A multi-turn responder that is you: it shows the policy's turn and returns the line you type as
     the env's reply (reward 0); an empty line or end of input ends the episode."""
 

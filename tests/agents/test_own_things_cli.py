@@ -17,7 +17,14 @@ from agents.run_log import read_metrics
 
 ROOT = Path(__file__).resolve().parents[2]
 PROMPTS = '["the movie was", "a film", "the food was"]'
-ENV_FLAGS = ["--env", "rlenv/TextGen-v0", "--env-args", f"prompts={PROMPTS}", "max_prompt_tokens=8", "max_new_tokens=4"]
+ENV_FLAGS = [
+    "--env",
+    "rlenv/TextGen-v0",
+    "--env-args",
+    f"prompts={PROMPTS}",
+    "max_prompt_tokens=8",
+    "max_new_tokens=4",
+]
 
 REWARDS_PY = """
 def quarter(completions, **kwargs):
@@ -33,11 +40,20 @@ def boom(completions, **kwargs):
 pytestmark = pytest.mark.usefixtures("single_thread")
 
 
-def rlenv(*argv: str, cwd: Path, env: dict[str, str] | None = None, stdin: str | None = None) -> subprocess.CompletedProcess:
+def rlenv(
+    *argv: str, cwd: Path, env: dict[str, str] | None = None, stdin: str | None = None
+) -> subprocess.CompletedProcess:
     """``rlenv *argv`` in a fresh interpreter with this checkout first on the path."""
     environ = {**os.environ, "PYTHONPATH": str(ROOT), "OMP_NUM_THREADS": "1", **(env or {})}
-    return subprocess.run([sys.executable, "-m", "agents.cli", *argv], cwd=cwd, env=environ, capture_output=True,
-                          text=True, input=stdin, timeout=600)
+    return subprocess.run(
+        [sys.executable, "-m", "agents.cli", *argv],
+        cwd=cwd,
+        env=environ,
+        capture_output=True,
+        text=True,
+        input=stdin,
+        timeout=600,
+    )
 
 
 @pytest.fixture
@@ -56,22 +72,46 @@ def test_a_reward_function_from_a_file_trains_resumes_evaluates_and_samples(tiny
     # two functions, weighted: 2 * 0.25 - 1 * 1.0 = -0.5 on every episode, whatever the text; the env's
     # own reward (VADER) would give anything else
     reward = ["--reward-funcs", "my_rewards.py:quarter", "my_rewards:one", "--reward-weights", "2", "-1"]
-    common = ["--algo", "reinforce", *ENV_FLAGS, "--model", tiny_model, "--batch-size", "2", "--device", "cpu"]
+    common = [
+        "--algo",
+        "reinforce",
+        *ENV_FLAGS,
+        "--model",
+        tiny_model,
+        "--batch-size",
+        "2",
+        "--device",
+        "cpu",
+    ]
     done = rlenv("train", *common, *reward, "--steps", "2", "--out", "run", cwd=workdir)
     assert done.returncode == 0, done.stderr
     assert "Writing model shards" not in done.stderr and "Loading weights" not in done.stderr
     run = workdir / "run"
     assert [r["reward_mean"] for r in read_metrics(run)] == [-0.5, -0.5]
     saved = saved_config(run)
-    assert saved["reward_funcs"] == [f"{workdir / 'my_rewards.py'}:quarter", "my_rewards:one"]  # the file, absolute
+    assert saved["reward_funcs"] == [
+        f"{workdir / 'my_rewards.py'}:quarter",
+        "my_rewards:one",
+    ]  # the file, absolute
     assert saved["reward_weights"] == [2.0, -1.0]
 
     resumed = rlenv("train", "--resume", "run", "--steps", "3", cwd=workdir)  # only the run's saved settings
     assert resumed.returncode == 0, resumed.stderr
     assert [r["reward_mean"] for r in read_metrics(run)] == [-0.5, -0.5, -0.5]
 
-    evaluated = rlenv("eval", "--model", "run", *ENV_FLAGS, "--split", "none", "--episodes", "2", "--device", "cpu",
-                      cwd=workdir)
+    evaluated = rlenv(
+        "eval",
+        "--model",
+        "run",
+        *ENV_FLAGS,
+        "--split",
+        "none",
+        "--episodes",
+        "2",
+        "--device",
+        "cpu",
+        cwd=workdir,
+    )
     assert evaluated.returncode == 0, evaluated.stderr
     summary = json.loads(evaluated.stdout.strip().splitlines()[-1])
     assert summary["reward_mean"] == -0.5 and summary["reward_funcs"] == saved["reward_funcs"]
@@ -100,17 +140,54 @@ def test_a_missing_reward_file_module_or_name_is_a_one_line_error(workdir, spec,
 
 @pytest.mark.slow
 def test_an_exception_inside_the_reward_function_names_it_and_the_batch(tiny_model, workdir) -> None:
-    done = rlenv("train", "--algo", "reinforce", *ENV_FLAGS, "--model", tiny_model, "--batch-size", "2", "--steps", "1",
-                 "--device", "cpu", "--out", "run", "--reward-funcs", "my_rewards.py:boom", cwd=workdir)
+    done = rlenv(
+        "train",
+        "--algo",
+        "reinforce",
+        *ENV_FLAGS,
+        "--model",
+        tiny_model,
+        "--batch-size",
+        "2",
+        "--steps",
+        "1",
+        "--device",
+        "cpu",
+        "--out",
+        "run",
+        "--reward-funcs",
+        "my_rewards.py:boom",
+        cwd=workdir,
+    )
     assert done.returncode == 2
-    assert "reward model 'boom' raised ZeroDivisionError: division by zero while scoring a batch of 2" in done.stderr
+    assert (
+        "reward model 'boom' raised ZeroDivisionError: division by zero while scoring a batch of 2"
+        in done.stderr
+    )
     assert "RLENV_DEBUG=1" in done.stderr
 
 
 # ---- config files --------------------------------------------------------------------------------
-FLAGS = ["--algo", "grpo", "--env", "rlenv/TextGen-v0", "--env-args", "max_prompt_tokens=8", "max_new_tokens=4",
-         "--steps", "3", "--batch-size", "4", "--group-size", "2", "--lr", "0.001", "--no-scale-advantages",
-         "--report-to", "none"]
+FLAGS = [
+    "--algo",
+    "grpo",
+    "--env",
+    "rlenv/TextGen-v0",
+    "--env-args",
+    "max_prompt_tokens=8",
+    "max_new_tokens=4",
+    "--steps",
+    "3",
+    "--batch-size",
+    "4",
+    "--group-size",
+    "2",
+    "--lr",
+    "0.001",
+    "--no-scale-advantages",
+    "--report-to",
+    "none",
+]
 YAML = """\
 algo: grpo
 env: rlenv/TextGen-v0
@@ -180,8 +257,20 @@ def test_a_missing_config_file_is_named(tmp_path, capsys) -> None:
 @pytest.mark.slow
 def test_a_run_from_a_yaml_file_saves_the_merged_config(tiny_model, tmp_path) -> None:
     (tmp_path / "run.yaml").write_text(YAML)
-    done = rlenv("train", "--config", "run.yaml", "--model", tiny_model, "--steps", "1", "--device", "cpu",
-                 "--out", "run", cwd=tmp_path)
+    done = rlenv(
+        "train",
+        "--config",
+        "run.yaml",
+        "--model",
+        tiny_model,
+        "--steps",
+        "1",
+        "--device",
+        "cpu",
+        "--out",
+        "run",
+        cwd=tmp_path,
+    )
     assert done.returncode == 0, done.stderr
     expected = _train_args([*FLAGS, "--model", tiny_model, "--steps", "1", "--device", "cpu", "--out", "run"])
     assert saved_config(tmp_path / "run") == {**expected.to_dict(), "out": "run"}
@@ -193,16 +282,46 @@ def test_wandb_offline_writes_its_run_with_metrics_config_and_curve(tiny_model, 
     pytest.importorskip("wandb")
     wandb_dir = tmp_path / "wandb_home"
     wandb_dir.mkdir()
-    env = {"WANDB_MODE": "offline", "WANDB_DIR": str(wandb_dir), "WANDB_CONFIG_DIR": str(wandb_dir),
-           "WANDB_CACHE_DIR": str(wandb_dir), "WANDB_SILENT": "true"}
-    done = rlenv("train", "--algo", "reinforce", *ENV_FLAGS, "--model", tiny_model, "--batch-size", "2", "--steps", "2",
-                 "--device", "cpu", "--out", "run", "--report-to", "wandb", "--seed", "1234", cwd=tmp_path, env=env)
+    env = {
+        "WANDB_MODE": "offline",
+        "WANDB_DIR": str(wandb_dir),
+        "WANDB_CONFIG_DIR": str(wandb_dir),
+        "WANDB_CACHE_DIR": str(wandb_dir),
+        "WANDB_SILENT": "true",
+    }
+    done = rlenv(
+        "train",
+        "--algo",
+        "reinforce",
+        *ENV_FLAGS,
+        "--model",
+        tiny_model,
+        "--batch-size",
+        "2",
+        "--steps",
+        "2",
+        "--device",
+        "cpu",
+        "--out",
+        "run",
+        "--report-to",
+        "wandb",
+        "--seed",
+        "1234",
+        cwd=tmp_path,
+        env=env,
+    )
     assert done.returncode == 0, done.stderr
     run_id = (tmp_path / "run" / "wandb_run_id").read_text().strip()
     runs = list((wandb_dir / "wandb").glob(f"offline-run-*-{run_id}"))
     assert len(runs) == 1, list((wandb_dir / "wandb").iterdir())
     record = (runs[0] / f"run-{run_id}.wandb").read_bytes()
-    for logged in (b"reward_mean", b"kl_coef", b"1234", b"reward_curve"):  # a metric, config keys and values, the curve
+    for logged in (
+        b"reward_mean",
+        b"kl_coef",
+        b"1234",
+        b"reward_curve",
+    ):  # a metric, config keys and values, the curve
         assert logged in record, logged
     assert list((runs[0] / "files" / "media" / "images").glob("reward_curve_*.png"))
 
@@ -223,11 +342,19 @@ HEAVY = ("torch", "transformers")
      (["sample", "--env", "rlenv/PositveReview-v0"], 2), (["serve", "rlenv/Nope-v0"], 2)],
 )  # fmt: skip
 def test_help_envs_and_early_errors_do_not_import_torch_or_transformers(tmp_path, argv, code) -> None:
-    probe = ("import sys; from agents.cli import main; code = main(sys.argv[1:]); "
-             f"print('HEAVY', [m for m in {HEAVY!r} if m in sys.modules], code)")
+    probe = (
+        "import sys; from agents.cli import main; code = main(sys.argv[1:]); "
+        f"print('HEAVY', [m for m in {HEAVY!r} if m in sys.modules], code)"
+    )
     environ = {**os.environ, "PYTHONPATH": str(ROOT), "OMP_NUM_THREADS": "1"}
-    done = subprocess.run([sys.executable, "-c", probe, *argv], cwd=tmp_path, env=environ, capture_output=True,
-                          text=True, timeout=300)
+    done = subprocess.run(
+        [sys.executable, "-c", probe, *argv],
+        cwd=tmp_path,
+        env=environ,
+        capture_output=True,
+        text=True,
+        timeout=300,
+    )
     assert done.stdout.strip().splitlines()[-1] == f"HEAVY [] {code}", (done.stdout, done.stderr)
     if code == 2:
         assert done.stderr.startswith("error: ") and len(done.stderr.strip().splitlines()) == 1
