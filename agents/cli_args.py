@@ -85,7 +85,7 @@ class ServeArgs:
     """Serve an env id as an OpenEnv environment (HTTP reset/step/state/close, WebSocket sessions)."""
 
     env: tyro.conf.Positional[str]
-    """registered env id (``rlenv envs`` lists them)"""
+    """registered env id (rlenv envs lists them)"""
     host: str = "127.0.0.1"
     port: int = 8000
     max_sessions: int = 8

@@ -52,8 +52,8 @@ class TrainConfig:
     """the algorithm (agents/algorithms/): reinforce | ppo | rloo | grpo"""
     env: EnvSpec = "rlenv/PositiveReview-v0"
     """registered env id ('rlenv envs' lists them). From Python also an env factory: a callable with no
-    arguments returning a TextGenEnv (e.g. ``lambda: gym.make("rlenv/TextGen-v0", reward_model=fn)``);
-    the trainer runs ``batch_size`` copies of its setup as one vector env"""
+    arguments returning a TextGenEnv, e.g. lambda: gym.make("rlenv/TextGen-v0", reward_model=fn); the
+    trainer runs batch_size copies of its setup as one vector env"""
     model: str | None = None
     """local model directory (also supplies the env's tokenizer); default: rlenv.DEFAULT_MODEL"""
     env_args: tuple[str, ...] = ()
