@@ -233,12 +233,22 @@ def _run_local(configs: list[TrainConfig], jobs: int) -> Iterable[dict[str, Any]
             yield run_cell(config, threads)
         return
     import multiprocessing
-    from concurrent.futures import ProcessPoolExecutor, as_completed
+    import signal
 
-    with ProcessPoolExecutor(max_workers=jobs, mp_context=multiprocessing.get_context("spawn")) as pool:
-        futures = [pool.submit(run_cell, config, threads) for config in configs]
-        for future in as_completed(futures):
-            yield future.result()
+    # Ctrl-C is the parent's to handle (it prints how to resume): workers start with SIGINT ignored —
+    # a disposition spawned interpreters inherit and keep — so none prints a KeyboardInterrupt
+    # traceback, and leaving the with-block terminates them
+    previous = signal.signal(signal.SIGINT, signal.SIG_IGN)
+    try:
+        pool = multiprocessing.get_context("spawn").Pool(processes=jobs)
+    finally:
+        signal.signal(signal.SIGINT, previous)
+    with pool:
+        yield from pool.imap_unordered(_run_cell_job, [(config, threads) for config in configs])
+
+
+def _run_cell_job(job: tuple[TrainConfig, int]) -> dict[str, Any]:
+    return run_cell(*job)
 
 
 def _run_ray(configs: list[TrainConfig], jobs: int, address: str | None) -> Iterable[dict[str, Any]]:
@@ -297,6 +307,15 @@ def load_grid_file(path: str | Path) -> dict[str, Any]:
     return read_config_file(path, (f.name for f in fields(BenchConfig)), "bench grid file")
 
 
+DESCRIPTION = """A grid of short training runs (algos x tasks x seeds) scored on held-out prompts; IQM and
+stratified-bootstrap intervals in OUT/summary.md and summary.json.
+
+  rlenv bench [GRID.toml|.yaml|.json] [flags]
+
+GRID (positional, optional, first): a file of the settings below (field names as the flags', e.g.
+algos = ["ppo", "grpo"]); flags given after it override the file. benchmarks/suite.toml is the published grid."""
+
+
 def parse_args(argv: list[str]) -> BenchConfig:
     """``rlenv bench [GRID.toml] [flags]``: the file gives defaults, flags override them."""
     import tyro
@@ -304,12 +323,30 @@ def parse_args(argv: list[str]) -> BenchConfig:
     default = BenchConfig()
     if argv and not argv[0].startswith("-"):
         default = replace(default, **load_grid_file(argv.pop(0)))
-    return tyro.cli(BenchConfig, args=argv, default=default, prog="rlenv bench")
+    return tyro.cli(BenchConfig, args=argv, default=default, prog="rlenv bench [GRID.toml]", description=DESCRIPTION)
 
 
 def main(argv: list[str]) -> None:
     bench = parse_args(list(argv))
+    try:
+        _main(bench)
+    except KeyboardInterrupt:
+        print(interrupted_message(bench, argv), file=sys.stderr)
+        raise SystemExit(130) from None
 
+
+def interrupted_message(bench: BenchConfig, argv: list[str]) -> str:
+    """What Ctrl-C prints: how many cells are kept and the command that runs the rest."""
+    import shlex
+
+    done = len(read_results(bench.out))
+    again = [a for a in argv if a != "--resume"] + ["--resume"]
+    return (f"interrupted; {done} of {len(cells(bench))} cells are finished and kept in "
+            f"{Path(bench.out) / RESULTS_FILE} (the cells in flight will run again). Continue the grid with:\n"
+            f"  rlenv bench {shlex.join(again)}")
+
+
+def _main(bench: BenchConfig) -> None:
     def progress(row: dict[str, Any], n: int, total: int) -> None:
         last = row["evals"][-1]
         print(f"[{n}/{total}] {row['algo']} {row['env']} seed {row['seed']}: held-out "
@@ -317,4 +354,6 @@ def main(argv: list[str]) -> None:
               f"in {row['wall_s']:.0f}s", file=sys.stderr)
 
     summary = run_bench(bench, progress)
+    for warning in summary["warnings"]:
+        print(f"warning: {warning}", file=sys.stderr)
     print(f"{len(summary['runs'])} cells; summary in {Path(bench.out) / 'summary.md'}")

@@ -25,6 +25,7 @@ def load_tokenizer(spec: Any = None, *, trust_remote_code: bool = False) -> PreT
                 f"tokenizer path {str(path)!r} does not exist; pass a local directory with tokenizer files "
                 "(rlenv never downloads from a hub), or omit it to use rlenv.DEFAULT_MODEL"
             )
+        check_tokenizer_files(path)
         tokenizer = AutoTokenizer.from_pretrained(str(path), trust_remote_code=trust_remote_code)
     elif isinstance(spec, PreTrainedTokenizerBase):
         tokenizer = spec
@@ -34,6 +35,22 @@ def load_tokenizer(spec: Any = None, *, trust_remote_code: bool = False) -> PreT
         )
     check_tokenizer(tokenizer)
     return tokenizer
+
+
+TOKENIZER_FILES = ("tokenizer.json", "tokenizer_config.json", "vocab.json", "tokenizer.model", "spiece.model",
+                   "vocab.txt", "tokenizer.tiktoken")
+"""files ``save_pretrained`` writes for a tokenizer (one of them is enough to load one)"""
+
+
+def check_tokenizer_files(path: Path) -> None:
+    """A model folder saved without its tokenizer gets transformers' "Couldn't instantiate the backend
+    tokenizer ... install sentencepiece or tiktoken", which sends the user the wrong way; say what is
+    missing and how to add it instead. A directory only: a single file is left to transformers."""
+    if path.is_dir() and not any((path / name).exists() for name in TOKENIZER_FILES):
+        raise FileNotFoundError(
+            f"{str(path)!r} has no tokenizer files ({', '.join(TOKENIZER_FILES[:2])}, ...); save the tokenizer into "
+            f"the folder: AutoTokenizer.from_pretrained(<the model it came from>).save_pretrained({str(path)!r})"
+        )
 
 
 def check_tokenizer(tokenizer: PreTrainedTokenizerBase) -> None:
