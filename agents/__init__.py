@@ -4,7 +4,7 @@ The names below load on first access, so that ``import agents.cli`` (the ``rlenv
 import torch and transformers before it knows the command needs them.
 """
 
-from typing import Any
+from reward_models.lazy import lazy_getattr
 
 _LAZY = {
     "gae_advantages": "agents.advantages",
@@ -28,14 +28,7 @@ _LAZY = {
 }
 
 
-def __getattr__(name: str) -> Any:
-    if name in _LAZY:
-        import importlib
-
-        value = getattr(importlib.import_module(_LAZY[name]), name)
-        globals()[name] = value  # later lookups skip this function
-        return value
-    raise AttributeError(f"module 'agents' has no attribute {name!r}")
+__getattr__ = lazy_getattr(__name__, _LAZY)
 
 
 __all__ = [

@@ -4,8 +4,6 @@ Built-ins are created by name (``reward_models.make("vader")``) and imported laz
 classes (learned model, training) live in their own modules and are importable from here too.
 """
 
-from typing import Any
-
 from reward_models.base import (
     RewardFunctionError,
     RewardModel,
@@ -17,6 +15,7 @@ from reward_models.base import (
 )
 from reward_models.combinators import Clip, RunningNormalize, WeightedSum
 from reward_models.imports import is_reward_function, load_object
+from reward_models.lazy import lazy_getattr
 from reward_models.registry import UnknownRewardModelError, available, describe, make, register
 
 # Heavier names (torch/transformers) load on first access, keeping `import reward_models` light.
@@ -30,12 +29,7 @@ _LAZY = {
 }
 
 
-def __getattr__(name: str) -> Any:
-    if name in _LAZY:
-        import importlib
-
-        return getattr(importlib.import_module(_LAZY[name]), name)
-    raise AttributeError(f"module 'reward_models' has no attribute {name!r}")
+__getattr__ = lazy_getattr(__name__, _LAZY)
 
 
 __all__ = [

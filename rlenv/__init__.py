@@ -8,11 +8,11 @@ id is made, so ``rlenv envs`` and an unknown id answer without the heavy stack.
 """
 
 from pathlib import Path
-from typing import Any
 
 DEFAULT_MODEL: str = str(Path(__file__).parent / "assets" / "default_model")
 """Path of the embedded GPT-2-style LM + tokenizer (loadable with ``from_pretrained``)."""
 
+from reward_models.lazy import lazy_getattr  # noqa: E402
 from rlenv.registration import EnvArgumentError, EnvInfo, check_env_id, envs  # noqa: E402
 from rlenv.tasks import register_all as _register_all  # noqa: E402
 
@@ -28,14 +28,7 @@ _LAZY = {
 }
 
 
-def __getattr__(name: str) -> Any:
-    if name in _LAZY:
-        import importlib
-
-        value = getattr(importlib.import_module(_LAZY[name]), name)
-        globals()[name] = value  # later lookups skip this function
-        return value
-    raise AttributeError(f"module 'rlenv' has no attribute {name!r}")
+__getattr__ = lazy_getattr(__name__, _LAZY)
 
 
 __all__ = [

@@ -201,46 +201,26 @@ def test_sample_prints_role_marked_transcripts_for_a_multi_turn_id(capsys) -> No
         assert all(a != b for a, b in zip(roles, roles[1:], strict=False))  # runs of one side are merged
 
 
-def test_sample_interactive_multi_turn_puts_you_in_the_envs_seat(monkeypatch, capsys) -> None:
-    typed = iter(["higher", ""])
+def sample_typing(monkeypatch, lines: list[str], env: str, *flags: str) -> int:
+    """``rlenv sample --interactive`` with ``lines`` as what you type."""
+    typed = iter(lines)
     monkeypatch.setattr("builtins.input", lambda prompt="": next(typed))
+    return main(["sample", "--env", env, "--interactive", "--device", "cpu", *flags])
+
+
+def test_sample_interactive_multi_turn_puts_you_in_the_envs_seat(monkeypatch, capsys) -> None:
     assert (
-        main(
-            [
-                "sample",
-                "--env",
-                "rlenv/GuessNumber-v0",
-                "--interactive",
-                "--max-new-tokens",
-                "40",
-                "--device",
-                "cpu",
-                "--seed",
-                "3",
-            ]
+        sample_typing(
+            monkeypatch, ["higher", ""], "rlenv/GuessNumber-v0", "--max-new-tokens", "40", "--seed", "3"
         )
         == 0
     )
-    out = capsys.readouterr().out
-    assert "[env] higher" in out  # your reply, in the transcript
+    assert "[env] higher" in capsys.readouterr().out  # your reply, in the transcript
 
 
 def test_sample_interactive_single_turn_reads_prompts(monkeypatch, capsys) -> None:
-    typed = iter(["The food was", ""])
-    monkeypatch.setattr("builtins.input", lambda prompt="": next(typed))
     assert (
-        main(
-            [
-                "sample",
-                "--env",
-                "rlenv/PositiveReview-v0",
-                "--interactive",
-                "--max-new-tokens",
-                "6",
-                "--device",
-                "cpu",
-            ]
-        )
+        sample_typing(monkeypatch, ["The food was", ""], "rlenv/PositiveReview-v0", "--max-new-tokens", "6")
         == 0
     )
     assert "reward" in capsys.readouterr().out

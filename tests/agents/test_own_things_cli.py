@@ -56,6 +56,23 @@ def rlenv(
     )
 
 
+def tiny_train(model: str, *flags: str) -> list[str]:
+    """``train`` on the tiny model: reinforce, 2 episodes of 4 tokens per update, on the CPU."""
+    return [
+        "train",
+        "--algo",
+        "reinforce",
+        *ENV_FLAGS,
+        "--model",
+        model,
+        "--batch-size",
+        "2",
+        "--device",
+        "cpu",
+        *flags,
+    ]
+
+
 @pytest.fixture
 def workdir(tmp_path: Path) -> Path:
     (tmp_path / "my_rewards.py").write_text(REWARDS_PY)
@@ -72,18 +89,7 @@ def test_a_reward_function_from_a_file_trains_resumes_evaluates_and_samples(tiny
     # two functions, weighted: 2 * 0.25 - 1 * 1.0 = -0.5 on every episode, whatever the text; the env's
     # own reward (VADER) would give anything else
     reward = ["--reward-funcs", "my_rewards.py:quarter", "my_rewards:one", "--reward-weights", "2", "-1"]
-    common = [
-        "--algo",
-        "reinforce",
-        *ENV_FLAGS,
-        "--model",
-        tiny_model,
-        "--batch-size",
-        "2",
-        "--device",
-        "cpu",
-    ]
-    done = rlenv("train", *common, *reward, "--steps", "2", "--out", "run", cwd=workdir)
+    done = rlenv(*tiny_train(tiny_model, *reward, "--steps", "2", "--out", "run"), cwd=workdir)
     assert done.returncode == 0, done.stderr
     assert "Writing model shards" not in done.stderr and "Loading weights" not in done.stderr
     run = workdir / "run"
@@ -140,25 +146,8 @@ def test_a_missing_reward_file_module_or_name_is_a_one_line_error(workdir, spec,
 
 @pytest.mark.slow
 def test_an_exception_inside_the_reward_function_names_it_and_the_batch(tiny_model, workdir) -> None:
-    done = rlenv(
-        "train",
-        "--algo",
-        "reinforce",
-        *ENV_FLAGS,
-        "--model",
-        tiny_model,
-        "--batch-size",
-        "2",
-        "--steps",
-        "1",
-        "--device",
-        "cpu",
-        "--out",
-        "run",
-        "--reward-funcs",
-        "my_rewards.py:boom",
-        cwd=workdir,
-    )
+    flags = ["--steps", "1", "--out", "run", "--reward-funcs", "my_rewards.py:boom"]
+    done = rlenv(*tiny_train(tiny_model, *flags), cwd=workdir)
     assert done.returncode == 2
     assert (
         "reward model 'boom' raised ZeroDivisionError: division by zero while scoring a batch of 2"
@@ -289,28 +278,8 @@ def test_wandb_offline_writes_its_run_with_metrics_config_and_curve(tiny_model, 
         "WANDB_CACHE_DIR": str(wandb_dir),
         "WANDB_SILENT": "true",
     }
-    done = rlenv(
-        "train",
-        "--algo",
-        "reinforce",
-        *ENV_FLAGS,
-        "--model",
-        tiny_model,
-        "--batch-size",
-        "2",
-        "--steps",
-        "2",
-        "--device",
-        "cpu",
-        "--out",
-        "run",
-        "--report-to",
-        "wandb",
-        "--seed",
-        "1234",
-        cwd=tmp_path,
-        env=env,
-    )
+    flags = ["--steps", "2", "--out", "run", "--report-to", "wandb", "--seed", "1234"]
+    done = rlenv(*tiny_train(tiny_model, *flags), cwd=tmp_path, env=env)
     assert done.returncode == 0, done.stderr
     run_id = (tmp_path / "run" / "wandb_run_id").read_text().strip()
     runs = list((wandb_dir / "wandb").glob(f"offline-run-*-{run_id}"))
