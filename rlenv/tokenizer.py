@@ -37,8 +37,15 @@ def load_tokenizer(spec: Any = None, *, trust_remote_code: bool = False) -> PreT
     return tokenizer
 
 
-TOKENIZER_FILES = ("tokenizer.json", "tokenizer_config.json", "vocab.json", "tokenizer.model", "spiece.model",
-                   "vocab.txt", "tokenizer.tiktoken")
+TOKENIZER_FILES = (
+    "tokenizer.json",
+    "tokenizer_config.json",
+    "vocab.json",
+    "tokenizer.model",
+    "spiece.model",
+    "vocab.txt",
+    "tokenizer.tiktoken",
+)
 """files ``save_pretrained`` writes for a tokenizer (one of them is enough to load one)"""
 
 
