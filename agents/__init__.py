@@ -1,17 +1,35 @@
-"""agents: language-model policies, env-driven rollouts and the policy-gradient algorithms over them."""
+"""agents: language-model policies, env-driven rollouts and the policy-gradient algorithms over them.
 
-from agents.advantages import gae_advantages, group_advantages, leave_one_out_advantages, whiten
-from agents.kl import AdaptiveKLController, FixedKLController, kl_estimate
-from agents.losses import (
-    aggregate,
-    clipped_surrogate_loss,
-    clipped_value_loss,
-    entropy_from_logits,
-    masked_mean,
-    policy_gradient_loss,
-)
-from agents.policy import LMPolicy, SamplingConfig, SequenceScores
-from agents.rollout import RolloutBatch, collect_rollouts
+The names below load on first access, so that ``import agents.cli`` (the ``rlenv`` command) does not
+import torch and transformers before it knows the command needs them.
+"""
+
+from reward_models.lazy import lazy_getattr
+
+_LAZY = {
+    "gae_advantages": "agents.advantages",
+    "group_advantages": "agents.advantages",
+    "leave_one_out_advantages": "agents.advantages",
+    "whiten": "agents.advantages",
+    "AdaptiveKLController": "agents.kl",
+    "FixedKLController": "agents.kl",
+    "kl_estimate": "agents.kl",
+    "aggregate": "agents.losses",
+    "clipped_surrogate_loss": "agents.losses",
+    "clipped_value_loss": "agents.losses",
+    "entropy_from_logits": "agents.losses",
+    "masked_mean": "agents.losses",
+    "policy_gradient_loss": "agents.losses",
+    "LMPolicy": "agents.policy",
+    "SamplingConfig": "agents.policy",
+    "SequenceScores": "agents.policy",
+    "RolloutBatch": "agents.rollout",
+    "collect_rollouts": "agents.rollout",
+}
+
+
+__getattr__ = lazy_getattr(__name__, _LAZY)
+
 
 __all__ = [
     "AdaptiveKLController",

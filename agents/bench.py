@@ -60,6 +60,13 @@ class BenchConfig:
     max_new_tokens: int | None = None
     env_args: tuple[str, ...] = ()
     """extra env kwargs (key=value) for every task"""
+    reward_funcs: tuple[str, ...] = ()
+    """your reward function(s) by import path (MODULE:FN or file.py:FN) in place of every task's reward,
+    for training and the held-out scores; needs reward_ceiling"""
+    reward_weights: tuple[float, ...] = ()
+    """one weight per reward_funcs entry; default 1.0 each"""
+    reward_ceiling: float | None = None
+    """with reward_funcs: the best score they can give, the top of the normalised scale (0 = untrained)"""
     task_args: dict[str, tuple[str, ...]] = field(default_factory=dict)
     """per-task env kwargs, e.g. {"rlenv/Arithmetic-v0": ["partial_width=10"]} (a TOML table)"""
     kl_budget: float = 5.0
@@ -81,6 +88,9 @@ class BenchConfig:
             raise ConfigError(f"need steps >= eval_points >= 1, got steps={self.steps}, eval_points={self.eval_points}")
         if self.jobs < 1:
             raise ConfigError(f"--jobs must be >= 1, got {self.jobs}")
+        if self.reward_funcs and self.reward_ceiling is None:
+            raise ConfigError("reward_funcs need reward_ceiling: the best score they can give, which a normalised "
+                              "score of 1 means (e.g. reward_ceiling = 1.0 for a reward in [0, 1])")
         unknown = sorted(set(self.task_args) - set(self.envs))
         if unknown:
             raise ConfigError(f"task_args names tasks not in the grid: {unknown}; add them to envs or drop them")
@@ -129,7 +139,8 @@ def train_config(bench: BenchConfig, cell: Cell) -> TrainConfig:
     env_args = tuple(bench.env_args) + tuple(bench.task_args.get(cell.env, ()))
     return TrainConfig(algo=cell.algo, env=cell.env, seed=cell.seed, model=bench.model, steps=bench.steps,
                        batch_size=bench.batch_size, group_size=bench.group_size, max_new_tokens=bench.max_new_tokens,
-                       env_args=env_args, device=bench.device, checkpoint_every=0, keep_checkpoints=1,
+                       env_args=env_args, reward_funcs=bench.reward_funcs, reward_weights=bench.reward_weights,
+                       device=bench.device, checkpoint_every=0, keep_checkpoints=1,
                        eval_every=bench.eval_every, eval_episodes=bench.eval_episodes, eval_greedy=bench.eval_greedy,
                        out=str(Path(bench.out) / "cells" / cell.name), **overrides)
 
@@ -224,12 +235,22 @@ def _run_local(configs: list[TrainConfig], jobs: int) -> Iterable[dict[str, Any]
             yield run_cell(config, threads)
         return
     import multiprocessing
-    from concurrent.futures import ProcessPoolExecutor, as_completed
+    import signal
 
-    with ProcessPoolExecutor(max_workers=jobs, mp_context=multiprocessing.get_context("spawn")) as pool:
-        futures = [pool.submit(run_cell, config, threads) for config in configs]
-        for future in as_completed(futures):
-            yield future.result()
+    # Ctrl-C is the parent's to handle (it prints how to resume): workers start with SIGINT ignored —
+    # a disposition spawned interpreters inherit and keep — so none prints a KeyboardInterrupt
+    # traceback, and leaving the with-block terminates them
+    previous = signal.signal(signal.SIGINT, signal.SIG_IGN)
+    try:
+        pool = multiprocessing.get_context("spawn").Pool(processes=jobs)
+    finally:
+        signal.signal(signal.SIGINT, previous)
+    with pool:
+        yield from pool.imap_unordered(_run_cell_job, [(config, threads) for config in configs])
+
+
+def _run_cell_job(job: tuple[TrainConfig, int]) -> dict[str, Any]:
+    return run_cell(*job)
 
 
 def _run_ray(configs: list[TrainConfig], jobs: int, address: str | None) -> Iterable[dict[str, Any]]:
@@ -282,28 +303,19 @@ def run_bench(bench: BenchConfig, on_cell: Callable[[dict[str, Any], int, int], 
 
 # ---- command line -----------------------------------------------------------------------------------
 def load_grid_file(path: str | Path) -> dict[str, Any]:
-    """Defaults from a TOML (or JSON) grid file; lists become tuples."""
-    path = Path(path)
-    if not path.is_file():
-        raise FileNotFoundError(f"bench grid file {str(path)!r} does not exist")
-    if path.suffix == ".toml":
-        if sys.version_info >= (3, 11):
-            import tomllib
-        else:  # Python 3.10
-            import tomli as tomllib
-        data = tomllib.loads(path.read_text())
-    elif path.suffix == ".json":
-        data = json.loads(path.read_text())
-    else:
-        raise ConfigError(f"bench grid file {str(path)!r} must be .toml or .json")
-    known = {f.name for f in fields(BenchConfig)}
-    unknown = sorted(set(data) - known)
-    if unknown:
-        raise ConfigError(f"{path}: unknown bench settings {unknown}; known: {', '.join(sorted(known))}")
-    data = {k: tuple(v) if isinstance(v, list) else v for k, v in data.items()}
-    if "task_args" in data:
-        data["task_args"] = {k: tuple(v) for k, v in data["task_args"].items()}
-    return data
+    """Defaults from a TOML, YAML or JSON grid file (:mod:`agents.config_files`); lists become tuples."""
+    from agents.config_files import read_config_file
+
+    return read_config_file(path, (f.name for f in fields(BenchConfig)), "bench grid file")
+
+
+DESCRIPTION = """A grid of short training runs (algos x tasks x seeds) scored on held-out prompts; IQM and
+stratified-bootstrap intervals in OUT/summary.md and summary.json.
+
+  rlenv bench [GRID.toml|.yaml|.json] [flags]
+
+GRID (positional, optional, first): a file of the settings below (field names as the flags', e.g.
+algos = ["ppo", "grpo"]); flags given after it override the file. benchmarks/suite.toml is the published grid."""
 
 
 def parse_args(argv: list[str]) -> BenchConfig:
@@ -313,12 +325,30 @@ def parse_args(argv: list[str]) -> BenchConfig:
     default = BenchConfig()
     if argv and not argv[0].startswith("-"):
         default = replace(default, **load_grid_file(argv.pop(0)))
-    return tyro.cli(BenchConfig, args=argv, default=default, prog="rlenv bench")
+    return tyro.cli(BenchConfig, args=argv, default=default, prog="rlenv bench [GRID.toml]", description=DESCRIPTION)
 
 
 def main(argv: list[str]) -> None:
     bench = parse_args(list(argv))
+    try:
+        _main(bench)
+    except KeyboardInterrupt:
+        print(interrupted_message(bench, argv), file=sys.stderr)
+        raise SystemExit(130) from None
 
+
+def interrupted_message(bench: BenchConfig, argv: list[str]) -> str:
+    """What Ctrl-C prints: how many cells are kept and the command that runs the rest."""
+    import shlex
+
+    done = len(read_results(bench.out))
+    again = [a for a in argv if a != "--resume"] + ["--resume"]
+    return (f"interrupted; {done} of {len(cells(bench))} cells are finished and kept in "
+            f"{Path(bench.out) / RESULTS_FILE} (the cells in flight will run again). Continue the grid with:\n"
+            f"  rlenv bench {shlex.join(again)}")
+
+
+def _main(bench: BenchConfig) -> None:
     def progress(row: dict[str, Any], n: int, total: int) -> None:
         last = row["evals"][-1]
         print(f"[{n}/{total}] {row['algo']} {row['env']} seed {row['seed']}: held-out "
@@ -326,4 +356,6 @@ def main(argv: list[str]) -> None:
               f"in {row['wall_s']:.0f}s", file=sys.stderr)
 
     summary = run_bench(bench, progress)
+    for warning in summary["warnings"]:
+        print(f"warning: {warning}", file=sys.stderr)
     print(f"{len(summary['runs'])} cells; summary in {Path(bench.out) / 'summary.md'}")

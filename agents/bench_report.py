@@ -46,7 +46,8 @@ def write_report(rows: list[dict[str, Any]], bench: Any) -> dict[str, Any]:
     algos = [a for a in bench.algos if any(r["algo"] == a for r in rows)]
     envs = [e for e in bench.envs if any(r["env"] == e for r in rows)]
     untrained = {e: float(np.mean([r["evals"][0]["reward_mean"] for r in rows if r["env"] == e])) for e in envs}
-    ceilings = {e: task_ceiling(e) for e in envs}
+    # the user's own reward (reward_funcs) has its own ceiling; a task's built-in reward, the task's
+    ceilings = {e: bench.reward_ceiling if bench.reward_funcs else task_ceiling(e) for e in envs}
 
     def norm(env: str, score: float) -> float:
         return float(bench_stats.normalise(np.array(score), untrained[env], ceilings[env]))
@@ -68,6 +69,7 @@ def write_report(rows: list[dict[str, Any]], bench: Any) -> dict[str, Any]:
         for e in envs
     }
     summary = {
+        "warnings": too_few_runs({a: final[a].shape[0] for a in algos}),
         "bench": json.loads(json.dumps(asdict(bench), default=str)),
         "protocol": {"split": "heldout", "episodes": bench.eval_episodes, "greedy": bench.eval_greedy,
                      "eval_every": bench.eval_every, "normalisation": "(score - untrained) / (ceiling - untrained)",
@@ -82,6 +84,20 @@ def write_report(rows: list[dict[str, Any]], bench: Any) -> dict[str, Any]:
     (out / "summary.md").write_text(_markdown(summary, algos, envs))
     _plots(out, rows, algos, envs, final, aggregates, taus, profiles, norm)
     return summary
+
+
+MIN_RUNS_FOR_INTERVALS = 5
+"""runs per task a 95% bootstrap interval needs: n runs have C(2n-1, n) distinct resamples, and the
+2.5% tails fall between them only when there are more than 40 (n = 4: 35, each 2.9% of the mass;
+n = 5: 126), so with fewer an interval edge sits on a resample that may be the point estimate itself"""
+
+
+def too_few_runs(runs_per_task: dict[str, int]) -> list[str]:
+    """One warning per algorithm with fewer than :data:`MIN_RUNS_FOR_INTERVALS` runs per task."""
+    return [f"{algo}: only {n} run(s) per task; its 95% intervals are unreliable with fewer than "
+            f"{MIN_RUNS_FOR_INTERVALS} (an interval's edge can sit on the point estimate); add seeds (--seeds) "
+            "and rerun with --resume"
+            for algo, n in runs_per_task.items() if n < MIN_RUNS_FOR_INTERVALS]
 
 
 def _task_summary(runs: list[dict[str, Any]]) -> dict[str, Any]:
@@ -105,6 +121,7 @@ def _markdown(s: dict[str, Any], algos: list[str], envs: list[str]) -> str:
         f"Cost: {s['cost']['wall_s']:.0f} s of cell wall time in all.", "",
         "Normalised held-out score: 0 = untrained model, 1 = the task's ceiling. "
         f"Point estimate [{p['intervals']}].", "",
+        *[f"> **Warning** — {w}" for w in s["warnings"]], *([""] if s["warnings"] else []),
         "| algorithm | IQM | mean | median | IQM at KL <= " + f"{s['matched_kl']['budget']:g} nats |",
         "|---|---|---|---|---|",
     ]

@@ -3,13 +3,19 @@
     rlenv envs                                   # every id, its reward, prompts and defaults
     rlenv train --algo ppo --env rlenv/PositiveReview-v0 --steps 50 [--time-budget S] [...]
     rlenv eval  --env ID [--model PATH] [--episodes N] [--split heldout] [--greedy]   # one JSON summary line
+    rlenv sample --model RUN|CHECKPOINT [--env ID] [--prompt TEXT] [--n N] [--greedy] [--interactive]
     rlenv bench [GRID.toml] [--algos ...] [--envs ...] [--seeds ...] [--steps N] [--jobs N] [--backend local|ray]
                 [--resume]                       # held-out scores, IQM + CIs (agents/bench.py)
     rlenv rm train --loss {mse,ce,bt} --data FILE [--model PATH] [--out DIR]
-    rlenv serve ID [--host H] [--port P] [--max-sessions N]           # OpenEnv server (extra 'serve')
+    rlenv serve ID [--host H] [--port P] [--max-sessions N] [--idle-timeout S]   # OpenEnv server (extra 'serve')
 
 ``rlenv <command> --help`` lists every flag. Bad input prints one ``error:`` line and exits with 2;
 set ``RLENV_DEBUG=1`` for the traceback.
+
+Start-up is part of the interface: this module imports only the standard library at the top, and each
+command imports what it needs (tyro, the config and its algorithms, torch and transformers) inside its
+function, so ``rlenv --help``, ``rlenv envs`` and the errors found before a model loads answer quickly
+(benchmarks/startup.py measures them).
 """
 
 from __future__ import annotations
@@ -20,58 +26,29 @@ import os
 import shlex
 import sys
 from collections.abc import Sequence
-from dataclasses import asdict, dataclass, replace
+from dataclasses import asdict, dataclass, fields, replace
 from pathlib import Path
-from typing import Any, Literal
+from typing import TYPE_CHECKING, Any
 
-import tyro
-
-from agents.config import EVAL_SEED, TrainConfig
 from agents.errors import ConfigError, TrainingDivergedError, built_from_user_input
 
-USAGE = """usage: rlenv {envs,train,eval,bench,rm,serve} ...
+if TYPE_CHECKING:
+    from agents.cli_args import EvalArgs, SampleArgs, ServeArgs
+    from agents.config import TrainConfig
+
+USAGE = """usage: rlenv {envs,train,eval,sample,bench,rm,serve} ...
 
   envs    list every registered environment id (reward, prompts, defaults)
   train   train a policy: --algo {reinforce,ppo,rloo,grpo,dapo,gspo,cispo,sapo,reinforce_pp,rebn} --env ID
           [--steps N | --time-budget S] ...  (docs/algorithms.md: which loss, its flags, TRL's names)
+          [--config FILE.yaml|toml] [--reward-funcs MODULE:FN|FILE.py:FN ...] [--report-to tensorboard|wandb]
   eval    evaluate a model on an env; prints one JSON summary line
+  sample  print completions of a run, checkpoint or model: --model RUN [--env ID] [--prompt TEXT] [--n N]
   bench   grid of algos x tasks x seeds, each a `train` run scored on held-out prompts; IQM + CIs, plots
   rm      reward models: `rlenv rm train --loss {mse,ce,bt} --data FILE [--model PATH] [--out DIR]`
-  serve   serve an env id as an OpenEnv environment: `rlenv serve ID [--host H] [--port P] [--max-sessions N]`
+  serve   serve an env id as an OpenEnv environment: `rlenv serve ID [--host H] [--port P] [--idle-timeout S]`
 
 `rlenv <command> --help` lists the flags of a command."""
-
-
-# ---- eval / envs / bench arguments -----------------------------------------------------------------
-@dataclass(frozen=True)
-class EvalArgs:
-    """Score a model on an env's held-out prompts (fixed seeds) and print one JSON summary line."""
-
-    env: str
-    """registered env id ('rlenv envs' lists them)"""
-    model: str | None = None
-    """local model directory, a training checkpoint, or a run's --out directory (its latest checkpoint);
-    default: rlenv.DEFAULT_MODEL"""
-    episodes: int = 64
-    seed: int = EVAL_SEED
-    """the protocol's seed; the default is the one `rlenv bench` and --eval-every use"""
-    split: Literal["auto", "train", "heldout", "none"] = "auto"
-    """prompt split: auto = heldout for tasks that have one, else the env's prompts (none)"""
-    greedy: bool = False
-    """arg-max decoding instead of sampling"""
-    reference: str | None = None
-    """model the KL is measured to; default: a checkpoint's base model, else rlenv.DEFAULT_MODEL"""
-    batch_size: int = 32
-    """episodes per rollout batch"""
-    max_new_tokens: int | None = None
-    env_args: tuple[str, ...] = ()
-    """extra env kwargs as key=value (JSON values)"""
-    temperature: float = 1.0
-    device: Literal["cpu", "cuda", "auto"] = "auto"
-    transcripts: int = 0
-    """print the first N episodes as role-marked transcripts (to stderr) and write them to --transcripts-out"""
-    transcripts_out: str = "transcripts.jsonl"
-    """JSONL file of the --transcripts episodes (one per line)"""
 
 
 @dataclass(frozen=True)
@@ -80,20 +57,6 @@ class EnvsArgs:
 
     json: bool = False
     """print JSON records instead of a table"""
-
-
-@dataclass(frozen=True)
-class ServeArgs:
-    """Serve an env id as an OpenEnv environment (HTTP reset/step/state, WebSocket sessions)."""
-
-    env: tyro.conf.Positional[str]
-    """registered env id (``rlenv envs`` lists them)"""
-    host: str = "127.0.0.1"
-    port: int = 8000
-    max_sessions: int = 8
-    """concurrent episodes (HTTP and WebSocket together)"""
-    env_args: tuple[str, ...] = ()
-    """extra env kwargs as key=value (JSON values)"""
 
 
 # ---- commands -------------------------------------------------------------------------------------
@@ -173,8 +136,8 @@ def cmd_eval(args: EvalArgs) -> None:
                             greedy=args.greedy, temperature=args.temperature,
                             split=None if split == "none" else split)
     model = _model_dir(args.model) if args.model else DEFAULT_MODEL
-    # the env's kwargs are checked the way `rlenv train` checks them
-    env_kwargs = TrainConfig(env=args.env, model=model, steps=1, env_args=args.env_args).parsed_env_args()
+    reward_funcs, reward_weights = _reward_funcs(args, _run_config(model), args.env)
+    env_kwargs = _env_kwargs(args.env, args.env_args, reward_funcs, reward_weights)
     with built_from_user_input(f"cannot load the model in {model}"):
         policy = LMPolicy.from_pretrained(model, device=args.device)
         reference = LMPolicy.from_pretrained(args.reference or _base_model(model) or DEFAULT_MODEL,
@@ -187,7 +150,103 @@ def cmd_eval(args: EvalArgs) -> None:
         envs.close()
     if args.transcripts:
         write_transcripts(summary.pop("transcripts"), args.transcripts_out)
-    print(json.dumps({"env": args.env, "model": str(model), "split": protocol.split, "seed": args.seed, **summary}))
+    reward = {"reward_funcs": list(reward_funcs)} if reward_funcs else {}
+    print(json.dumps({"env": args.env, "model": str(model), "split": protocol.split, "seed": args.seed, **reward,
+                      **summary}))
+
+
+def cmd_sample(args: SampleArgs) -> None:
+    from agents.policy import LMPolicy, SamplingConfig, resolve_device
+    from agents.sampling import sample, typed_responder
+    from rlenv import DEFAULT_MODEL, check_env_id
+
+    if args.n < 1:
+        raise ConfigError(f"--n must be >= 1, got {args.n}")
+    if not args.temperature > 0:
+        raise ConfigError(f"--temperature must be > 0, got {args.temperature}")
+    model = _model_dir(args.model) if args.model else DEFAULT_MODEL
+    run = _run_config(model)
+    env = args.env or run.get("env")
+    if env is None:
+        raise ConfigError(f"{model} is not a training checkpoint, so it names no env; pass --env ID (`rlenv envs`)")
+    check_env_id(env)
+    same_env = run.get("env") == env
+    env_args = args.env_args or (tuple(run.get("env_args") or ()) if same_env else ())
+    reward_funcs, reward_weights = _reward_funcs(args, run, env)
+    env_kwargs = _env_kwargs(env, env_args, reward_funcs, reward_weights)
+    max_new_tokens = args.max_new_tokens or (run.get("max_new_tokens") if same_env else None)
+    if max_new_tokens is not None:
+        env_kwargs["max_new_tokens"] = max_new_tokens
+    resolve_device(args.device)
+    sampling = SamplingConfig(temperature=args.temperature, top_k=1 if args.greedy else 0)
+    with built_from_user_input(f"cannot load the model in {model}"):
+        policy = LMPolicy.from_pretrained(model, device=args.device, sampling=sampling)
+    policy.train(False)
+    n = 1 if args.interactive else args.n
+    envs = _sample_envs(env, n, model, env_kwargs)
+    roles = "policy_mask" in envs.single_observation_space.spaces  # multi-turn: the env speaks between turns
+    if args.interactive and roles:  # you are the env: the same env with you as its responder
+        envs.close()
+        envs = _sample_envs(env, n, model, {**env_kwargs, "responder": typed_responder(input, print)})
+    try:
+        if args.interactive and not roles:
+            _chat(policy, envs, args.seed)
+            return
+        for i, transcript in enumerate(sample(policy, envs, seed=args.seed, prompt=args.prompt)):
+            if args.json:
+                print(json.dumps({"turns": transcript.turns, "reward": transcript.reward, "ended": transcript.ended}))
+            else:
+                print(f"--- {i + 1}/{n}  reward {transcript.reward:+.3f}  ended: {transcript.ended}")
+                print(transcript.render(roles))
+    finally:
+        envs.close()
+
+
+def _sample_envs(env: str, n: int, model: str, env_kwargs: dict[str, Any]) -> Any:
+    import gymnasium as gym
+
+    with built_from_user_input(f"cannot build {env} from its arguments"):
+        return gym.make_vec(env, num_envs=n, vectorization_mode="vector_entry_point", autoreset_mode="Disabled",
+                            tokenizer=model, **env_kwargs)
+
+
+def _chat(policy: Any, envs: Any, seed: int) -> None:
+    """Single-turn interactive mode: each line you type is a prompt; an empty line (or end of input) quits."""
+    from agents.sampling import sample
+
+    for turn in range(10**9):
+        try:
+            prompt = input("prompt> ")
+        except EOFError:
+            return
+        if not prompt.strip():
+            return
+        transcript = sample(policy, envs, seed=seed + turn, prompt=prompt)[0]
+        completion = "".join(text for _, text in transcript.turns[1:])
+        print(f"{completion}\n  (reward {transcript.reward:+.3f}, ended: {transcript.ended})")
+
+
+def _run_config(model: str) -> dict[str, Any]:
+    """The settings a training checkpoint was trained with (its train_config.json), or {} for a plain model."""
+    saved = Path(model) / "train_config.json"
+    return json.loads(saved.read_text()) if saved.is_file() else {}
+
+
+def _reward_funcs(args: Any, run: dict[str, Any], env: str) -> tuple[tuple[str, ...], tuple[float, ...]]:
+    """--reward-funcs and --reward-weights, else those of the run the checkpoint comes from (same env)."""
+    if args.reward_funcs or run.get("env") != env:
+        return tuple(args.reward_funcs), tuple(args.reward_weights)
+    return tuple(run.get("reward_funcs") or ()), tuple(run.get("reward_weights") or ())
+
+
+def _env_kwargs(env: str, env_args: Sequence[str], reward_funcs: Sequence[str],
+                reward_weights: Sequence[float]) -> dict[str, Any]:
+    """The env's kwargs, parsed and checked the way `rlenv train` checks them (--env-args key=value pairs,
+    --reward-funcs import paths), before any model loads."""
+    from agents.config import TrainConfig
+
+    return TrainConfig(env=env, steps=1, env_args=tuple(env_args), reward_funcs=tuple(reward_funcs),
+                       reward_weights=tuple(reward_weights)).env_kwargs()
 
 
 def write_transcripts(transcripts: list[dict[str, Any]], path: str) -> None:
@@ -202,10 +261,7 @@ def write_transcripts(transcripts: list[dict[str, Any]], path: str) -> None:
 
 def _base_model(model: str) -> str | None:
     """The model a training checkpoint started from (its train_config.json), if ``model`` is one."""
-    saved = Path(model) / "train_config.json"
-    if not saved.is_file():
-        return None
-    return json.loads(saved.read_text()).get("model")
+    return _run_config(model).get("model")
 
 
 def _model_dir(path: str) -> str:
@@ -254,6 +310,8 @@ def _console() -> Any:
 
 
 def cmd_rm_train(argv: Sequence[str]) -> None:
+    import tyro
+
     from reward_models.training import RMTrainConfig, RMTrainError, train_reward_model, validate_config
 
     config = tyro.cli(RMTrainConfig, args=list(argv), prog="rlenv rm train")
@@ -279,10 +337,13 @@ def cmd_serve(args: ServeArgs) -> None:
         from rlenv.serving import serve
     except ImportError as err:
         raise ConfigError(str(err)) from None
-    env_kwargs = TrainConfig.parsed_env_args(args)  # type: ignore[arg-type]  # the same key=value parsing as train's --env-args
-    print(f"serving {args.env} at http://{args.host}:{args.port} (WebSocket /ws, health /health); Ctrl-C stops",
-          file=sys.stderr)
-    serve(args.env, host=args.host, port=args.port, max_sessions=args.max_sessions, env_kwargs=env_kwargs)
+    if not args.idle_timeout > 0:
+        raise ConfigError(f"--idle-timeout must be > 0 seconds, got {args.idle_timeout}")
+    env_kwargs = _env_kwargs(args.env, args.env_args, args.reward_funcs, args.reward_weights)
+    print(f"serving {args.env} at http://{args.host}:{args.port} (WebSocket /ws, health /health; {args.max_sessions} "
+          f"episodes at once, idle ones closed after {args.idle_timeout:g}s); Ctrl-C stops", file=sys.stderr)
+    serve(args.env, host=args.host, port=args.port, max_sessions=args.max_sessions, env_kwargs=env_kwargs,
+          idle_timeout=args.idle_timeout)
 
 
 # ---- entry point ----------------------------------------------------------------------------------
@@ -296,17 +357,66 @@ def _flag_value(argv: Sequence[str], flag: str) -> str | None:
     return None
 
 
-def _train_args(argv: list[str]) -> TrainConfig:
-    """``rlenv train`` flags. With ``--resume DIR`` the run's saved config is the default, so only the
-    flags passed change it (the trainer still refuses a change that would alter the learning curve)."""
-    resume = _flag_value(argv, "--resume")
-    if resume is None:
-        return tyro.cli(TrainConfig, args=argv, prog="rlenv train")
-    from agents.checkpoint import saved_config
+TRAIN_DESCRIPTION = """Train a policy on an env (TrainConfig). Besides the flags below:
 
-    # out=None: continue in the resumed run's directory, wherever it is now, unless --out says otherwise
-    default = replace(saved_config(resume), resume=resume, out=None)
-    return tyro.cli(TrainConfig, args=argv, default=default, prog="rlenv train")
+  --config FILE.yaml|.toml|.json   settings from a file, field names as the flags' (batch_size or batch-size);
+                                   flags given beside it override the file
+  --resume DIR                     continue a run exactly; its saved settings are the defaults"""
+
+
+def _train_args(argv: list[str]) -> TrainConfig:
+    """``rlenv train`` flags. The defaults come, in order of precedence, from the flags, ``--config FILE``,
+    the run being resumed (``--resume DIR``: only the flags passed change it; the trainer still refuses a
+    change that would alter the learning curve) and TrainConfig's own defaults."""
+    import tyro
+
+    from agents.config import TrainConfig
+
+    resume = _flag_value(argv, "--resume")
+    config_file = _flag_value(argv, "--config")
+    argv = _without_flag(argv, "--config")
+    values: dict[str, Any] = {}
+    if resume is not None:
+        from agents.checkpoint import saved_config
+
+        # out=None: continue in the resumed run's directory, wherever it is now, unless --out says otherwise
+        values = {**asdict(replace(saved_config(resume), resume=resume, out=None))}
+    if config_file is not None:
+        from agents.config_files import read_config_file
+
+        values.update(read_config_file(config_file, (f.name for f in fields(TrainConfig)), "--config file"))
+    if not values:
+        return tyro.cli(TrainConfig, args=argv, prog="rlenv train", description=TRAIN_DESCRIPTION)
+    return tyro.cli(TrainConfig, args=argv, default=_unchecked_config(values), prog="rlenv train",
+                    description=TRAIN_DESCRIPTION)
+
+
+def _without_flag(argv: list[str], flag: str) -> list[str]:
+    """``argv`` without ``flag`` and its value (``--flag V`` or ``--flag=V``)."""
+    out, skip = [], False
+    for arg in argv:
+        if skip:
+            skip = False
+        elif arg == flag:
+            skip = True
+        elif not arg.startswith(flag + "="):
+            out.append(arg)
+    return out
+
+
+def _unchecked_config(values: dict[str, Any]) -> TrainConfig:
+    """A TrainConfig holding ``values`` without validating them: the defaults the flags are parsed over.
+    A file may leave out what a flag supplies (``--steps``), so only the merged config can be checked;
+    tyro builds that one through the constructor, which validates it."""
+    from agents.config import TrainConfig, env_args_tuple
+
+    config = object.__new__(TrainConfig)
+    for f in fields(TrainConfig):
+        value = values[f.name] if f.name in values else f.default
+        if f.name == "env_args" and not isinstance(value, tuple):  # a table in the file, a list from JSON
+            value = env_args_tuple(value)
+        object.__setattr__(config, f.name, value)
+    return config
 
 
 RM_USAGE = """usage: rlenv rm train --loss {mse,ce,bt} --data FILE [--model PATH] [--out DIR] ...
@@ -316,62 +426,103 @@ RM_USAGE = """usage: rlenv rm train --loss {mse,ce,bt} --data FILE [--model PATH
 `rlenv rm train --help` lists every flag."""
 
 
+COMMANDS = ("envs", "train", "eval", "sample", "bench", "rm", "serve")
+
+
 def run(argv: Sequence[str]) -> None:
     argv = list(argv)
     if not argv or argv[0] in ("-h", "--help"):
         print(USAGE)
         return
     command, rest = argv[0], argv[1:]
+    if command not in COMMANDS:
+        import difflib
+
+        close = difflib.get_close_matches(command, COMMANDS, n=1, cutoff=0.6)
+        hint = f"did you mean {close[0]!r}? " if close else ""
+        raise ConfigError(f"unknown command {command!r}; {hint}use one of {', '.join(COMMANDS)} (rlenv --help)")
+    if command == "rm" and rest[:1] in (["-h"], ["--help"]):
+        print(RM_USAGE)
+        return
+    if command == "rm" and rest[:1] != ["train"]:
+        raise ConfigError("usage: rlenv rm train --loss {mse,ce,bt} --data FILE [--model PATH] [--out DIR]")
+    _check_env_flag(command, rest)
+    import tyro  # imported here, not at the top: `rlenv --help` and a mistyped command need none of it
+
+    if command == "envs":
+        cmd_envs(tyro.cli(EnvsArgs, args=rest, prog="rlenv envs"))
+        return
     if command == "train":
         cmd_train(_train_args(rest))
-    elif command == "eval":
-        cmd_eval(tyro.cli(EvalArgs, args=rest, prog="rlenv eval"))
-    elif command == "envs":
-        cmd_envs(tyro.cli(EnvsArgs, args=rest, prog="rlenv envs"))
     elif command == "bench":
         from agents.bench import main as bench_main
 
         bench_main(rest)
-    elif command == "rm" and rest[:1] == ["train"]:
-        cmd_rm_train(rest[1:])
-    elif command == "serve":
-        cmd_serve(tyro.cli(ServeArgs, args=rest, prog="rlenv serve"))
-    elif command == "rm" and rest[:1] in (["-h"], ["--help"]):
-        print(RM_USAGE)
     elif command == "rm":
-        raise ConfigError("usage: rlenv rm train --loss {mse,ce,bt} --data FILE [--model PATH] [--out DIR]")
+        cmd_rm_train(rest[1:])
     else:
-        raise ConfigError(f"unknown command {command!r}; use one of envs, train, eval, bench, rm, serve (rlenv --help)")
+        from agents.cli_args import EvalArgs, SampleArgs, ServeArgs
+
+        if command == "eval":
+            cmd_eval(tyro.cli(EvalArgs, args=rest, prog="rlenv eval"))
+        elif command == "sample":
+            cmd_sample(tyro.cli(SampleArgs, args=rest, prog="rlenv sample"))
+        else:
+            cmd_serve(tyro.cli(ServeArgs, args=rest, prog="rlenv serve"))
+
+
+def _check_env_flag(command: str, argv: Sequence[str]) -> None:
+    """A mistyped env id (``--env``, or serve's positional id) fails here, before the config and its
+    algorithms (and torch with them) are imported to parse the other flags."""
+    if "-h" in argv or "--help" in argv:
+        return
+    env = _flag_value(argv, "--env")
+    if command == "serve" and env is None and argv and not argv[0].startswith("-"):
+        env = argv[0]
+    if env is None or command not in ("train", "eval", "sample", "serve"):
+        return
+    from rlenv import check_env_id  # light: the ids are registered, the env classes load when made
+
+    check_env_id(env)
 
 
 def _user_input_errors() -> tuple[type[BaseException], ...]:
     """What counts as bad input (one ``error:`` line, exit 2): a config, a missing file, an unknown
     id or reward name, malformed prompts or RM data, a reward model's bad output. Anything else —
-    a ValueError deep inside training, say — is a bug and keeps its traceback."""
-    from reward_models.base import RewardModelError
-    from reward_models.data import RMDataError
-    from rlenv.prompts import PromptSourceError
-    from rlenv.registration import UnknownEnvError
+    a ValueError deep inside training, say — is a bug and keeps its traceback.
 
-    return (ConfigError, FileNotFoundError, UnknownEnvError, RewardModelError, PromptSourceError, RMDataError)
+    Only the classes of modules already imported are looked up: an exception cannot be of a class
+    whose module never loaded, and importing them here would cost a one-line error seconds."""
+    return (ConfigError, FileNotFoundError, *_loaded_classes(
+        "reward_models.base:RewardModelError", "reward_models.data:RMDataError", "rlenv.prompts:PromptSourceError",
+        "rlenv.registration:UnknownEnvError"))
+
+
+def _loaded_classes(*paths: str) -> tuple[type[BaseException], ...]:
+    """The classes ``module:Name`` whose module is imported already."""
+    found = []
+    for path in paths:
+        module, _, name = path.partition(":")
+        if module in sys.modules:
+            found.append(getattr(sys.modules[module], name))
+    return tuple(found)
 
 
 def _training_failures() -> tuple[type[BaseException], ...]:
     """Failures of a run the user can act on (exit 1): divergence, a reward model that would not train."""
-    from reward_models.training import RMTrainError
-
-    return (TrainingDivergedError, RMTrainError)
+    return (TrainingDivergedError, *_loaded_classes("reward_models.training:RMTrainError"))
 
 
 def main(argv: Sequence[str] | None = None) -> int:
     """Console-script entry point; returns the exit code (0 ok, 2 bad input, 1 training failure)."""
     logging.basicConfig(level=logging.WARNING, format="%(levelname)s %(name)s: %(message)s")
-    try:
+    # transformers' per-load "Loading weights" / "Writing model shards" bars would interleave with ours;
+    # the variable hides them in this process (read when transformers loads) and in any worker it starts
+    os.environ.setdefault("HF_HUB_DISABLE_PROGRESS_BARS", "1")
+    if "transformers" in sys.modules:  # already loaded (main() called in-process): switch them off directly
         from transformers.utils import logging as hf_logging
 
-        hf_logging.disable_progress_bar()  # "Loading weights" bars would interleave with ours
-    except ImportError:  # pragma: no cover
-        pass
+        hf_logging.disable_progress_bar()
     debug = os.environ.get("RLENV_DEBUG") == "1"
     try:
         run(sys.argv[1:] if argv is None else argv)
@@ -381,6 +532,8 @@ def main(argv: Sequence[str] | None = None) -> int:
         if debug:
             raise
         message = str(err.args[0]) if isinstance(err, KeyError) and err.args else str(err)
+        if err.__cause__ is not None and type(err).__name__ == "RewardFunctionError":
+            message += " (RLENV_DEBUG=1 prints its traceback)"
         print(f"error: {' '.join(message.split())}", file=sys.stderr)
         return 2
     except _training_failures() as err:

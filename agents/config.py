@@ -9,21 +9,30 @@ ignored by it.
 
 from __future__ import annotations
 
+import importlib.util
 import json
 import os
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import asdict, dataclass, field, fields
-from typing import Annotated, Any, Literal
+from typing import TYPE_CHECKING, Annotated, Any, Literal
 
 import tyro
 
+import reward_models
 from agents.algorithms import ALGOS, Algo, algorithm_class
 from agents.errors import ConfigError
 from agents.kl import KLEstimator
 from agents.losses import LossAggregation
 
-__all__ = ["ALGOS", "EVAL_SEED", "RESUMABLE_FIELDS", "SETTING_DEFAULTS", "ConfigError", "TrainConfig",
+__all__ = ["ALGOS", "EVAL_SEED", "RESUMABLE_FIELDS", "SETTING_DEFAULTS", "ConfigError", "EnvSpec", "TrainConfig",
            "config_differences"]
+
+if TYPE_CHECKING:
+    EnvSpec = str | Callable[[], Any]
+else:  # the command line parses an id; from Python, a callable is accepted as well (see TrainConfig.env)
+    EnvSpec = str
+
+Tracker = Literal["tensorboard", "wandb", "none"]
 
 EVAL_SEED = 20_150_000
 """the held-out protocol's fixed seed (agents.evaluation): independent of the training seed, so every
@@ -33,7 +42,7 @@ run is evaluated on the same episodes"""
 # what to watch. Everything else shapes the learning curve, so resuming with a change is refused.
 RESUMABLE_FIELDS: frozenset[str] = frozenset(
     {"steps", "time_budget", "out", "resume", "device", "tensorboard", "checkpoint_every", "keep_checkpoints",
-     "eval_every", "eval_episodes", "eval_greedy", "setting_sources"}
+     "eval_every", "eval_episodes", "eval_greedy", "setting_sources", "report_to"}
 )
 
 SETTING_DEFAULTS: dict[str, Any] = {"lr": 1e-4, "kl_coef": 0.05, "clip_range": 0.2, "epsilon_high": None,
@@ -56,14 +65,22 @@ class TrainConfig:
     gspo: one clipped length-normalised ratio per sequence | cispo: capped, stop-gradient IS weight on every token |
     sapo: a soft sigmoid gate in place of the clip | reinforce_pp: PPO clip, KL in the reward, batch-normalised returns |
     rebn: REINFORCE on batch-normalised per-turn returns (multi-turn)"""
-    env: str = "rlenv/PositiveReview-v0"
-    """registered env id ('rlenv envs' lists them)"""
+    env: EnvSpec = "rlenv/PositiveReview-v0"
+    """registered env id ('rlenv envs' lists them). From Python also an env factory: a callable with no
+    arguments returning a TextGenEnv, e.g. lambda: gym.make("rlenv/TextGen-v0", reward_model=fn); the
+    trainer runs batch_size copies of its setup as one vector env"""
     model: str | None = None
     """local model directory (also supplies the env's tokenizer); default: rlenv.DEFAULT_MODEL"""
     env_args: tuple[str, ...] = ()
     """extra env kwargs as key=value; values are parsed as JSON when they can be (e.g. max_prompt_tokens=16).
     A reward model with options: reward_model=learned 'reward_model_args={"path": "runs/rm"}'.
     From Python a dict works too: env_args={"max_prompt_tokens": 16}"""
+    reward_funcs: tuple[str, ...] = ()
+    """your reward function(s) by import path, MODULE:FN or path/to/file.py:FN, with TRL's signature
+    fn(completions, **kwargs) -> list[float] (prompts= and dataset columns arrive as keywords); they
+    replace the env's reward, and several are summed with --reward-weights"""
+    reward_weights: tuple[float, ...] = ()
+    """one weight per --reward-funcs entry; default 1.0 each"""
 
     # ---- how long ---------------------------------------------------------------------------
     steps: int | None = None
@@ -190,7 +207,10 @@ class TrainConfig:
     keep_checkpoints: int = 2
     """how many recent checkpoints to keep on disk"""
     tensorboard: bool = False
-    """also log to TensorBoard (needs the tensorboard package)"""
+    """also log to TensorBoard (needs the tensorboard package); the same as --report-to tensorboard"""
+    report_to: tuple[Tracker, ...] = ()
+    """trackers that receive the metrics, config and reward curve besides metrics.jsonl: tensorboard,
+    wandb (the 'wandb' extra; WANDB_MODE=offline runs without an account), none"""
     eval_every: int = 0
     """every K updates, score the held-out split (agents.evaluation) and log eval/... keys; 0 = never"""
     eval_episodes: int = 64
@@ -205,6 +225,8 @@ class TrainConfig:
     def __post_init__(self) -> None:
         if not isinstance(self.env_args, tuple):  # a dict (or list) from Python: store key=JSON strings
             object.__setattr__(self, "env_args", env_args_tuple(self.env_args))
+        # a file named relative to where the run started is saved absolute, so --resume works from anywhere
+        object.__setattr__(self, "reward_funcs", tuple(map(absolute_file_spec, self.reward_funcs)))
         self._resolve_settings()
         self.validate()
 
@@ -214,7 +236,8 @@ class TrainConfig:
         from rlenv import task_card
 
         algorithm = algorithm_class(self.algo)
-        card = task_card(self.env) if self.task_card else {}
+        # an env factory (from Python) names no task, so it has no card
+        card = task_card(self.env) if self.task_card and isinstance(self.env, str) else {}
         unknown = sorted(set(card) - set(SETTING_DEFAULTS))
         if unknown:
             raise ConfigError(f"the task card of {self.env} sets {unknown}, which a card cannot set; "
@@ -314,7 +337,34 @@ class TrainConfig:
         if self.top_k < 0 or not 0 < self.top_p <= 1:
             raise ConfigError(f"--top-k must be >= 0 and --top-p in (0, 1], got {self.top_k} and {self.top_p}")
         self.parsed_env_args()  # malformed key=value pairs fail here too
+        self._check_rewards_and_trackers()
         algorithm.check_config(self)
+
+    def _check_rewards_and_trackers(self) -> None:
+        if callable(self.env) and self.eval_every:
+            raise ConfigError("--eval-every scores a named task's held-out split; an env factory has none. Drop "
+                              "eval_every, or evaluate the checkpoints yourself")
+        if callable(self.env) and (self.env_args or self.reward_funcs):
+            raise ConfigError("env_args and reward_funcs configure an env id; an env factory builds its own env, so "
+                              "pass those options to gym.make inside the factory")
+        if self.reward_weights and len(self.reward_weights) != len(self.reward_funcs):
+            raise ConfigError(f"--reward-weights has {len(self.reward_weights)} value(s) for {len(self.reward_funcs)} "
+                              "--reward-funcs; give one weight per function (or none: 1.0 each)")
+        if self.reward_funcs and "reward_model" in self.parsed_env_args():
+            raise ConfigError("both --reward-funcs and --env-args reward_model=... name the reward; keep one")
+        for spec in self.reward_funcs:
+            if ":" not in spec:
+                raise ConfigError(f"--reward-funcs {spec!r} is not an import path; write MODULE:FN or path/to/file.py:FN")
+            try:  # a missing file, module or name fails now, before any model loads
+                reward = reward_models.load_object(spec)
+                if reward_models.is_reward_function(reward):
+                    reward_models.check_reward_signature(reward)
+            except reward_models.RewardModelError as err:
+                raise ConfigError(f"--reward-funcs: {err}") from err
+        if "none" in self.report_to and len(self.report_to) > 1:
+            raise ConfigError(f"--report-to {' '.join(self.report_to)}: 'none' cannot be combined with a tracker")
+        if "wandb" in self.report_to and importlib.util.find_spec("wandb") is None:
+            raise ConfigError("--report-to wandb needs the wandb package: pip install 'rlenv[wandb]'")
 
     # ---- derived values ---------------------------------------------------------------------
     @property
@@ -335,8 +385,26 @@ class TrainConfig:
     def out_dir(self) -> str:
         if self.out is not None:
             return self.out
-        name = self.env.split("/")[-1].split("-v")[0]
+        name = env_label(self.env).split("/")[-1].split("-v")[0].split(".")[-1]
         return f"runs/{self.algo}-{name}-seed{self.seed}"
+
+    @property
+    def trackers(self) -> tuple[str, ...]:
+        """Where metrics go besides metrics.jsonl: --report-to, plus tensorboard for --tensorboard."""
+        chosen = [t for t in self.report_to if t != "none"]
+        if self.tensorboard and "tensorboard" not in chosen:
+            chosen.append("tensorboard")
+        return tuple(chosen)
+
+    def reward_model_spec(self) -> str | dict[str, float] | None:
+        """--reward-funcs as the env's ``reward_model``: one import path, or ``{path: weight}`` for a
+        weighted sum; None keeps the env's own reward."""
+        if not self.reward_funcs:
+            return None
+        weights = self.reward_weights or (1.0,) * len(self.reward_funcs)
+        if len(self.reward_funcs) == 1 and weights[0] == 1.0:
+            return self.reward_funcs[0]
+        return dict(zip(self.reward_funcs, map(float, weights), strict=True))
 
     def parsed_env_args(self) -> dict[str, Any]:
         """``env_args`` as a dict, each value JSON-decoded when possible (so ``16`` is an int)."""
@@ -351,8 +419,15 @@ class TrainConfig:
                 parsed[key] = raw
         return parsed
 
+    def env_kwargs(self) -> dict[str, Any]:
+        """The env's keyword arguments: --env-args, with --reward-funcs as its ``reward_model``."""
+        kwargs = self.parsed_env_args()
+        if self.reward_funcs:
+            kwargs["reward_model"] = self.reward_model_spec()
+        return kwargs
+
     def to_dict(self) -> dict[str, Any]:
-        return json.loads(json.dumps(asdict(self), default=str))
+        return json.loads(json.dumps({**asdict(self), "env": env_label(self.env)}, default=str))
 
     @classmethod
     def from_dict(cls, data: dict[str, Any]) -> TrainConfig:
@@ -360,9 +435,23 @@ class TrainConfig:
         unknown = sorted(set(data) - known)
         if unknown:
             raise ConfigError(f"unknown config fields {unknown}; this checkpoint was written by another version")
-        if "env_args" in data:
-            data = {**data, "env_args": tuple(data["env_args"])}
-        return cls(**data)
+        tuples = {k: tuple(data[k]) for k in ("env_args", "reward_funcs", "reward_weights", "report_to") if k in data}
+        return cls(**{**data, **tuples})
+
+
+def absolute_file_spec(spec: str) -> str:
+    """``file.py:fn`` with the file's absolute path; ``module:fn`` unchanged."""
+    location, sep, attr = spec.rpartition(":")
+    if sep and location.endswith(".py"):
+        return f"{os.path.abspath(os.path.expanduser(location))}:{attr}"
+    return spec
+
+
+def env_label(env: EnvSpec) -> str:
+    """How a config names its env in files and messages: the id, or ``factory:module.name`` for a callable."""
+    if isinstance(env, str):
+        return env
+    return f"factory:{getattr(env, '__module__', '?')}.{getattr(env, '__qualname__', type(env).__name__)}"
 
 
 def env_args_tuple(env_args: Mapping[str, Any] | Sequence[str]) -> tuple[str, ...]:
@@ -381,8 +470,9 @@ def env_args_tuple(env_args: Mapping[str, Any] | Sequence[str]) -> tuple[str, ..
         except TypeError:
             raise ConfigError(
                 f"env_args[{key!r}] is a {type(value).__name__}; env_args hold JSON values (str, number, bool, "
-                "list, dict) so that a run can be saved and resumed. Register a Python object by name "
-                "(reward_models.register) and pass the name, or build the env yourself with gym.make"
+                "list, dict) so that a run can be saved and resumed. Name a reward function by import path "
+                "(reward_funcs=['my_module:fn'] or 'file.py:fn'), or pass an env factory as env= "
+                "(env=lambda: gym.make(id, reward_model=fn))"
             ) from None
     return tuple(items)
 
@@ -394,6 +484,8 @@ def config_differences(saved: TrainConfig, current: TrainConfig) -> list[str]:
         if f.name in RESUMABLE_FIELDS:
             continue
         a, b = getattr(saved, f.name), getattr(current, f.name)
+        if f.name == "env":  # a factory is saved by name; the same name is the same env
+            a, b = env_label(a), env_label(b)
         if a != b:
             diffs.append(f"{f.name}: {a!r} (checkpoint) != {b!r} (now)")
     return diffs

@@ -36,7 +36,7 @@ from torch import Tensor, nn
 from transformers import AutoModelForCausalLM, AutoTokenizer, PreTrainedModel, PreTrainedTokenizerBase
 
 from agents.losses import entropy_from_logprobs
-from rlenv.tokenizer import check_tokenizer
+from rlenv.tokenizer import check_tokenizer, check_tokenizer_files
 
 logger = logging.getLogger(__name__)
 
@@ -217,6 +217,7 @@ class LMPolicy(nn.Module):
         """
         path = Path(path)
         check_model_dir(path)
+        check_tokenizer_files(path)
         tokenizer = AutoTokenizer.from_pretrained(str(path), trust_remote_code=trust_remote_code)
         check_tokenizer(tokenizer)
         model: Any = AutoModelForCausalLM.from_pretrained(  # a PeftModel once an adapter loads

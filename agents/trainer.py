@@ -35,8 +35,9 @@ from agents.checkpoint import (
     save_checkpoint,
     set_rng_state,
 )
-from agents.config import TrainConfig, config_differences
+from agents.config import TrainConfig, config_differences, env_label
 from agents.distributed import Ranks, current_ranks, reduce_stats, weights_sha256
+from agents.env_factory import vector_env_from_factory
 from agents.errors import ConfigError, TrainingDivergedError, built_from_user_input
 from agents.evaluation import HeldoutEvaluator, score_rollouts
 from agents.policy import LMPolicy, SamplingConfig
@@ -93,7 +94,9 @@ def make_envs(config: TrainConfig, tokenizer_path: str) -> Any:
 
     import rlenv
 
-    rlenv.check_env_id(config.env)
+    if callable(config.env):
+        return vector_env_from_factory(config.env, config.batch_size, config.max_new_tokens, tokenizer_path)
+    check_trainable_env_id(config.env)
     info = next((i for i in rlenv.envs() if i.id == config.env), None)
     if info is not None and not info.for_lm:
         raise ConfigError(
@@ -101,12 +104,24 @@ def make_envs(config: TrainConfig, tokenizer_path: str) -> Any:
             f"act in its vocabulary and would train at reward 0. Train it with stock Stable-Baselines3, e.g. "
             f"PPO('MultiInputPolicy', gym.make({config.env!r})), or pick an LM task from `rlenv envs`"
         )
-    kwargs = config.parsed_env_args()
+    kwargs = config.env_kwargs()
     if config.max_new_tokens is not None:
         kwargs["max_new_tokens"] = config.max_new_tokens
     with built_from_user_input(f"cannot build {config.env} from its arguments"):
         return gym.make_vec(config.env, num_envs=config.batch_size, vectorization_mode="vector_entry_point",
                             autoreset_mode="Disabled", tokenizer=tokenizer_path, **kwargs)
+
+
+def check_trainable_env_id(env_id: str) -> None:
+    """``env_id`` is registered; a run trained on a Python env factory says how to resume it instead."""
+    import rlenv
+
+    if env_id.startswith("factory:"):
+        raise ConfigError(
+            f"this run trained on an env factory from Python ({env_id[len('factory:'):]}), which the command line "
+            "cannot rebuild; resume it from Python: train(TrainConfig(env=<the same factory>, ..., resume=RUN_DIR))"
+        )
+    rlenv.check_env_id(env_id)
 
 
 class Trainer:
@@ -177,9 +192,10 @@ class Trainer:
 
     def _build(self, resume: tuple[Path, dict[str, Any]] | None) -> None:
         config = self.config
-        from rlenv import DEFAULT_MODEL, check_env_id
+        from rlenv import DEFAULT_MODEL
 
-        check_env_id(config.env)  # a typo fails here, before any model is loaded
+        if not callable(config.env):
+            check_trainable_env_id(config.env)  # a typo fails here, before any model is loaded
         seed_everything(config.seed)  # the same on every rank: identical value-head / LoRA init
         model_path = config.model or DEFAULT_MODEL
         device = self.ranks.device if self.ranks.device is not None and config.device != "cpu" else config.device
@@ -239,7 +255,7 @@ class Trainer:
     def run(self) -> TrainResult:
         config = self.config
         main = self.ranks.is_main
-        log = RunLog(self.out, tensorboard=config.tensorboard) if main else None
+        log = RunLog(self.out, trackers=config.trackers, config=config.to_dict()) if main else None
         start = time.perf_counter()
         diverged = False
         try:
@@ -271,9 +287,9 @@ class Trainer:
                 self.evaluator.close()
             records = []
             if log is not None:
-                log.close()
-                records = read_metrics(self.out)
-                plot_curves(records, self.out / CURVE_FILE, title=f"{config.algo} on {config.env} (seed {config.seed})")
+                records = read_metrics(self.out)  # every record is flushed as it is logged
+                plot_curves(records, self.out / CURVE_FILE, title=f"{config.algo} on {env_label(config.env)} (seed {config.seed})")
+                log.close(curve=self.out / CURVE_FILE)
         elapsed = self.elapsed_offset + time.perf_counter() - start
         if not diverged and (self.last_checkpoint is None or not self.last_checkpoint.name.endswith(f"{self.step:06d}")):
             self._save(elapsed)

@@ -4,9 +4,10 @@ Built-ins are created by name (``reward_models.make("vader")``) and imported laz
 classes (learned model, training) live in their own modules and are importable from here too.
 """
 
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING
 
 from reward_models.base import (
+    RewardFunctionError,
     RewardModel,
     RewardModelError,
     ScoredBatch,
@@ -15,6 +16,8 @@ from reward_models.base import (
     score,
 )
 from reward_models.combinators import Clip, RunningNormalize, WeightedSum
+from reward_models.imports import is_reward_function, load_object
+from reward_models.lazy import lazy_getattr
 from reward_models.registry import UnknownRewardModelError, available, describe, make, register
 
 if TYPE_CHECKING:  # the lazy names below, for type checkers and the API reference
@@ -38,12 +41,7 @@ _LAZY = {
 }
 
 
-def __getattr__(name: str) -> Any:
-    if name in _LAZY:
-        import importlib
-
-        return getattr(importlib.import_module(_LAZY[name]), name)
-    raise AttributeError(f"module 'reward_models' has no attribute {name!r}")
+__getattr__ = lazy_getattr(__name__, _LAZY)
 
 
 __all__ = [
@@ -54,6 +52,7 @@ __all__ = [
     "RMTrainResult",
     "ScalarRewardModel",
     "train_reward_model",
+    "RewardFunctionError",
     "RewardModel",
     "RewardModelError",
     "RunningNormalize",
@@ -63,6 +62,8 @@ __all__ = [
     "available",
     "check_reward_signature",
     "describe",
+    "is_reward_function",
+    "load_object",
     "make",
     "register",
     "reward_name",

@@ -27,6 +27,27 @@ class RewardModelError(ValueError):
     """A reward model broke the protocol (wrong count, NaN/inf, non-numbers) or could not be built."""
 
 
+class RewardFunctionError(RewardModelError):
+    """An exception raised inside a reward model while it scored a batch, re-raised naming the model
+    and the batch; the original exception is chained (``__cause__``) with its traceback.
+
+    ``prompts`` and ``completions`` hold the batch it was scoring, to reproduce the failure with.
+    """
+
+    def __init__(self, message: str, prompts: Sequence[str], completions: Sequence[str]) -> None:
+        super().__init__(message)
+        self.prompts = list(prompts)
+        self.completions = list(completions)
+
+
+def _raised_inside(who: str, err: Exception, prompts: Sequence[str], completions: Sequence[str]) -> RewardFunctionError:
+    first = f"; first prompt {prompts[0][:60]!r}, completion {completions[0][:60]!r}" if completions else ""
+    return RewardFunctionError(
+        f"reward model {who!r} raised {type(err).__name__}: {err} while scoring a batch of {len(completions)} "
+        f"completion(s){first}. Fix or guard the function (the error's .prompts and .completions hold the batch)",
+        prompts, completions)
+
+
 @runtime_checkable
 class RewardModel(Protocol):
     """Anything that scores a batch: ``rm(prompts=[...], completions=[...], **columns)`` returns one
@@ -164,9 +185,14 @@ def score(rm: Any, prompts: Sequence[str], completions: Sequence[str], **kwargs:
             raise ValueError(f"extra column {key!r} has {len(column)} entries for {n} completions")
     who = reward_name(rm)
     if hasattr(rm, "score_with_components"):
-        raw_rewards, raw_components = rm.score_with_components(
-            prompts=list(prompts), completions=list(completions), **kwargs
-        )
+        try:
+            raw_rewards, raw_components = rm.score_with_components(
+                prompts=list(prompts), completions=list(completions), **kwargs
+            )
+        except RewardModelError:  # a part already named itself (WeightedSum scores its parts through here)
+            raise
+        except Exception as err:
+            raise _raised_inside(who, err, prompts, completions) from err
         if not isinstance(raw_components, Mapping):
             raise RewardModelError(
                 f"reward model {who!r}: score_with_components() must return (list[float], dict[str, list[float]])"
@@ -177,7 +203,11 @@ def score(rm: Any, prompts: Sequence[str], completions: Sequence[str], **kwargs:
             raw_rewards, components = rm(prompts=list(prompts), completions=list(completions), **kwargs), {}
         except TypeError as err:
             problem = _signature_problem(rm, kwargs.keys())
-            if problem is None:  # raised inside the model: its own bug, keep its traceback
-                raise
+            if problem is None:  # raised inside the model: its own bug, chained with its traceback
+                raise _raised_inside(who, err, prompts, completions) from err
             raise RewardModelError(f"reward model {who!r} cannot be called as {TRL_CALL}: {problem}") from err
+        except RewardModelError:
+            raise
+        except Exception as err:
+            raise _raised_inside(who, err, prompts, completions) from err
     return ScoredBatch(rewards=_check_values(raw_rewards, n, who), components=components)

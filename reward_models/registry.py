@@ -1,7 +1,9 @@
-"""The reward-model registry: ``make(name, **kw)``, ``register(name, factory)``, ``available()``.
+"""The reward-model registry: ``make(name, **kw)``, ``register(name, factory_or_fn)``, ``available()``.
 
 Built-ins are registered by import path and imported on first use, so ``import reward_models``
-stays cheap and a missing optional extra only matters to the model that needs it.
+stays cheap and a missing optional extra only matters to the model that needs it. Wherever a name
+is accepted, so is an import path of the user's own function, ``"my_module:fn"`` or
+``"path/to/file.py:fn"`` (:mod:`reward_models.imports`): a string that a saved run can name again.
 """
 
 from __future__ import annotations
@@ -12,7 +14,8 @@ import inspect
 from collections.abc import Callable
 from typing import Any
 
-from reward_models.base import RewardModelError
+from reward_models.base import RewardModelError, check_reward_signature
+from reward_models.imports import FORM, is_import_path, is_reward_function, load_object
 
 
 class UnknownRewardModelError(RewardModelError, KeyError):
@@ -60,29 +63,55 @@ def _resolve_dotted(target: str) -> Callable[..., Any]:
 
 
 def _factory(name: str) -> Callable[..., Any]:
+    if is_import_path(name):
+        return _as_factory(load_object(name))
     if name not in _REGISTRY:
         hint = difflib.get_close_matches(name, _REGISTRY, n=3, cutoff=0.5)
         suggestion = f"; did you mean {' or '.join(repr(h) for h in hint)}?" if hint else ""
         raise UnknownRewardModelError(
             f"unknown reward model {name!r}{suggestion} "
-            f"(available: {', '.join(available())}; add your own with reward_models.register)"
+            f"(available: {', '.join(available())}; name your own function by import path, {FORM}, or "
+            "register it with reward_models.register in the process that uses it)"
         )
     entry = _REGISTRY[name]
     return _resolve_dotted(entry.target) if isinstance(entry, _Lazy) else entry
 
 
-def register(name: str, factory: Callable[..., Any], *, overwrite: bool = False) -> None:
-    """Register ``factory`` (a class or function returning a reward model) under ``name``.
+def _as_factory(obj: Callable[..., Any]) -> Callable[..., Any]:
+    """``obj`` itself if it builds reward models; a reward function becomes a factory without options
+    that returns it (so ``make(name)`` gives back the function, and ``make(name, x=1)`` is refused)."""
+    if not is_reward_function(obj):
+        return obj
+    check_reward_signature(obj)  # a wrong signature fails when it is named, not at the first episode end
 
+    def reward_function() -> Callable[..., Any]:
+        return obj
+
+    reward_function.__doc__ = inspect.getdoc(obj) or f"the reward function {getattr(obj, '__name__', obj)!r}"
+    return reward_function
+
+
+def register(name: str, factory: Callable[..., Any], *, overwrite: bool = False) -> None:
+    """Register a reward model under ``name``: either a reward function itself (TRL's signature,
+    ``fn(completions, **kwargs)`` or ``fn(prompts, completions, **kwargs)``) or a ``factory`` (a class or
+    function of options that returns one). ``make(name)`` then returns the function, or
+    ``factory(**options)``.
+
+    The registry lives in this process: a run started from the command line (or resumed there) finds
+    the function by import path instead, ``"my_module:fn"`` or ``"file.py:fn"``.
     Raises ``ValueError`` if the name is taken, unless ``overwrite=True``.
     """
     if not isinstance(name, str) or not name:
         raise ValueError(f"reward model names must be non-empty strings, got {name!r}")
+    if is_import_path(name):
+        raise ValueError(
+            f"reward model names cannot contain ':' ({name!r}); ':' marks an import path, {FORM}"
+        )
     if not callable(factory):
         raise TypeError(f"factory for {name!r} must be callable, got {type(factory).__name__}")
     if name in _REGISTRY and not overwrite:
         raise ValueError(f"reward model {name!r} is already registered; pass overwrite=True to replace it")
-    _REGISTRY[name] = factory
+    _REGISTRY[name] = _as_factory(factory)
 
 
 def available() -> list[str]:

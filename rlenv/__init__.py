@@ -14,10 +14,14 @@ Layers, each importing only those below it (``docs/architecture.md`` draws the a
 6. registration: :mod:`rlenv.registration` and the task table in ``rlenv.tasks``; above it
    :mod:`rlenv.wrappers`, :mod:`rlenv.hf_dataset`, :mod:`rlenv.multiturn` (the public multi-turn
    names gathered), :mod:`rlenv.serving` and this package.
+
+The registration is light (ids, summaries and entry points); the environment classes, which bring
+transformers' tokenizers with them, load on first access (``rlenv.TextGenEnv``) or when an id is
+made, so ``rlenv envs`` and an unknown id answer without the heavy stack.
 """
 
-from rlenv.env import TextGenEnv
-from rlenv.prompts import Prompt, PromptSource, PromptSourceError, as_prompt_source
+from reward_models.lazy import lazy_getattr
+from rlenv.assets import DEFAULT_MODEL_DIR
 from rlenv.registration import (
     EnvArgumentError,
     EnvInfo,
@@ -27,10 +31,24 @@ from rlenv.registration import (
     task_card,
 )
 from rlenv.tasks import register_all as _register_all
-from rlenv.tokenizer import DEFAULT_MODEL
-from rlenv.vector_env import TextGenVectorEnv
+
+DEFAULT_MODEL: str = str(DEFAULT_MODEL_DIR)
+"""Path of the embedded GPT-2-style LM + tokenizer (loadable with ``from_pretrained``)."""
 
 _register_all()
+
+_LAZY = {
+    "TextGenEnv": "rlenv.env",
+    "TextGenVectorEnv": "rlenv.vector_env",
+    "Prompt": "rlenv.prompts",
+    "PromptSource": "rlenv.prompts",
+    "PromptSourceError": "rlenv.prompts",
+    "as_prompt_source": "rlenv.prompts",
+}
+
+
+__getattr__ = lazy_getattr(__name__, _LAZY)
+
 
 __all__ = [
     "DEFAULT_MODEL",

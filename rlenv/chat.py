@@ -36,16 +36,18 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field, replace
 from functools import lru_cache
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
-from transformers import PreTrainedTokenizerBase
 
 from rlenv.core import EpisodeBatch, EpisodeRules, TextGenSetup
 from rlenv.prompts import Prompt
 from rlenv.tokenizer import DEFAULT_MODEL, load_tokenizer
 from rlenv.tools import Toolbox, ToolParser
 from rlenv.turns import MultiTurnEpisodes, TurnHistory, TurnRules, check_responder, end_of_turn_id
+
+if TYPE_CHECKING:  # typing only: transformers' tokenizer classes import torch, which start-up avoids
+    from transformers import PreTrainedTokenizerBase
 
 Message = dict[str, Any]
 ROLES = ("system", "user", "assistant", "tool")

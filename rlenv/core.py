@@ -28,15 +28,17 @@ import warnings
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, Literal
+from typing import TYPE_CHECKING, Any, Literal
 
 import numpy as np
 from gymnasium import spaces
-from transformers import PreTrainedTokenizerBase
 
 import reward_models
 from rlenv.prompts import Prompt, PromptSource, as_prompt_source
 from rlenv.tokenizer import load_tokenizer
+
+if TYPE_CHECKING:  # typing only: transformers' tokenizer classes import torch, which start-up avoids
+    from transformers import PreTrainedTokenizerBase
 
 PromptOverflow = Literal["truncate", "error"]
 

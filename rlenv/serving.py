@@ -18,17 +18,26 @@ OpenEnv refuses connections beyond ``max_sessions`` with ``CAPACITY_REACHED``. O
 routes are stateless by design (a fresh env per request), so rlenv keeps HTTP episodes in a
 server-side table keyed by ``episode_id``: ``/reset`` returns it (``observation.episode_id``)
 and every ``/step`` must send it back (``{"action": {...}, "episode_id": "..."}``);
-``GET /state/{episode_id}`` reads one. HTTP and WebSocket sessions share the ``max_sessions``
-slots; a finished or long-idle HTTP episode gives its slot up when a new one needs it.
+``GET /state/{episode_id}`` reads one, and ``POST /close`` (``{"episode_id": "..."}``) ends one and
+frees its slot at once (the HTTP counterpart of the WebSocket's ``close`` message).
+
+Capacity. HTTP and WebSocket episodes share the ``max_sessions`` slots. A new episode at capacity
+takes the slot of a finished HTTP episode, else of one nobody has touched for ``idle_timeout``
+seconds (``rlenv serve --idle-timeout``, default 300); if there is none it is refused with
+``CAPACITY_REACHED`` / 503, saying when the next abandoned slot frees up. So an HTTP client that
+resets and walks away holds its slot for at most ``idle_timeout``; WebSocket sessions idle that
+long are closed too (OpenEnv's session reaper).
 
 Bad input gets an error response and the server keeps serving: a malformed action is a 422
-(HTTP) or ``VALIDATION_ERROR`` (WebSocket); a token outside the vocabulary or a non-string text
-is a 400 / ``EXECUTION_ERROR``; an unknown ``episode_id`` a 404; a step after the episode ended a
-409; no free slot a 503 (``CAPACITY_REACHED`` on the WebSocket), each naming the fix.
+(HTTP) or ``VALIDATION_ERROR`` (WebSocket) carrying the same specific message; a token outside
+the vocabulary or a non-string text is a 400 / ``EXECUTION_ERROR``; an unknown ``episode_id`` a
+404; a step after the episode ended a 409 (a WebSocket step before any reset names the reset
+message); no free slot a 503 (``CAPACITY_REACHED`` on the WebSocket), each naming the fix.
 """
 
 from __future__ import annotations
 
+import json
 import threading
 import time
 import uuid
@@ -43,7 +52,8 @@ try:
     from fastapi import FastAPI, Request
     from fastapi.responses import JSONResponse
     from openenv.core import Action, Environment, HTTPEnvServer, Observation, State
-    from pydantic import Field, model_validator
+    from openenv.core.env_server.types import ConcurrencyConfig
+    from pydantic import BaseModel, Field, model_validator
     from pydantic_core import PydanticCustomError
 except ImportError as err:  # pragma: no cover - exercised only without the extra
     raise ImportError(
@@ -164,12 +174,16 @@ class Sessions:
 
     def _evict_one(self) -> None:
         now = time.monotonic()
-        evictable = [e for e in self._episodes.values() if e.owner is None
-                     and (e.done or now - e.last_used > self.idle_timeout_s)]
+        http = [e for e in self._episodes.values() if e.owner is None]
+        evictable = [e for e in http if e.done or now - e.last_used > self.idle_timeout_s]
         if not evictable:
+            frees = (f"; the next slot held by an untouched HTTP episode frees in "
+                     f"{min(self.idle_timeout_s - (now - e.last_used) for e in http):.0f} s (--idle-timeout "
+                     f"{self.idle_timeout_s:g})" if http else "")
             raise CapacityReached(
-                f"the server holds {self.max_sessions} sessions (--max-sessions), all in use; finish or close "
-                "one (WebSocket: close the client), or restart the server with a larger --max-sessions"
+                f"the server holds {self.max_sessions} sessions (--max-sessions), all in use{frees}; end one "
+                "(HTTP: POST /close with its episode_id; WebSocket: close the client), or restart the server with a "
+                "larger --max-sessions"
             )
         oldest = min(evictable, key=lambda e: e.last_used)
         self._release_locked(oldest.id)
@@ -249,6 +263,8 @@ class RlenvEnvironment(Environment[RlenvAction, RlenvObservation, RlenvState]):
 
     def step(self, action: RlenvAction, timeout_s: float | None = None, episode_id: str | None = None,
              **kwargs: Any) -> RlenvObservation:
+        if self.connection_owned and episode_id is None and self.episode_id is None:
+            raise EpisodeOver('this WebSocket session has no episode yet; send {"type": "reset"} first')
         episode = self.sessions.get(episode_id or self.episode_id, self if self.connection_owned else None)
         with episode.lock:
             if episode.done:
@@ -309,15 +325,68 @@ class RlenvServer(HTTPEnvServer):
         return session_id, env
 
 
-def create_rlenv_app(env_id: str, max_sessions: int = 8, env_kwargs: dict[str, Any] | None = None) -> FastAPI:
-    """The FastAPI app serving ``env_id`` (every route of OpenEnv's server, plus ``/state/{episode_id}``)."""
+class CloseRequest(BaseModel):
+    """``POST /close``: end the HTTP episode ``episode_id`` and free its slot."""
+
+    episode_id: str = Field(description="the episode_id that /reset returned")
+
+
+class SpecificWebSocketErrors:
+    """ASGI middleware: a WebSocket ``VALIDATION_ERROR`` says what is wrong, as the HTTP 422 does.
+
+    OpenEnv's WebSocket handler answers a malformed message with the bare text "Invalid message" and
+    puts pydantic's errors in a side field that its client does not print; this rewrites the message
+    from those errors (``data.token: Input should be greater than or equal to 0``), keeping the code.
+    """
+
+    def __init__(self, app: Any) -> None:
+        self.app = app
+
+    async def __call__(self, scope: Any, receive: Any, send: Any) -> None:
+        if scope["type"] != "websocket":
+            await self.app(scope, receive, send)
+            return
+
+        async def send_specific(message: dict[str, Any]) -> None:
+            if message.get("type") == "websocket.send" and message.get("text"):
+                message = {**message, "text": specific_validation_error(message["text"])}
+            await send(message)
+
+        await self.app(scope, receive, send_specific)
+
+
+def specific_validation_error(text: str) -> str:
+    """``text`` (one WebSocket frame) with a VALIDATION_ERROR's message built from its errors."""
+    if '"VALIDATION_ERROR"' not in text:
+        return text
+    frame = json.loads(text)
+    data = frame.get("data") or {}
+    errors = data.get("errors") or []
+    if frame.get("type") != "error" or not errors:
+        return text
+    parts = []
+    for error in errors:
+        where = ".".join(str(x) for x in error.get("loc", ()))
+        parts.append(f"{where}: {error.get('msg', '')}" if where else str(error.get("msg", "")))
+    data["message"] = "invalid message: " + "; ".join(parts)
+    return json.dumps(frame)
+
+
+def create_rlenv_app(env_id: str, max_sessions: int = 8, env_kwargs: dict[str, Any] | None = None,
+                     idle_timeout: float = 300.0) -> FastAPI:
+    """The FastAPI app serving ``env_id``: every route of OpenEnv's server, plus ``/state/{episode_id}``
+    and ``/close``. ``idle_timeout``: seconds after which an untouched episode may lose its slot."""
     if int(max_sessions) < 1:
         raise ValueError(f"max_sessions must be >= 1, got {max_sessions}")
-    sessions = Sessions(env_id, dict(env_kwargs or {}), max_sessions)
+    if not idle_timeout > 0:
+        raise ValueError(f"idle_timeout must be > 0 seconds, got {idle_timeout}")
+    sessions = Sessions(env_id, dict(env_kwargs or {}), max_sessions, idle_timeout_s=float(idle_timeout))
     factory: Callable[[], RlenvEnvironment] = lambda: RlenvEnvironment(sessions)  # noqa: E731
     app = FastAPI(title=f"rlenv {env_id} (OpenEnv)")
+    app.add_middleware(SpecificWebSocketErrors)
+    concurrency = ConcurrencyConfig(max_concurrent_envs=int(max_sessions), session_timeout=float(idle_timeout))
     server = RlenvServer(env=factory, action_cls=RlenvAction, observation_cls=RlenvObservation, state_cls=RlenvState,
-                         max_concurrent_envs=int(max_sessions), env_name=env_id.replace("/", "_"))
+                         concurrency_config=concurrency, env_name=env_id.replace("/", "_"))
 
     @app.exception_handler(SessionError)
     async def _session_error(request: Request, err: SessionError) -> JSONResponse:
@@ -328,15 +397,24 @@ def create_rlenv_app(env_id: str, max_sessions: int = 8, env_kwargs: dict[str, A
         return episode_state(sessions.get(episode_id), {"env_id": sessions.env_id, "active_sessions": sessions.active,
                                                          "max_sessions": sessions.max_sessions})
 
+    @app.post("/close", tags=["Environment Control"])
+    def _close(request: CloseRequest) -> dict[str, Any]:
+        episode = sessions.get(request.episode_id)
+        if episode.owner is not None:
+            raise SessionError(f"episode_id {episode.id!r} belongs to a WebSocket session; close it with the "
+                               'session\'s {"type": "close"} message')
+        sessions.release(episode.id)
+        return {"closed": episode.id, "active_sessions": sessions.active, "max_sessions": sessions.max_sessions}
+
     server.register_routes(app)
     app.state.sessions = sessions
     return app
 
 
 def serve(env_id: str, host: str = "127.0.0.1", port: int = 8000, max_sessions: int = 8,
-          env_kwargs: dict[str, Any] | None = None) -> None:
+          env_kwargs: dict[str, Any] | None = None, idle_timeout: float = 300.0) -> None:
     """Run the server until interrupted (what ``rlenv serve`` calls)."""
     import uvicorn
 
-    app = create_rlenv_app(env_id, max_sessions, env_kwargs)
+    app = create_rlenv_app(env_id, max_sessions, env_kwargs, idle_timeout)
     uvicorn.run(app, host=host, port=port, log_level="warning")

@@ -3,11 +3,12 @@
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Any
-
-from transformers import AutoTokenizer, PreTrainedTokenizerBase
+from typing import TYPE_CHECKING, Any
 
 from rlenv.assets import DEFAULT_MODEL_DIR
+
+if TYPE_CHECKING:  # typing only: transformers' tokenizer classes import torch, which start-up avoids
+    from transformers import PreTrainedTokenizerBase
 
 DEFAULT_MODEL: str = str(DEFAULT_MODEL_DIR)
 """Path of the embedded GPT-2-style LM + tokenizer (loadable with ``from_pretrained``)."""
@@ -19,6 +20,9 @@ def load_tokenizer(spec: Any = None, *, trust_remote_code: bool = False) -> PreT
     The tokenizer must define an EOS token (it ends episodes) and a pad token (it fills the fixed-
     shape observation). ``trust_remote_code`` is never implied: pass it explicitly to allow it.
     """
+    # lazy: transformers' tokenizers import torch; `rlenv envs` and the CLI's input errors run without it
+    from transformers import AutoTokenizer, PreTrainedTokenizerBase
+
     if spec is None:
         spec = DEFAULT_MODEL
     if isinstance(spec, (str, Path)):
@@ -28,6 +32,7 @@ def load_tokenizer(spec: Any = None, *, trust_remote_code: bool = False) -> PreT
                 f"tokenizer path {str(path)!r} does not exist; pass a local directory with tokenizer files "
                 "(rlenv never downloads from a hub), or omit it to use rlenv.DEFAULT_MODEL"
             )
+        check_tokenizer_files(path)
         tokenizer: PreTrainedTokenizerBase = AutoTokenizer.from_pretrained(str(path), trust_remote_code=trust_remote_code)
     elif isinstance(spec, PreTrainedTokenizerBase):
         tokenizer = spec
@@ -37,6 +42,29 @@ def load_tokenizer(spec: Any = None, *, trust_remote_code: bool = False) -> PreT
         )
     check_tokenizer(tokenizer)
     return tokenizer
+
+
+TOKENIZER_FILES = (
+    "tokenizer.json",
+    "tokenizer_config.json",
+    "vocab.json",
+    "tokenizer.model",
+    "spiece.model",
+    "vocab.txt",
+    "tokenizer.tiktoken",
+)
+"""files ``save_pretrained`` writes for a tokenizer (one of them is enough to load one)"""
+
+
+def check_tokenizer_files(path: Path) -> None:
+    """A model folder saved without its tokenizer gets transformers' "Couldn't instantiate the backend
+    tokenizer ... install sentencepiece or tiktoken", which sends the user the wrong way; say what is
+    missing and how to add it instead. A directory only: a single file is left to transformers."""
+    if path.is_dir() and not any((path / name).exists() for name in TOKENIZER_FILES):
+        raise FileNotFoundError(
+            f"{str(path)!r} has no tokenizer files ({', '.join(TOKENIZER_FILES[:2])}, ...); save the tokenizer into "
+            f"the folder: AutoTokenizer.from_pretrained(<the model it came from>).save_pretrained({str(path)!r})"
+        )
 
 
 def check_tokenizer(tokenizer: PreTrainedTokenizerBase) -> None:

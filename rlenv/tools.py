@@ -31,8 +31,6 @@ from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
-from transformers.utils.chat_template_utils import get_json_schema
-
 
 @dataclass(frozen=True)
 class ToolCall:
@@ -96,6 +94,9 @@ def _schema_view(method: Callable[..., Any]) -> Callable[..., Any]:
 
 
 def _schema(fn: Callable[..., Any], owner: str) -> dict[str, Any]:
+    # lazy: transformers' utilities cost ~0.7 s to import, which `rlenv envs` and input errors avoid
+    from transformers.utils.chat_template_utils import get_json_schema
+
     try:
         return get_json_schema(fn)
     except (

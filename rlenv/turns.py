@@ -69,13 +69,15 @@ from __future__ import annotations
 import math
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
-from typing import Any, Literal
+from typing import TYPE_CHECKING, Any, Literal
 
 import numpy as np
-from transformers import PreTrainedTokenizerBase
 
 from rlenv.core import EpisodeBatch, EpisodeRules, StepOutcome, TextGenSetup
 from rlenv.prompts import Prompt
+
+if TYPE_CHECKING:  # typing only: transformers' tokenizer classes import torch, which start-up avoids
+    from transformers import PreTrainedTokenizerBase
 
 
 @dataclass(frozen=True)

@@ -105,5 +105,5 @@ def test_env_args_accept_a_dict_from_python():
     assert TrainConfig.from_dict(config.to_dict()) == config
     assert TrainConfig(steps=1, env_args={"max_prompt_tokens": 16}) == TrainConfig(
         steps=1, env_args=("max_prompt_tokens=16",))
-    with pytest.raises(ConfigError, match=r"env_args\['reward_model'\] is a function; .*reward_models.register"):
+    with pytest.raises(ConfigError, match=r"env_args\['reward_model'\] is a function; .*reward_funcs=.*env factory"):
         TrainConfig(steps=1, env_args={"reward_model": lambda completions, **kw: [0.0]})
