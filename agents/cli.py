@@ -26,7 +26,7 @@ import os
 import shlex
 import sys
 from collections.abc import Sequence
-from dataclasses import asdict, dataclass, fields, replace
+from dataclasses import MISSING, asdict, dataclass, fields, replace
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -412,7 +412,12 @@ def _unchecked_config(values: dict[str, Any]) -> TrainConfig:
 
     config = object.__new__(TrainConfig)
     for f in fields(TrainConfig):
-        value = values[f.name] if f.name in values else f.default
+        if f.name in values:
+            value = values[f.name]
+        elif f.default_factory is not MISSING:  # e.g. setting_sources, filled in when the config is built
+            value = f.default_factory()
+        else:
+            value = f.default
         if f.name == "env_args" and not isinstance(value, tuple):  # a table in the file, a list from JSON
             value = env_args_tuple(value)
         object.__setattr__(config, f.name, value)

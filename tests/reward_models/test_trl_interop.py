@@ -219,5 +219,14 @@ def test_an_error_inside_the_reward_function_keeps_its_traceback():
     def buggy(completions, **kwargs):
         return [len(None) for _ in completions]  # a TypeError of the function's own
 
-    with pytest.raises(TypeError, match="NoneType"):
+    with pytest.raises(reward_models.RewardFunctionError, match="'buggy' raised TypeError.*NoneType") as caught:
         reward_models.score(buggy, ["p"], ["c"])
+    original = caught.value.__cause__
+    assert isinstance(original, TypeError)
+    assert original.__traceback__ is not None  # the function's own frame, where len(None) failed
+    frames = []
+    tb = original.__traceback__
+    while tb is not None:
+        frames.append(tb.tb_frame.f_code.co_name)
+        tb = tb.tb_next
+    assert "<listcomp>" in frames or "buggy" in frames
