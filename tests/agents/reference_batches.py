@@ -245,7 +245,8 @@ def make_realistic_setup(algo: str, value_head: bool = False, **overrides) -> Se
                   max_grad_norm=0.0, seed=3, kl_coef=0.1, missing_eos_penalty=case.penalty, device="cpu")
     fields.update(overrides)
     config = TrainConfig(**fields)
-    algorithm = algorithm_class(algo)(policy, config, reference)
+    cls = algorithm_class(algo)
+    algorithm = cls(policy, config, reference if cls.needs_reference(config) else None)  # as the trainer loads it
     model = copy.deepcopy(policy.model)
     head = copy.deepcopy(policy.value_head) if value_head else None
     with torch.no_grad():

@@ -228,7 +228,7 @@ def reinforce_advantages_ref(algo, shaped, group_size, scale):
 def reinforce_family_reference(s, algo, aggregation="sequence-sum", scale=True):
     """One on-policy step for the whole batch: -A · log π over the policy's tokens only, where A comes
     from the penalised reward minus beta times the episode's summed k1 KL (policy tokens only)."""
-    batch, mask, beta = s.case.batch, s.case.batch.response_mask, 0.1
+    batch, mask, beta = s.case.batch, s.case.batch.response_mask, s.config.kl_coef
     kl = ((batch.logprobs - s.ref_logprobs) * mask).sum(1)
     adv = reinforce_advantages_ref(algo, s.case.rewards - beta * kl, s.case.group_size, scale)
     params = list(s.model.parameters())
@@ -240,6 +240,7 @@ def reinforce_family_reference(s, algo, aggregation="sequence-sum", scale=True):
 
 REINFORCE_CASES = {
     "reinforce": dict(minibatch_size=3),
+    "reinforce-no-kl": dict(kl_coef=0.0),  # no reference loaded: the rewards go straight to the baseline
     "reinforce-token-mean-minibatches": dict(loss_aggregation="token-mean", minibatch_size=2),
     "reinforce-sequence-mean": dict(loss_aggregation="sequence-mean", minibatch_size=3),
     "rloo": dict(minibatch_size=3),
