@@ -24,8 +24,10 @@ from torch import Tensor
 
 from agents.algorithms import algorithm_class
 from agents.config import TrainConfig
+from agents.distributed import Ranks
 from agents.policy import LMPolicy
 from agents.rollout import RolloutBatch
+from agents.trainer import Trainer
 from tests.agents.conftest import build_model, build_tokenizer
 
 EOS = "<|endoftext|>"
@@ -111,13 +113,28 @@ def realistic_batch(tok) -> RealisticCase:
         env_columns.append(theirs)
     rewards = token_rewards.sum(1)
     batch = RolloutBatch(
-        input_ids=ids, attention_mask=attn, response_mask=response_mask,
+        input_ids=ids,
+        attention_mask=attn,
+        response_mask=response_mask,
         actions=torch.where(response_mask.bool(), ids[:, P:], torch.full_like(ids[:, P:], tok.pad_token_id)),
-        logprobs=torch.zeros(B, T), values=None, rewards=rewards, terminated=~truncated, truncated=truncated,
-        prompts=prompts, completions=completions, prompt_length=P, token_rewards=token_rewards,
+        logprobs=torch.zeros(B, T),
+        values=None,
+        rewards=rewards,
+        terminated=~truncated,
+        truncated=truncated,
+        prompts=prompts,
+        completions=completions,
+        prompt_length=P,
+        token_rewards=token_rewards,
     )
-    return RealisticCase(batch=batch, rewards=rewards - REALISTIC_PENALTY * truncated.float(), group_size=G,
-                         penalty=REALISTIC_PENALTY, policy_columns=policy_columns, env_columns=env_columns)
+    return RealisticCase(
+        batch=batch,
+        rewards=rewards - REALISTIC_PENALTY * truncated.float(),
+        group_size=G,
+        penalty=REALISTIC_PENALTY,
+        policy_columns=policy_columns,
+        env_columns=env_columns,
+    )
 
 
 # ---- a plain forward and the reference arithmetic -------------------------------------------------
@@ -126,7 +143,9 @@ def plain_forward(model, batch: RolloutBatch, value_head=None) -> tuple[Tensor, 
     (B, T) of the states before them, from one full forward with no KV cache and no column trimming."""
     P, attn = batch.prompt_length, batch.attention_mask
     positions = (attn.cumsum(-1) - 1).clamp_min(0)
-    out = model(input_ids=batch.input_ids, attention_mask=attn, position_ids=positions, output_hidden_states=True)
+    out = model(
+        input_ids=batch.input_ids, attention_mask=attn, position_ids=positions, output_hidden_states=True
+    )
     logits = out.logits[:, P - 1 : -1].float()  # column c predicts token c + 1
     logp = torch.log_softmax(logits, dim=-1).gather(-1, batch.input_ids[:, P:, None]).squeeze(-1)
     values = None
@@ -211,7 +230,9 @@ def assert_steps_equal(got, want) -> None:
     for k, ((loss_a, grads_a), (loss_b, grads_b)) in enumerate(zip(got, want, strict=True)):
         assert loss_a == pytest.approx(loss_b, abs=1e-6), f"step {k}: loss"
         for ga, gb in zip(grads_a, grads_b, strict=True):
-            torch.testing.assert_close(ga, gb, atol=1e-5, rtol=1e-4, msg=lambda m, k=k: f"step {k}: gradient: {m}")
+            torch.testing.assert_close(
+                ga, gb, atol=1e-5, rtol=1e-4, msg=lambda m, k=k: f"step {k}: gradient: {m}"
+            )
 
 
 def minibatch_orders(seed: int, B: int, size: int, epochs: int) -> list[Tensor]:
@@ -234,22 +255,58 @@ class Setup:
     config: TrainConfig
 
 
-def make_realistic_setup(algo: str, value_head: bool = False, **overrides) -> Setup:
+def make_realistic_setup(
+    algo: str, value_head: bool = False, ranks: Ranks | None = None, **overrides
+) -> Setup:
     """An algorithm on a tiny random GPT-2 with a frozen reference, the realistic batch (its logprobs the
-    policy's own, as after sampling), and a copy of the initial weights for the reference update."""
+    policy's own, as after sampling), and a copy of the initial weights for the reference update.
+
+    With ``ranks`` (data parallel), the algorithm gets this rank's share of the config, as the trainer
+    gives it, and the case keeps the global batch (``shard_rows`` picks the rank's rows)."""
     tok = build_tokenizer()
     policy = LMPolicy(build_model("gpt2", len(tok), seed=0, dropout=0.0), tok, value_head=value_head)
     reference = LMPolicy(build_model("gpt2", len(tok), seed=1, dropout=0.0), tok).reference()
     case = realistic_batch(tok)
-    fields = dict(algo=algo, steps=1, batch_size=case.batch.batch_size, group_size=case.group_size, lr=0.05,
-                  max_grad_norm=0.0, seed=3, kl_coef=0.1, missing_eos_penalty=case.penalty, device="cpu")
+    fields = dict(
+        algo=algo,
+        steps=1,
+        batch_size=case.batch.batch_size,
+        group_size=case.group_size,
+        lr=0.05,
+        max_grad_norm=0.0,
+        seed=3,
+        kl_coef=0.1,
+        missing_eos_penalty=case.penalty,
+        device="cpu",
+    )
     fields.update(overrides)
     config = TrainConfig(**fields)
     cls = algorithm_class(algo)
-    algorithm = cls(policy, config, reference if cls.needs_reference(config) else None)  # as the trainer loads it
+    local = Trainer._local_config(config, ranks) if ranks is not None else config
+    # the reference is loaded only when the trainer would load it
+    algorithm = cls(policy, local, reference if cls.needs_reference(config) else None, ranks=ranks)
     model = copy.deepcopy(policy.model)
     head = copy.deepcopy(policy.value_head) if value_head else None
     with torch.no_grad():
         case.batch.logprobs = plain_forward(policy.model, case.batch)[0] * case.batch.response_mask
         ref_logprobs = plain_forward(reference.model, case.batch)[0]
     return Setup(algorithm, case, model, head, ref_logprobs, config)
+
+
+def shard_rows(batch: RolloutBatch, rows: slice) -> RolloutBatch:
+    """The episodes ``rows`` of a batch, as the rank that rolled out only those would hold them."""
+    return RolloutBatch(
+        input_ids=batch.input_ids[rows],
+        attention_mask=batch.attention_mask[rows],
+        response_mask=batch.response_mask[rows],
+        actions=batch.actions[rows],
+        logprobs=batch.logprobs[rows],
+        values=None if batch.values is None else batch.values[rows],
+        rewards=batch.rewards[rows],
+        terminated=batch.terminated[rows],
+        truncated=batch.truncated[rows],
+        prompts=batch.prompts[rows],
+        completions=batch.completions[rows],
+        prompt_length=batch.prompt_length,
+        token_rewards=None if batch.token_rewards is None else batch.token_rewards[rows],
+    )

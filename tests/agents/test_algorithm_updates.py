@@ -45,8 +45,12 @@ from tests.agents.reference_batches import (
 
 P, T = 3, 4
 PROMPTS = ["the movie was", "food", "i liked the", "a film"]
-RESPONSES = [["very", "good", "!", "and"], ["bad", "<|endoftext|>"], ["hotel", "fine", "<|endoftext|>"],
-             ["was", "great", "but", "slow"]]
+RESPONSES = [
+    ["very", "good", "!", "and"],
+    ["bad", "<|endoftext|>"],
+    ["hotel", "fine", "<|endoftext|>"],
+    ["was", "great", "but", "slow"],
+]
 REWARDS = [0.7, -0.4, 0.2, 1.3]
 TRUNCATED = [True, False, False, True]  # rows 0 and 3 hit the budget without EOS
 
@@ -76,9 +80,18 @@ def hand_built_batch(tok) -> RolloutBatch:
         resp_mask[i, : len(r)] = 1
     truncated = torch.tensor(TRUNCATED)
     return RolloutBatch(
-        input_ids=ids, attention_mask=attn, response_mask=resp_mask, actions=ids[:, P:].clone(),
-        logprobs=torch.zeros(B, T), values=None, rewards=torch.tensor(REWARDS), terminated=~truncated,
-        truncated=truncated, prompts=PROMPTS, completions=[" ".join(r) for r in RESPONSES], prompt_length=P,
+        input_ids=ids,
+        attention_mask=attn,
+        response_mask=resp_mask,
+        actions=ids[:, P:].clone(),
+        logprobs=torch.zeros(B, T),
+        values=None,
+        rewards=torch.tensor(REWARDS),
+        terminated=~truncated,
+        truncated=truncated,
+        prompts=PROMPTS,
+        completions=[" ".join(r) for r in RESPONSES],
+        prompt_length=P,
     )
 
 
@@ -87,8 +100,17 @@ def make_setup(algo, value_head=False, **overrides):
     tok = build_tokenizer()
     policy = LMPolicy(build_model("gpt2", len(tok), seed=0, dropout=0.0), tok, value_head=value_head)
     reference = LMPolicy(build_model("gpt2", len(tok), seed=1, dropout=0.0), tok).reference()
-    fields = dict(algo=algo, steps=1, batch_size=4, group_size=2, lr=0.05, max_grad_norm=0.0, seed=3,
-                  kl_coef=0.1, device="cpu")
+    fields = dict(
+        algo=algo,
+        steps=1,
+        batch_size=4,
+        group_size=2,
+        lr=0.05,
+        max_grad_norm=0.0,
+        seed=3,
+        kl_coef=0.1,
+        device="cpu",
+    )
     fields.update(overrides)
     config = TrainConfig(**fields)
     algorithm = algorithm_class(algo)(policy, config, reference)
@@ -158,8 +180,9 @@ def test_grpo_update_equals_the_reference(epochs):
             k3 = torch.exp(log_ratio_ref) - 1 - log_ratio_ref
             per_token = clipped_pg(logp[idx], old[idx], adv[idx].unsqueeze(1), eps) + beta * k3
             # the pg and KL terms are token means of the minibatch, added
-            loss = token_mean(clipped_pg(logp[idx], old[idx], adv[idx].unsqueeze(1), eps), mask[idx]) + \
-                beta * token_mean(k3, mask[idx])
+            loss = token_mean(
+                clipped_pg(logp[idx], old[idx], adv[idx].unsqueeze(1), eps), mask[idx]
+            ) + beta * token_mean(k3, mask[idx])
             assert loss.item() == pytest.approx(token_mean(per_token, mask[idx]).item(), abs=1e-6)
             optimizer.zero_grad()
             loss.backward()
@@ -170,7 +193,9 @@ def test_grpo_update_equals_the_reference(epochs):
 
 # ---- PPO: value head, KL in the reward, GAE without bootstrap, two epochs ------------------------------
 def test_ppo_update_equals_the_reference():
-    algorithm, batch, model, head, reference = make_setup("ppo", value_head=True, ppo_epochs=2, gamma=1.0, lam=0.95)
+    algorithm, batch, model, head, reference = make_setup(
+        "ppo", value_head=True, ppo_epochs=2, gamma=1.0, lam=0.95
+    )
     steps = record_steps(algorithm)
     stats = algorithm.update(batch, batch.rewards)
 
@@ -259,8 +284,9 @@ def test_reinforce_family_on_the_realistic_batch(case):
     s = make_realistic_setup(algo, **overrides)
     steps = record_steps(s.algorithm)
     s.algorithm.update(s.case.batch, s.case.rewards)
-    want = reinforce_family_reference(s, algo, overrides.get("loss_aggregation", "sequence-sum"),
-                                      overrides.get("scale_advantages", True))
+    want = reinforce_family_reference(
+        s, algo, overrides.get("loss_aggregation", "sequence-sum"), overrides.get("scale_advantages", True)
+    )
     assert_steps_equal(steps, want)
 
 
@@ -294,8 +320,9 @@ def test_running_mean_baseline_over_several_updates():
 GRPO_CASES = {
     "single-step": dict(),  # the default: one epoch, one minibatch, pi_old = pi
     "epochs-and-minibatches": dict(ppo_epochs=2, minibatch_size=3),
-    "unscaled-sequence-mean": dict(ppo_epochs=2, minibatch_size=2, scale_advantages=False,
-                                   loss_aggregation="sequence-mean"),
+    "unscaled-sequence-mean": dict(
+        ppo_epochs=2, minibatch_size=2, scale_advantages=False, loss_aggregation="sequence-mean"
+    ),
 }
 
 
@@ -312,7 +339,7 @@ def test_grpo_on_the_realistic_batch(case):
     mode = overrides.get("loss_aggregation", "token-mean")
     r = s.case.rewards.view(-1, s.case.group_size)
     centred = r - r.mean(1, keepdim=True)
-    adv = (centred / (r.std(1, keepdim=True) + 1e-4) if overrides.get("scale_advantages", True) else centred)
+    adv = centred / (r.std(1, keepdim=True) + 1e-4) if overrides.get("scale_advantages", True) else centred
     adv = adv.reshape(-1)
     params = list(s.model.parameters())
     with torch.no_grad():
@@ -323,8 +350,9 @@ def test_grpo_on_the_realistic_batch(case):
         logp = plain_forward(s.model, batch)[0][idx]
         log_ratio_ref = s.ref_logprobs[idx] - logp
         k3 = torch.exp(log_ratio_ref) - 1 - log_ratio_ref
-        loss = aggregate_ref(clipped_pg(logp, old[idx], adv[idx].unsqueeze(1), eps), mask[idx], mode) + \
-            beta * aggregate_ref(k3, mask[idx], mode)
+        loss = aggregate_ref(
+            clipped_pg(logp, old[idx], adv[idx].unsqueeze(1), eps), mask[idx], mode
+        ) + beta * aggregate_ref(k3, mask[idx], mode)
         loss.backward()
         want.append((loss.item(), grads_of(params)))
     assert_steps_equal(steps, want)
@@ -346,7 +374,9 @@ def ppo_targets_ref(s, gamma, lam, whiten_rewards):
         token_rewards = whiten_masked(token_rewards, mask, keep_mean=True)
     advantages, returns = torch.zeros_like(mask), torch.zeros_like(mask)
     for i, columns in enumerate(case.policy_columns):
-        adv = naive_gae(token_rewards[i, columns].tolist(), old_values[i, columns].tolist(), gamma=gamma, lam=lam)
+        adv = naive_gae(
+            token_rewards[i, columns].tolist(), old_values[i, columns].tolist(), gamma=gamma, lam=lam
+        )
         advantages[i, columns] = torch.tensor(adv)
         returns[i, columns] = torch.tensor(adv) + old_values[i, columns]
     return whiten_masked(advantages, mask), returns, old, old_values
@@ -357,8 +387,15 @@ def test_ppo_on_the_realistic_batch(whiten_rewards):
     """token_rewards set (the branch real rollouts take); catches env tokens in the loss or value
     targets, the missing-EOS penalty dropped, and --whiten-rewards shifting the mean."""
     gamma, lam, eps, veps, vf_coef = 0.95, 0.9, 0.2, 0.2, 0.1
-    s = make_realistic_setup("ppo", value_head=True, ppo_epochs=2, minibatch_size=3, gamma=gamma, lam=lam,
-                             whiten_rewards=whiten_rewards)
+    s = make_realistic_setup(
+        "ppo",
+        value_head=True,
+        ppo_epochs=2,
+        minibatch_size=3,
+        gamma=gamma,
+        lam=lam,
+        whiten_rewards=whiten_rewards,
+    )
     weights: list = []
     steps = record_steps(s.algorithm, weights)
     stats = s.algorithm.update(s.case.batch, s.case.rewards)
@@ -388,21 +425,28 @@ def test_the_realistic_batch_is_what_it_claims():
     batch, P = case.batch, case.batch.prompt_length
     env_tokens = batch.attention_mask[:, P:].bool() & ~batch.response_mask.bool()
     assert env_tokens.sum() >= 10 and env_tokens.any(1).sum() >= 3
-    assert [sorted(c) for c in case.env_columns] == [env_tokens[i].nonzero().flatten().tolist() for i in range(6)]
+    assert [sorted(c) for c in case.env_columns] == [
+        env_tokens[i].nonzero().flatten().tolist() for i in range(6)
+    ]
     torch.testing.assert_close(batch.token_rewards.sum(1), batch.rewards)
     torch.testing.assert_close(batch.token_rewards, case.turn_rewards)
     assert (batch.token_rewards != 0).sum(1).max() >= 2  # several turns rewarded in one episode
     assert batch.truncated.sum() == 3 and batch.terminated.sum() == 3
-    ends_on_env = [i for i in range(6) if batch.truncated[i] and case.env_columns[i][-1:] == [REALISTIC_T - 1]]
+    ends_on_env = [
+        i for i in range(6) if batch.truncated[i] and case.env_columns[i][-1:] == [REALISTIC_T - 1]
+    ]
     assert ends_on_env, "a row cut inside an env reply (its last column is not the policy's)"
     assert case.group_size == 3 and (case.rewards != batch.rewards).any()
     assert batch.attention_mask[:, :P].sum(1).unique().numel() == 2  # two prompt lengths: left padding
 
 
 # every test module's REALISTIC_REFERENCES: algorithm name -> the test that checks it on the realistic batch
-REALISTIC_REFERENCES = {"reinforce": test_reinforce_family_on_the_realistic_batch,
-                        "rloo": test_reinforce_family_on_the_realistic_batch,
-                        "grpo": test_grpo_on_the_realistic_batch, "ppo": test_ppo_on_the_realistic_batch}
+REALISTIC_REFERENCES = {
+    "reinforce": test_reinforce_family_on_the_realistic_batch,
+    "rloo": test_reinforce_family_on_the_realistic_batch,
+    "grpo": test_grpo_on_the_realistic_batch,
+    "ppo": test_ppo_on_the_realistic_batch,
+}
 
 
 def test_every_algorithm_has_a_reference_on_the_realistic_batch():
@@ -413,5 +457,7 @@ def test_every_algorithm_has_a_reference_on_the_realistic_batch():
         if "REALISTIC_REFERENCES" in path.read_text():
             covered |= set(importlib.import_module(f"tests.agents.{path.stem}").REALISTIC_REFERENCES)
     missing = sorted(set(ALGORITHMS) - covered)
-    assert not missing, (f"no reference update on the realistic batch for {missing}: write one with "
-                         "tests/agents/reference_batches.py and list it in REALISTIC_REFERENCES")
+    assert not missing, (
+        f"no reference update on the realistic batch for {missing}: write one with "
+        "tests/agents/reference_batches.py and list it in REALISTIC_REFERENCES"
+    )
