@@ -42,8 +42,21 @@ def launch(env_id: str, max_sessions: int):
     port = free_port()
     log = tempfile.NamedTemporaryFile(prefix="rlenv-serve-", suffix=".log", delete=False)
     proc = subprocess.Popen(
-        [sys.executable, "-m", "agents.cli", "serve", env_id, "--port", str(port), "--max-sessions", str(max_sessions)],
-        cwd=ROOT, stdout=subprocess.DEVNULL, stderr=log, env={**os.environ, "OMP_NUM_THREADS": "1"},
+        [
+            sys.executable,
+            "-m",
+            "agents.cli",
+            "serve",
+            env_id,
+            "--port",
+            str(port),
+            "--max-sessions",
+            str(max_sessions),
+        ],
+        cwd=ROOT,
+        stdout=subprocess.DEVNULL,
+        stderr=log,
+        env={**os.environ, "OMP_NUM_THREADS": "1"},
     )
     log.close()
     proc.log_path = Path(log.name)
@@ -65,7 +78,9 @@ def wait_healthy(proc, url: str) -> None:
     deadline = time.monotonic() + STARTUP_SAFETY_NET_S
     while True:
         if proc.poll() is not None:
-            raise RuntimeError(f"`rlenv serve` exited with code {proc.returncode} before it was healthy:\n{server_log(proc)}")
+            raise RuntimeError(
+                f"`rlenv serve` exited with code {proc.returncode} before it was healthy:\n{server_log(proc)}"
+            )
         try:
             if httpx.get(url + "/health", timeout=10).json().get("status") == "healthy":
                 return
@@ -73,8 +88,10 @@ def wait_healthy(proc, url: str) -> None:
             pass  # not listening yet, or busy
         if time.monotonic() > deadline:
             stop(proc)
-            raise RuntimeError(f"`rlenv serve` did not answer /health within the {STARTUP_SAFETY_NET_S} s safety net "
-                               f"(start-up normally takes seconds: is it hung?):\n{server_log(proc)}")
+            raise RuntimeError(
+                f"`rlenv serve` did not answer /health within the {STARTUP_SAFETY_NET_S} s safety net "
+                f"(start-up normally takes seconds: is it hung?):\n{server_log(proc)}"
+            )
         time.sleep(0.2)
 
 
@@ -248,7 +265,10 @@ def test_capacity_limit_and_killed_server(servers):
     try:
         with GenericEnvClient(base_url=url).sync() as first:
             first.reset(seed=0)
-            with GenericEnvClient(base_url=url).sync() as second, pytest.raises(RuntimeError, match="CAPACITY_REACHED"):
+            with (
+                GenericEnvClient(base_url=url).sync() as second,
+                pytest.raises(RuntimeError, match="CAPACITY_REACHED"),
+            ):
                 second.reset(seed=0)
             res = httpx.post(url + "/reset", json={"seed": 0})
             assert res.status_code == 503 and "--max-sessions" in res.text
