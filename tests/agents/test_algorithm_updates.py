@@ -191,6 +191,19 @@ def test_grpo_update_equals_the_reference(epochs):
     assert_steps_equal(steps, want)
 
 
+def ppo_loss_ref(
+    logp, values, idx, old, old_values, advantages, returns, mask, eps=0.2, veps=0.2, vf_coef=0.1
+):
+    """PPO's loss on minibatch ``idx`` (logp, values already its rows): the clipped surrogate (token mean)
+    plus vf_coef times half the clipped squared value error (token mean); clip ranges and vf_coef at
+    their defaults."""
+    m = mask[idx]
+    pg = token_mean(clipped_pg(logp, old[idx], advantages[idx], eps), m)
+    v_clipped = old_values[idx] + (values - old_values[idx]).clamp(-veps, veps)
+    vf = 0.5 * token_mean(torch.maximum((values - returns[idx]) ** 2, (v_clipped - returns[idx]) ** 2), m)
+    return pg + vf_coef * vf
+
+
 # ---- PPO: value head, KL in the reward, GAE without bootstrap, two epochs ------------------------------
 def test_ppo_update_equals_the_reference():
     algorithm, batch, model, head, reference = make_setup(
@@ -199,7 +212,7 @@ def test_ppo_update_equals_the_reference():
     steps = record_steps(algorithm)
     stats = algorithm.update(batch, batch.rewards)
 
-    mask, beta, eps, veps, vf_coef = batch.response_mask, 0.1, 0.2, 0.2, 0.1
+    mask, beta = batch.response_mask, 0.1
     ref_logp = ref_logprobs_of(reference, batch)
     with torch.no_grad():
         old, old_values = plain_forward(model, batch, head)
@@ -219,11 +232,7 @@ def test_ppo_update_equals_the_reference():
     for _ in range(2):
         idx = torch.randperm(4, generator=generator)  # one minibatch: the whole batch, shuffled
         logp, values = plain_forward(model, batch, head)
-        logp, values, m = logp[idx], values[idx], mask[idx]
-        pg = token_mean(clipped_pg(logp, old[idx], advantages[idx], eps), m)
-        v_clipped = old_values[idx] + (values - old_values[idx]).clamp(-veps, veps)
-        vf = 0.5 * token_mean(torch.maximum((values - returns[idx]) ** 2, (v_clipped - returns[idx]) ** 2), m)
-        loss = pg + vf_coef * vf
+        loss = ppo_loss_ref(logp[idx], values[idx], idx, old, old_values, advantages, returns, mask)
         optimizer.zero_grad()
         loss.backward()
         want.append((loss.item(), grads_of(params)))
@@ -386,7 +395,7 @@ def ppo_targets_ref(s, gamma, lam, whiten_rewards):
 def test_ppo_on_the_realistic_batch(whiten_rewards):
     """token_rewards set (the branch real rollouts take); catches env tokens in the loss or value
     targets, the missing-EOS penalty dropped, and --whiten-rewards shifting the mean."""
-    gamma, lam, eps, veps, vf_coef = 0.95, 0.9, 0.2, 0.2, 0.1
+    gamma, lam = 0.95, 0.9
     s = make_realistic_setup(
         "ppo",
         value_head=True,
@@ -407,11 +416,7 @@ def test_ppo_on_the_realistic_batch(whiten_rewards):
     for idx, at in zip(minibatch_orders(3, s.case.batch.batch_size, 3, epochs=2), weights, strict=True):
         load_weights(params, at)  # each step's gradient at the weights the library took it at
         logp, values = plain_forward(s.model, s.case.batch, s.head)
-        logp, values, m = logp[idx], values[idx], mask[idx]
-        pg = token_mean(clipped_pg(logp, old[idx], advantages[idx], eps), m)
-        v_clipped = old_values[idx] + (values - old_values[idx]).clamp(-veps, veps)
-        vf = 0.5 * token_mean(torch.maximum((values - returns[idx]) ** 2, (v_clipped - returns[idx]) ** 2), m)
-        loss = pg + vf_coef * vf
+        loss = ppo_loss_ref(logp[idx], values[idx], idx, old, old_values, advantages, returns, mask)
         loss.backward()
         want.append((loss.item(), grads_of(params)))
     assert_steps_equal(steps, want)
