@@ -6,7 +6,7 @@ depend on x_i) and needs no value network:
 
     A_i = R'_i - (Σ_{j≠i} R'_j) / (G - 1),     R' = R - kl_coef * Σ_t KL_t   (sequence-level penalty)
 
-optionally divided by the batch std (``scale_advantages``). Everything else — one on-policy step
+optionally divided by the batch std (``scale_advantages``; of the global batch under data parallel). Everything else — one on-policy step
 per batch, the ``-A · Σ log π`` loss — is REINFORCE's, so this file only swaps the baseline.
 """
 
@@ -24,6 +24,6 @@ class RLOO(Reinforce):
 
     def advantages(self, shaped_rewards: Tensor) -> Tensor:
         advantages = leave_one_out_advantages(shaped_rewards, self.config.group_size)  # (B,)
-        if self.config.scale_advantages and advantages.numel() > 1:
-            advantages = advantages / (advantages.std() + 1e-8)
+        if self.config.scale_advantages and advantages.numel() * self.ranks.world_size > 1:
+            advantages = advantages / (self.ranks.std(advantages) + 1e-8)  # the global batch's std
         return advantages

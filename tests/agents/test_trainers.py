@@ -20,6 +20,7 @@ from agents.rollout import collect_rollouts
 from agents.run_log import read_metrics
 from agents.trainer import Trainer, TrainingDivergedError, rollout_seed, train
 from tests.agents.helpers_trainers import tiny_config, tiny_env_args
+from tests.margins import learning_seeds
 
 pytestmark = pytest.mark.usefixtures("single_thread")  # tiny models: one torch thread
 
@@ -258,7 +259,8 @@ def heldout_reward(model_dir, env_id: str, greedy: bool = False) -> float:
 
 
 @pytest.mark.slow
-def test_grpo_sharpens_held_out_sums_the_embedded_model_knows(tmp_path) -> None:
+@pytest.mark.parametrize("seed", learning_seeds([0]))  # a sweep: RLENV_LEARNING_SEEDS=0,1,2,3 (docs/testing.md)
+def test_grpo_sharpens_held_out_sums_the_embedded_model_knows(tmp_path, seed) -> None:
     """rlenv/Arithmetic-v0: the embedded model answers most one-digit sums right greedily (~0.64) but
     samples wrong answers often (~0.30). 100 GRPO updates at lr 1e-5 on the *training* sums lift the
     accuracy on the disjoint held-out sums, under the same seeded held-out protocol before and after
@@ -267,7 +269,7 @@ def test_grpo_sharpens_held_out_sums_the_embedded_model_knows(tmp_path) -> None:
     from rlenv import DEFAULT_MODEL
 
     env_id = "rlenv/Arithmetic-v0"
-    config = TrainConfig(algo="grpo", env=env_id, steps=100, batch_size=32, group_size=4, lr=1e-5, seed=0,
+    config = TrainConfig(algo="grpo", env=env_id, steps=100, batch_size=32, group_size=4, lr=1e-5, seed=seed,
                          out=str(tmp_path / "run"), device="cpu", checkpoint_every=0)
     result = train(config)
     for greedy, margin in ((False, 0.04), (True, 0.15)):  # seeds 0-2: +0.11, +0.13, +0.06 / +0.23, +0.28, +0.20
@@ -276,7 +278,8 @@ def test_grpo_sharpens_held_out_sums_the_embedded_model_knows(tmp_path) -> None:
 
 
 @pytest.mark.slow
-def test_rloo_teaches_the_embedded_model_to_use_held_out_keywords(tmp_path) -> None:
+@pytest.mark.parametrize("seed", learning_seeds([0]))  # a sweep: RLENV_LEARNING_SEEDS=0,1,2,3 (docs/testing.md)
+def test_rloo_teaches_the_embedded_model_to_use_held_out_keywords(tmp_path, seed) -> None:
     """rlenv/Keyword-v0 with the published grid's cell budget (40 RLOO updates of 16, default settings):
     the held-out score rises over the untrained model's under the same protocol (grid, 5 seeds: 0.441 ->
     0.480-0.507, docs/bench/results.jsonl)."""
@@ -284,7 +287,7 @@ def test_rloo_teaches_the_embedded_model_to_use_held_out_keywords(tmp_path) -> N
     from rlenv import DEFAULT_MODEL
 
     env_id = "rlenv/Keyword-v0"
-    config = TrainConfig(algo="rloo", env=env_id, steps=40, batch_size=16, group_size=4, seed=0,
+    config = TrainConfig(algo="rloo", env=env_id, steps=40, batch_size=16, group_size=4, seed=seed,
                          out=str(tmp_path / "run"), device="cpu", checkpoint_every=0)
     result = train(config)
     before, after = heldout_reward(DEFAULT_MODEL, env_id), heldout_reward(result.checkpoint, env_id)

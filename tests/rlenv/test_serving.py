@@ -4,6 +4,7 @@ import os
 import socket
 import subprocess
 import sys
+import tempfile
 import threading
 import time
 from pathlib import Path
@@ -24,6 +25,11 @@ ROOT = Path(__file__).resolve().parents[2]
 ENV_ID = "rlenv/GuessNumber-v0"
 
 
+# Start-up is mostly imports, which a loaded machine can stretch to minutes: readiness is the server's
+# own /health answer, and this deadline is only a safety net against a hung start-up, never the test.
+STARTUP_SAFETY_NET_S = 900
+
+
 def free_port() -> int:
     with socket.socket() as s:
         s.bind(("127.0.0.1", 0))
@@ -31,26 +37,76 @@ def free_port() -> int:
 
 
 def launch(env_id: str, max_sessions: int):
+    """`rlenv serve` on a free port; its stderr goes to a file (a pipe nobody reads could fill and
+    block the server), kept as ``proc.log_path`` for the error messages."""
     port = free_port()
+    log = tempfile.NamedTemporaryFile(prefix="rlenv-serve-", suffix=".log", delete=False)
     proc = subprocess.Popen(
-        [sys.executable, "-m", "agents.cli", "serve", env_id, "--port", str(port), "--max-sessions", str(max_sessions)],
-        cwd=ROOT, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, env={**os.environ, "OMP_NUM_THREADS": "1"},
+        [
+            sys.executable,
+            "-m",
+            "agents.cli",
+            "serve",
+            env_id,
+            "--port",
+            str(port),
+            "--max-sessions",
+            str(max_sessions),
+        ],
+        cwd=ROOT,
+        stdout=subprocess.DEVNULL,
+        stderr=log,
+        env={**os.environ, "OMP_NUM_THREADS": "1"},
     )
+    log.close()
+    proc.log_path = Path(log.name)
     return proc, f"http://127.0.0.1:{port}"
 
 
-def wait_healthy(proc, url: str) -> None:
-    deadline = time.monotonic() + 60
-    while time.monotonic() < deadline:
-        if proc.poll() is not None:
-            raise RuntimeError(f"server exited: {proc.stderr.read().decode()}")
-        try:
-            if httpx.get(url + "/health", timeout=1).json()["status"] == "healthy":
-                return
-        except httpx.HTTPError:
-            time.sleep(0.2)
+def server_log(proc) -> str:
+    return proc.log_path.read_text(errors="replace")[-3000:]
+
+
+def stop(proc) -> None:
     proc.kill()
-    raise RuntimeError("server did not become healthy in 60 s")
+    proc.wait()
+    proc.log_path.unlink(missing_ok=True)
+
+
+def wait_healthy(proc, url: str) -> None:
+    """Return once the server answers /health as healthy; raise at once if it exits first."""
+    deadline = time.monotonic() + STARTUP_SAFETY_NET_S
+    while True:
+        if proc.poll() is not None:
+            raise RuntimeError(
+                f"`rlenv serve` exited with code {proc.returncode} before it was healthy:\n{server_log(proc)}"
+            )
+        try:
+            if httpx.get(url + "/health", timeout=10).json().get("status") == "healthy":
+                return
+        except (httpx.HTTPError, ValueError):
+            pass  # not listening yet, or busy
+        if time.monotonic() > deadline:
+            stop(proc)
+            raise RuntimeError(
+                f"`rlenv serve` did not answer /health within the {STARTUP_SAFETY_NET_S} s safety net "
+                f"(start-up normally takes seconds: is it hung?):\n{server_log(proc)}"
+            )
+        time.sleep(0.2)
+
+
+def until_healthy(proc, url: str, env_id: str, max_sessions: int, attempts: int = 3):
+    """Wait for a launched server; relaunch it on another port if its free port was taken before it bound."""
+    for attempt in range(attempts):
+        try:
+            wait_healthy(proc, url)
+            return proc, url
+        except RuntimeError:
+            in_use = "address already in use" in server_log(proc).lower()
+            stop(proc)
+            if not in_use or attempt == attempts - 1:
+                raise
+            proc, url = launch(env_id, max_sessions)
 
 
 @pytest.fixture(scope="module")
@@ -58,14 +114,12 @@ def servers():
     """Two servers started side by side (start-up is mostly imports): 10 sessions, and 1 session."""
     launched = [launch(ENV_ID, max_sessions=10), launch(ENV_ID, max_sessions=1)]
     try:
-        for proc, url in launched:
-            wait_healthy(proc, url)
+        for i, n in enumerate((10, 1)):
+            launched[i] = until_healthy(*launched[i], ENV_ID, n)
         yield {"main": launched[0][1], "small": launched[1]}
     finally:
         for proc, _ in launched:
-            proc.kill()
-            proc.wait(timeout=20)
-            proc.stderr.close()  # else GC warns 'unclosed file' inside whichever test runs then
+            stop(proc)
 
 
 @pytest.fixture(scope="module")
@@ -211,7 +265,10 @@ def test_capacity_limit_and_killed_server(servers):
     try:
         with GenericEnvClient(base_url=url).sync() as first:
             first.reset(seed=0)
-            with GenericEnvClient(base_url=url).sync() as second, pytest.raises(RuntimeError, match="CAPACITY_REACHED"):
+            with (
+                GenericEnvClient(base_url=url).sync() as second,
+                pytest.raises(RuntimeError, match="CAPACITY_REACHED"),
+            ):
                 second.reset(seed=0)
             res = httpx.post(url + "/reset", json={"seed": 0})
             assert res.status_code == 503 and "--max-sessions" in res.text
@@ -221,9 +278,7 @@ def test_capacity_limit_and_killed_server(servers):
         remote = gym.make("test/RemoteKilled-v0")
         remote.reset(seed=0)
     finally:
-        proc.kill()
-        proc.wait(timeout=20)
-        proc.stderr.close()  # else GC warns 'unclosed file' inside whichever test runs then
+        stop(proc)
     with pytest.raises(ConnectionError, match=f"OpenEnv server at {url}"):
         for a in actions_for(0):
             remote.step(a)
