@@ -142,7 +142,7 @@ def turn_returns(rewards: Tensor, mask: Tensor, *, gamma: float) -> tuple[Tensor
     turn_rewards.index_add_(0, turn_of_token[valid], rewards[valid])
     returns = torch.zeros_like(turn_rewards)
     for first, count in zip(offsets.tolist(), starts.sum(1).tolist(), strict=True):
-        running = 0.0  # the recursion over a row's few turns is inherently sequential
+        running: Tensor | float = 0.0  # the recursion over a row's few turns is inherently sequential
         for k in reversed(range(first, first + count)):
             running = turn_rewards[k] + gamma * running
             returns[k] = running

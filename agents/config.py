@@ -284,6 +284,8 @@ class TrainConfig:
                 )
         if self.max_new_tokens is not None and self.max_new_tokens < 1:
             raise ConfigError(f"--max-new-tokens must be >= 1, got {self.max_new_tokens}")
+        # filled in by _resolve_settings (flag, task card, algorithm default or rlenv default)
+        assert self.lr is not None and self.kl_coef is not None and self.clip_range is not None
         if not self.lr > 0:
             raise ConfigError(f"--lr must be > 0, got {self.lr}")
         if self.kl_coef < 0:
@@ -319,6 +321,7 @@ class TrainConfig:
             raise ConfigError(f"--top-entropy-quantile must be in (0, 1], got {self.top_entropy_quantile}")
         if self.max_extra_rollouts < 0:
             raise ConfigError(f"--max-extra-rollouts must be >= 0, got {self.max_extra_rollouts}")
+        assert self.overlong_buffer is not None  # resolved when the config was built
         if not 0 <= self.overlong_buffer < 1:
             raise ConfigError(f"--overlong-buffer is a share of the token budget in [0, 1), got {self.overlong_buffer}")
         if not (self.sapo_tau_pos > 0 and self.sapo_tau_neg > 0):
@@ -435,7 +438,7 @@ class TrainConfig:
         unknown = sorted(set(data) - known)
         if unknown:
             raise ConfigError(f"unknown config fields {unknown}; this checkpoint was written by another version")
-        tuples = {k: tuple(data[k]) for k in ("env_args", "reward_funcs", "reward_weights", "report_to") if k in data}
+        tuples: dict[str, tuple[Any, ...]] = {k: tuple(data[k]) for k in ("env_args", "reward_funcs", "reward_weights", "report_to") if k in data}
         return cls(**{**data, **tuples})
 
 

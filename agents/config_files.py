@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import difflib
 import json
+import sys
 from collections.abc import Iterable
 from pathlib import Path
 from typing import Any
@@ -57,10 +58,10 @@ def read_config_file(path: str | Path, known: Iterable[str], what: str) -> dict[
 
 def _parse(text: str, suffix: str) -> Any:
     if suffix == ".toml":
-        try:
+        if sys.version_info >= (3, 11):
             import tomllib
-        except ImportError:  # Python 3.10
-            import tomli as tomllib  # type: ignore[no-redef]
+        else:  # Python 3.10
+            import tomli as tomllib
         return tomllib.loads(text)
     if suffix == ".json":
         return json.loads(text)

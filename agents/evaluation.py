@@ -192,6 +192,7 @@ class HeldoutEvaluator:
     """
 
     def __init__(self, config: TrainConfig, policy: LMPolicy, reference: LMPolicy | None, model_path: str) -> None:
+        assert isinstance(config.env, str)  # TrainConfig refuses eval_every with an env factory
         self.protocol = protocol_for(config)
         kwargs = {k: v for k, v in config.env_kwargs().items() if k != "split"}
         self.envs = make_eval_envs(config.env, model_path, self.protocol, kwargs, config.max_new_tokens)

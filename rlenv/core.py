@@ -35,7 +35,7 @@ from gymnasium import spaces
 
 import reward_models
 from rlenv.prompts import Prompt, PromptSource, as_prompt_source
-from rlenv.tokenizer import load_tokenizer
+from rlenv.tokenizer import decode_text, load_tokenizer
 
 if TYPE_CHECKING:  # typing only: transformers' tokenizer classes import torch, which start-up avoids
     from transformers import PreTrainedTokenizerBase
@@ -114,7 +114,7 @@ class TextGenSetup:
 
     def observation_space(self) -> spaces.Dict:
         shape = (self.seq_len,)
-        channels = {
+        channels: dict[str, spaces.Space[Any]] = {
             "input_ids": spaces.Box(0, self.vocab_size - 1, shape, dtype=np.int64),
             "attention_mask": spaces.Box(0, 1, shape, dtype=np.int8),
         }
@@ -323,7 +323,7 @@ class EpisodeBatch:
 
     def _decode_generated(self, i: int) -> str:
         ids = self.input_ids[i, self.P : self.P + self.num_generated[i]]
-        return self.setup.tokenizer.decode(ids, skip_special_tokens=True)
+        return decode_text(self.setup.tokenizer, ids)
 
     def completion(self, i: int) -> str:
         """The completion text: generated tokens without EOS, cut before a matched stop string."""
@@ -334,21 +334,28 @@ class EpisodeBatch:
     def text(self, i: int) -> str:
         """The prompt (as observed, i.e. after any truncation) and the tokens generated so far."""
         ids = self.input_ids[i][self.attention_mask[i] == 1]
-        return self.setup.tokenizer.decode(ids, skip_special_tokens=True)
+        return decode_text(self.setup.tokenizer, ids)
 
     def observation(self, i: int | None = None) -> dict[str, np.ndarray]:
         if i is None:
             return {"input_ids": self.input_ids.copy(), "attention_mask": self.attention_mask.copy()}
         return {"input_ids": self.input_ids[i].copy(), "attention_mask": self.attention_mask[i].copy()}
 
+    def prompt(self, i: int) -> Prompt:
+        """Episode ``i``'s prompt (set by its reset)."""
+        prompt = self.prompts[i]
+        if prompt is None:
+            raise RuntimeError(f"episode {i} has not been reset; call reset() before step()")
+        return prompt
+
     def reward_inputs(self, rows: Sequence[int]) -> tuple[list[Any], list[Any]]:
         """What the reward model scores for ``rows``: (prompts, completions), here their texts.
         A layer above may hand over something else (the chat layer: the assistant's text, or messages)."""
-        return [self.prompts[i].text for i in rows], [self.completion(i) for i in rows]
+        return [self.prompt(i).text for i in rows], [self.completion(i) for i in rows]
 
     def score(self, rows: Sequence[int]) -> tuple[list[float], list[dict[str, Any]]]:
         """One reward-model call for the episodes in ``rows``; returns rewards and per-row infos."""
-        prompts = [self.prompts[i] for i in rows]
+        prompts = [self.prompt(i) for i in rows]
         prompt_inputs, completion_inputs = self.reward_inputs(rows)
         completions = [self.completion(i) for i in rows]
         keys = sorted({k for p in prompts for k in p.columns})

@@ -60,6 +60,7 @@ except ImportError as err:  # pragma: no cover - exercised only without the extr
         f"serving rlenv ids needs the optional OpenEnv extra ({err}); install it with pip install 'rlenv[serve]'"
     ) from None
 
+from rlenv.env import TextGenEnv
 from rlenv.registration import check_env_id
 from rlenv.wrappers import TurnLevel
 
@@ -111,6 +112,13 @@ class SessionError(Exception):
     status = 400
     code = "BAD_REQUEST"
 
+
+
+def _text_env(env: gym.Env[Any, Any]) -> TextGenEnv:
+    """The TextGenEnv under a served env's wrappers (every id rlenv serves is one)."""
+    inner = env.unwrapped
+    assert isinstance(inner, TextGenEnv), f"rlenv serves TextGenEnv ids, got {type(inner).__name__}"
+    return inner
 
 class UnknownEpisode(SessionError):
     status, code = 404, "UNKNOWN_EPISODE"
@@ -288,7 +296,7 @@ class RlenvEnvironment(Environment[RlenvAction, RlenvObservation, RlenvState]):
             input_ids=obs["input_ids"].tolist(), attention_mask=obs["attention_mask"].tolist(),
             policy_mask=obs["policy_mask"].tolist() if "policy_mask" in obs else None,
             text=episode.env._text(obs), reply=str(info.get("reply", "")) if "env_ids" in info and info["env_ids"] else "",
-            messages=_jsonable(episode.env.unwrapped.conversation()),
+            messages=_jsonable(_text_env(episode.env).conversation()),
             terminated=terminated, truncated=truncated, episode_id=episode.id, info=_jsonable(info),
             done=terminated or truncated, reward=reward,
         )

@@ -44,6 +44,14 @@ def load_tokenizer(spec: Any = None, *, trust_remote_code: bool = False) -> PreT
     return tokenizer
 
 
+def decode_text(tokenizer: PreTrainedTokenizerBase, ids: Any) -> str:
+    """The text of one sequence of ids, special tokens dropped (``decode`` of a single sequence is a
+    string; transformers types it ``str | list[str]`` for its batched form)."""
+    text = tokenizer.decode(ids, skip_special_tokens=True)
+    assert isinstance(text, str), "decode of one 1-D sequence of ids returns a string"
+    return text
+
+
 TOKENIZER_FILES = (
     "tokenizer.json",
     "tokenizer_config.json",

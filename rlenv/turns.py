@@ -75,6 +75,7 @@ import numpy as np
 
 from rlenv.core import EpisodeBatch, EpisodeRules, StepOutcome, TextGenSetup
 from rlenv.prompts import Prompt
+from rlenv.tokenizer import decode_text
 
 if TYPE_CHECKING:  # typing only: transformers' tokenizer classes import torch, which start-up avoids
     from transformers import PreTrainedTokenizerBase
@@ -249,7 +250,7 @@ class MultiTurnEpisodes(EpisodeBatch):
 
     def episode_end_info(self, i: int) -> dict[str, Any]:
         """Hook: the ``info`` keys of an episode's last step (a layer above may add its own)."""
-        return {"prompt": self.prompts[i].text, "completion": self.completion(i),
+        return {"prompt": self.prompt(i).text, "completion": self.completion(i),
                 "turns": [(t.role, t.text) for t in self.turns[i]]}
 
     def _num_policy_turns(self, i: int) -> int:
@@ -264,7 +265,7 @@ class MultiTurnEpisodes(EpisodeBatch):
         if self.spec.max_turn_tokens is not None and self.num_generated[i] - self.turn_start[i] >= self.spec.max_turn_tokens:
             return True
         if self.setup.stop_strings:
-            text = self.setup.tokenizer.decode(self._turn_ids(i), skip_special_tokens=True)
+            text = decode_text(self.setup.tokenizer, self._turn_ids(i))
             cuts = [c for c in (text.find(s) for s in self.setup.stop_strings) if c >= 0]
             if cuts:
                 self._turn_cut[i] = min(cuts)
@@ -274,10 +275,10 @@ class MultiTurnEpisodes(EpisodeBatch):
     def _respond(self, i: int) -> tuple[list[int], str, float, bool, str]:
         """Record the policy's turn, call the responder, validate and tokenize its reply."""
         ids = self._turn_ids(i)
-        text = self.setup.tokenizer.decode(ids, skip_special_tokens=True)
+        text = decode_text(self.setup.tokenizer, ids)
         cut, self._turn_cut[i] = self._turn_cut[i], None
         self.turns[i].append(Turn("policy", text if cut is None else text[:cut], tuple(int(x) for x in ids)))
-        prompt = self.prompts[i]
+        prompt = self.prompt(i)
         history = TurnHistory(prompt.text, prompt.columns, tuple(self.turns[i]),
                               self.T - int(self.num_generated[i]))
         reply, reward, done = self.respond(i, history)
@@ -299,14 +300,14 @@ class MultiTurnEpisodes(EpisodeBatch):
         if bad:
             raise ValueError(f"responder {_name(self.spec.responder)} replied with token id {bad[0]} outside "
                              f"the vocabulary [0, {self.setup.vocab_size})")
-        return reply_ids, self.setup.tokenizer.decode(reply_ids, skip_special_tokens=True)
+        return reply_ids, decode_text(self.setup.tokenizer, reply_ids)
 
 
 def _name(fn: Any) -> str:
     return getattr(fn, "__name__", type(fn).__name__)
 
 
-def check_response(responder: Any, response: Any) -> tuple[str | list[int], float, bool]:
+def check_response(responder: Any, response: Any) -> tuple[str | Sequence[int] | np.ndarray, float, bool]:
     """Validate ``(reply, reward, done)``, naming the responder and the fix."""
     name = _name(responder)
     if not isinstance(response, (tuple, list)) or len(response) != 3:

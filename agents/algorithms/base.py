@@ -83,6 +83,7 @@ class Algorithm:
         # one fused kernel over all parameters where torch has one (3.5x faster than the per-tensor
         # loop at 27M parameters on a CPU; the same update to float rounding)
         fused = True if params and params[0].device.type in ("cpu", "cuda") else None
+        assert config.lr is not None and config.kl_coef is not None  # resolved when the config was built
         self.optimizer = torch.optim.Adam(params, lr=config.lr, fused=fused)
         self.kl_controller: Any = FixedKLController(config.kl_coef)
         self.generator = torch.Generator().manual_seed(config.seed)  # minibatch order only
@@ -117,7 +118,7 @@ class Algorithm:
             )
         if config.kl_target is not None and not cls.supports_kl_target:
             raise ConfigError(f"--kl-target (adaptive KL) is not supported by {cls.name}; drop it or use --algo ppo")
-        if cls.kl_in_loss and config.kl_coef > 0 and cls.kl_estimator_for(config) == "k1":
+        if cls.kl_in_loss and (config.kl_coef or 0.0) > 0 and cls.kl_estimator_for(config) == "k1":
             raise ConfigError(
                 f"{cls.name} puts the KL in its loss, where k1's gradient is zero in expectation (it would not pull "
                 "towards the reference); use --kl-estimator k3 (the default) or k2"
@@ -134,9 +135,15 @@ class Algorithm:
     @classmethod
     def needs_reference(cls, config: TrainConfig) -> bool:
         """A frozen reference is loaded only when some KL term uses it."""
-        return config.kl_coef > 0
+        return (config.kl_coef or 0.0) > 0  # None only before the config resolved its settings
 
     # ---- per-run derived values --------------------------------------------------------------
+    @property
+    def clip_range(self) -> float:
+        """The ratio's clip epsilon (``--clip-range``, else the task card's or the algorithm's default)."""
+        assert self.config.clip_range is not None  # resolved when the config was built
+        return self.config.clip_range
+
     @property
     def aggregation(self) -> LossAggregation:
         return self.config.loss_aggregation or self.default_aggregation

@@ -70,7 +70,10 @@ def concat_batches(batches: list[RolloutBatch]) -> RolloutBatch:
         return batches[0]
     first = batches[0]
 
-    def cat(name: str) -> Tensor | None:
+    def cat(name: str) -> Tensor:
+        return torch.cat([getattr(b, name) for b in batches], dim=0)
+
+    def cat_optional(name: str) -> Tensor | None:
         parts = [getattr(b, name) for b in batches]
         return None if parts[0] is None else torch.cat(parts, dim=0)
 
@@ -80,7 +83,7 @@ def concat_batches(batches: list[RolloutBatch]) -> RolloutBatch:
         response_mask=cat("response_mask"),
         actions=cat("actions"),
         logprobs=cat("logprobs"),
-        values=cat("values"),
+        values=cat_optional("values"),
         rewards=cat("rewards"),
         terminated=cat("terminated"),
         truncated=cat("truncated"),
@@ -90,7 +93,7 @@ def concat_batches(batches: list[RolloutBatch]) -> RolloutBatch:
             k: np.concatenate([b.reward_components[k] for b in batches]) for k in first.reward_components
         },
         prompt_length=first.prompt_length,
-        token_rewards=cat("token_rewards"),
+        token_rewards=cat_optional("token_rewards"),
         low_precision=first.low_precision,
     )
 
@@ -100,8 +103,11 @@ def select_rows(batch: RolloutBatch, rows: Tensor) -> RolloutBatch:
     picked = rows.tolist()
     on = rows.to(batch.input_ids.device)
 
-    def take(x: Tensor | None) -> Tensor | None:
-        return None if x is None else x[on].clone()
+    def take(x: Tensor) -> Tensor:
+        return x[on].clone()
+
+    def take_optional(x: Tensor | None) -> Tensor | None:
+        return None if x is None else take(x)
 
     return RolloutBatch(
         input_ids=take(batch.input_ids),
@@ -109,7 +115,7 @@ def select_rows(batch: RolloutBatch, rows: Tensor) -> RolloutBatch:
         response_mask=take(batch.response_mask),
         actions=take(batch.actions),
         logprobs=take(batch.logprobs),
-        values=take(batch.values),
+        values=take_optional(batch.values),
         rewards=take(batch.rewards),
         terminated=take(batch.terminated),
         truncated=take(batch.truncated),
@@ -117,6 +123,6 @@ def select_rows(batch: RolloutBatch, rows: Tensor) -> RolloutBatch:
         completions=[batch.completions[i] for i in picked],
         reward_components={k: np.asarray(v)[picked] for k, v in batch.reward_components.items()},
         prompt_length=batch.prompt_length,
-        token_rewards=take(batch.token_rewards),
+        token_rewards=take_optional(batch.token_rewards),
         low_precision=batch.low_precision,
     )

@@ -29,7 +29,7 @@ shared by the family: ``--scale-rewards``, ``--epsilon-high`` (clip-higher),
 
 from __future__ import annotations
 
-from typing import Any
+from typing import Any, ClassVar
 
 import torch
 from torch import Tensor
@@ -37,7 +37,7 @@ from torch import Tensor
 from agents.advantages import RewardScaling, scaled_group_advantages
 from agents.algorithms.base import Algorithm, batch_stats, mean
 from agents.algorithms.dynamic_sampling import overlong_penalty, refill_informative_groups
-from agents.kl import kl_estimate
+from agents.kl import KLEstimator, kl_estimate
 from agents.losses import aggregate, clipped_surrogate, high_entropy_mask, masked_mean, ratio_stats
 from agents.rollout import RolloutBatch
 
@@ -48,7 +48,7 @@ GROUP_OPTIONS = frozenset({"epsilon_high", "scale_rewards", "mask_truncated_comp
 class GRPO(Algorithm):
     name = "grpo"
     uses_groups = True
-    default_kl_estimator = "k3"
+    default_kl_estimator: ClassVar[KLEstimator] = "k3"
     kl_in_loss = True
     options = GROUP_OPTIONS
 
@@ -60,7 +60,7 @@ class GRPO(Algorithm):
     # ---- the pieces the menu replaces ----------------------------------------------------------
     @property
     def clip_low(self) -> float:
-        return float(self.config.clip_range)
+        return self.clip_range
 
     @property
     def clip_high(self) -> float:

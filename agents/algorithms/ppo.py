@@ -37,6 +37,7 @@ class PPO(Algorithm):
     def __init__(self, *args: Any, **kwargs: Any) -> None:
         super().__init__(*args, **kwargs)
         if self.config.kl_target is not None:
+            assert self.config.kl_coef is not None  # resolved when the config was built
             self.kl_controller = AdaptiveKLController(self.config.kl_coef, self.config.kl_target, self.config.kl_horizon)
 
     @classmethod
@@ -86,7 +87,7 @@ class PPO(Algorithm):
                                                   batch.prompt_length, with_values=True, with_entropy=True)
                 assert new.values is not None and new.entropy is not None  # asked for both
                 pg_loss, pg_stats = clipped_surrogate_loss(new.logprobs, t["old_logprobs"][idx], t["advantages"][idx],
-                                                           mask[idx], clip_range=config.clip_range, mode=self.aggregation)
+                                                           mask[idx], clip_range=self.clip_range, mode=self.aggregation)
                 vf_loss, vf_stats = clipped_value_loss(new.values, t["values"][idx], t["returns"][idx], mask[idx],
                                                        clip_range=config.value_clip_range)
                 loss = pg_loss + config.vf_coef * vf_loss
