@@ -14,6 +14,7 @@ from typing import Any
 from agents.config import env_label
 from agents.errors import ConfigError
 from rlenv import TextGenEnv, TextGenVectorEnv
+from rlenv.core import EpisodeRules
 from rlenv.tokenizer import load_tokenizer
 
 
@@ -32,9 +33,10 @@ def vector_env_from_factory(
                 "gym.make('rlenv/TextGen-v0', reward_model=my_reward) (the trainer runs batch_size copies of it)"
             )
         setup = base.setup
-        if setup.turns is not None:
+        if type(setup.rules) is not EpisodeRules:  # a layer above the core: turns, chat or tools
             raise ConfigError(
-                f"the env factory {label} returned a multi-turn env, whose responder the trainer cannot copy; "
+                f"the env factory {label} returned a multi-turn or chat env ({type(setup.rules).__name__}), whose "
+                "responder, template and tools the trainer cannot copy; "
                 "register it as an id (rlenv.registration.register_task) and train on the id"
             )
         _check_same_vocabulary(setup.tokenizer, tokenizer_path, label)
