@@ -30,7 +30,9 @@ run is evaluated on the same episodes"""
 # what to watch. Everything else shapes the learning curve, so resuming with a change is refused.
 RESUMABLE_FIELDS: frozenset[str] = frozenset(
     {"steps", "time_budget", "out", "resume", "device", "tensorboard", "checkpoint_every", "keep_checkpoints",
-     "eval_every", "eval_episodes", "eval_greedy"}
+     "eval_every", "eval_episodes", "eval_greedy",
+     # exact work savers: the same numbers to float rounding, so a run may resume with them switched
+     "rollout_cache", "shared_prefill", "shared_scoring"}
 )
 
 
@@ -121,9 +123,10 @@ class TrainConfig:
     resume: str | None = None
     """a run directory or checkpoint to continue exactly"""
     device: Literal["cpu", "cuda", "auto"] = "auto"
-    precision: Literal["fp32", "bf16"] = "fp32"
+    precision: Literal["auto", "fp32", "bf16"] = "auto"
     """bf16: autocast the model's forward passes (rollouts and updates) to bfloat16; weights, optimizer
-    state, logprobs and losses stay fp32"""
+    state, logprobs and losses stay fp32. auto: bf16 on a CUDA device that supports it (as TRL
+    defaults to), fp32 on a CPU (where bf16 changes the numbers: ask for it)"""
     rollout_precision: Literal["fp32", "bf16"] | None = None
     """the rollouts' forwards only; default: --precision. With bf16 rollouts and fp32 updates, what the
     update learns from (REINFORCE/RLOO's KL penalty) is recomputed in fp32"""
@@ -131,10 +134,16 @@ class TrainConfig:
     """the frozen reference's forwards only (it is never differentiated; its logprobs feed only the
     KL); default: --precision. bf16 autocasts them: 2-3x faster on a CPU with bf16 units, at ~0.02-0.03
     nats of error in an episode's summed logprob (benchmarks/reference_precision.py)"""
-    rollout_cache: Literal["dynamic", "preallocated"] = "dynamic"
-    """preallocated: the rollout's KV cache is written in place, not concatenated per step (agents/kv_cache.py)"""
-    shared_prefill: bool = False
-    """rollouts prefill each distinct prompt once (GRPO/RLOO groups) and skip left padding common to all rows"""
+    rollout_cache: Literal["dynamic", "preallocated"] = "preallocated"
+    """preallocated: the rollout's KV cache is written in place, not concatenated per step (agents/kv_cache.py);
+    dynamic: transformers' own cache (the same tokens and logprobs to float tolerance, slower)"""
+    shared_prefill: bool = True
+    """rollouts prefill each distinct prompt once (GRPO/RLOO groups) and skip left padding common to all rows;
+    --no-shared-prefill prefills every row (the same tokens and logprobs to float tolerance)"""
+    shared_scoring: bool = True
+    """the update's scoring passes (policy and reference) run each distinct prompt once for its group and
+    skip padding (agents/scoring.py); --no-shared-scoring scores every row in one padded forward (the same
+    loss and gradients to float tolerance)"""
     checkpoint_every: int = 10
     """save a checkpoint every K updates (and always at the end); 0 = only at the end"""
     keep_checkpoints: int = 2
