@@ -68,14 +68,20 @@ def test_sampling_logprobs_equal_score_sequences(sampling):
         assert torch.isfinite(batch.logprobs[m]).all() and (batch.logprobs[m] > -20).all()
 
 
-def test_scoring_is_one_forward_per_batch():
+def test_scoring_runs_each_sequence_once_never_per_token():
     policy = make_policy("gpt2")
-    batch = collect_rollouts(policy, make_envs(policy), seed=0)
-    calls = []
-    handle = policy.model.register_forward_hook(lambda *a: calls.append(1))
-    policy.score_sequences(batch.input_ids, batch.attention_mask, batch.prompt_length)
-    handle.remove()
-    assert len(calls) == 1
+    batch = collect_rollouts(policy, make_envs(policy, num_envs=8), seed=0, options={"group_size": 4})
+    for shared in (False, True):
+        policy.shared_scoring = shared
+        rows = []
+        handle = policy.model.register_forward_pre_hook(lambda m, a, kw: rows.append(kw["input_ids"].shape[0]),
+                                                        with_kwargs=True)
+        policy.score_sequences(batch.input_ids, batch.attention_mask, batch.prompt_length)
+        handle.remove()
+        if not shared:
+            assert rows == [8]  # one padded forward
+        else:  # the 2 groups' prompts once, then each response once, in at most 4 length buckets
+            assert rows[0] == 2 and sum(rows[1:]) <= 8 and len(rows) <= 5
 
 
 def test_same_seed_same_batch_and_different_seed_differs():
