@@ -32,7 +32,7 @@ RESUMABLE_FIELDS: frozenset[str] = frozenset(
     {"steps", "time_budget", "out", "resume", "device", "tensorboard", "checkpoint_every", "keep_checkpoints",
      "eval_every", "eval_episodes", "eval_greedy",
      # exact work savers: the same numbers to float rounding, so a run may resume with them switched
-     "rollout_cache", "shared_prefill", "shared_scoring"}
+     "rollout_cache", "shared_prefill", "shared_scoring", "threads"}
 )
 
 
@@ -144,6 +144,9 @@ class TrainConfig:
     """the update's scoring passes (policy and reference) run each distinct prompt once for its group and
     skip padding (agents/scoring.py); --no-shared-scoring scores every row in one padded forward (the same
     loss and gradients to float tolerance)"""
+    threads: int | None = None
+    """torch threads of this process (torch.set_num_threads); default: torch's own, one per core. On a
+    machine shared with other busy processes fewer threads can be faster (benchmarks/thread_policy.py)"""
     checkpoint_every: int = 10
     """save a checkpoint every K updates (and always at the end); 0 = only at the end"""
     keep_checkpoints: int = 2
@@ -216,6 +219,8 @@ class TrainConfig:
             raise ConfigError(f"--lora-rank must be >= 0 (0 = full fine-tuning), got {self.lora_rank}")
         if self.eval_every < 0 or self.eval_episodes < 1:
             raise ConfigError("--eval-every must be >= 0 (0 = never) and --eval-episodes >= 1")
+        if self.threads is not None and self.threads < 1:
+            raise ConfigError(f"--threads must be >= 1 (or left unset for torch's default), got {self.threads}")
         if self.checkpoint_every < 0 or self.keep_checkpoints < 1:
             raise ConfigError("--checkpoint-every must be >= 0 and --keep-checkpoints >= 1")
         if not self.temperature > 0:

@@ -187,6 +187,8 @@ class Trainer:
         from rlenv import DEFAULT_MODEL, check_env_id
 
         check_env_id(config.env)  # a typo fails here, before any model is loaded
+        if config.threads is not None:
+            torch.set_num_threads(config.threads)
         seed_everything(config.seed)  # the same on every rank: identical value-head / LoRA init
         model_path = config.model or DEFAULT_MODEL
         device = self.ranks.device if self.ranks.device is not None and config.device != "cpu" else config.device
@@ -197,6 +199,7 @@ class Trainer:
             self.policy = LMPolicy.from_pretrained(start_from, value_head=algo_cls.value_head,
                                                    lora_rank=config.lora_rank, device=device, sampling=sampling)
         self.policy.autocast_dtype = precision_dtype(config.precision, self.policy.device)
+        self.policy.shared_scoring = config.shared_scoring
         reference = None
         if algo_cls.needs_reference(config):
             if resume and not self.policy.is_lora:
@@ -208,6 +211,7 @@ class Trainer:
                 reference = self.policy.reference()
             if config.reference_precision is not None:
                 reference.autocast_dtype = AUTOCAST_DTYPES[config.reference_precision]
+            reference.shared_scoring = config.shared_scoring
         self.envs = make_envs(self.local_config, model_path)
         self.algorithm = algo_cls(self.policy, self.local_config, reference, ranks=self.ranks)
         self.evaluator = None

@@ -202,3 +202,33 @@ def test_reference_precision_autocasts_only_the_reference(tiny_model, tmp_path):
     assert 0 < (bf16 - fp32)[m].abs().max() < 0.1  # bf16 forwards, fp32 logprobs, within bf16's noise
     default = Trainer(tiny_config(tiny_model, tmp_path / "d", algo="grpo", kl_coef=0.1, precision="bf16"))
     assert default.algorithm.reference.autocast_dtype is torch.bfloat16  # unset: follows --precision
+
+
+def test_precision_auto_is_bf16_on_a_bf16_gpu_and_fp32_on_a_cpu(monkeypatch):
+    from agents.trainer import precision_dtype
+
+    assert TrainConfig(steps=1).precision == "auto"
+    assert precision_dtype("auto", torch.device("cpu")) is None  # bf16 changes a CPU's numbers: opt-in
+    assert precision_dtype("bf16", torch.device("cpu")) is torch.bfloat16
+    monkeypatch.setattr(torch.cuda, "is_bf16_supported", lambda *a, **k: True)
+    assert precision_dtype("auto", torch.device("cuda")) is torch.bfloat16
+    assert precision_dtype("fp32", torch.device("cuda")) is None
+    monkeypatch.setattr(torch.cuda, "is_bf16_supported", lambda *a, **k: False)
+    assert precision_dtype("auto", torch.device("cuda")) is None  # e.g. a V100
+
+
+def test_trainer_passes_scoring_and_thread_settings(tiny_model, tmp_path):
+    from agents.errors import ConfigError
+    from agents.trainer import Trainer
+
+    threads = torch.get_num_threads()
+    try:
+        trainer = Trainer(tiny_config(tiny_model, tmp_path / "s", algo="grpo", kl_coef=0.1, shared_scoring=False,
+                                      threads=1))
+        assert trainer.policy.shared_scoring is False and trainer.algorithm.reference.shared_scoring is False
+        assert torch.get_num_threads() == 1
+        assert Trainer(tiny_config(tiny_model, tmp_path / "d", algo="grpo", kl_coef=0.1)).policy.shared_scoring
+    finally:
+        torch.set_num_threads(threads)
+    with pytest.raises(ConfigError, match="--threads must be >= 1"):
+        TrainConfig(steps=1, threads=0)
