@@ -44,30 +44,45 @@ def _right_padded(rows: list[np.ndarray], device: torch.device) -> tuple[Tensor,
     return torch.from_numpy(ids).to(device), torch.from_numpy(mask).to(device)
 
 
-def _forward_at(model: PreTrainedModel, rows: list[np.ndarray], owner: np.ndarray, ends: np.ndarray,
-                cache: DynamicCache | None = None) -> tuple[Tensor, Tensor, Tensor]:
+def _forward_at(
+    model: PreTrainedModel,
+    rows: list[np.ndarray],
+    owner: np.ndarray,
+    ends: np.ndarray,
+    cache: DynamicCache | None = None,
+) -> tuple[Tensor, Tensor, Tensor]:
     """One forward over ``rows``; for each output i the logits and hidden state of row ``owner[i]``
     at position ``ends[i]`` (its last token). Returns (logits (N, V), hidden (N, H), mask (R, L))."""
     device = model.get_input_embeddings().weight.device
     ids, mask = _right_padded(rows, device)
     columns, slot = np.unique(ends, return_inverse=True)  # the logit columns any output reads
-    out = model(input_ids=ids, attention_mask=mask, position_ids=(mask.cumsum(-1) - 1).clamp(min=0),
-                use_cache=cache is not None, **{_cache_kwarg(model): cache}, output_hidden_states=True,
-                logits_to_keep=torch.from_numpy(columns).to(device))
+    out = model(
+        input_ids=ids,
+        attention_mask=mask,
+        position_ids=(mask.cumsum(-1) - 1).clamp(min=0),
+        use_cache=cache is not None,
+        **{_cache_kwarg(model): cache},
+        output_hidden_states=True,
+        logits_to_keep=torch.from_numpy(columns).to(device),
+    )
     owner_t, end_t = torch.from_numpy(owner).to(device), torch.from_numpy(ends).to(device)
     logits = out.logits[owner_t, torch.from_numpy(slot).to(device)]  # (N, V)
     hidden = out.hidden_states[-1][owner_t, end_t]  # (N, H), post final norm
     return logits.float(), hidden.float(), mask
 
 
-def prefix_grouped_forward(model: PreTrainedModel, input_ids: Tensor, attention_mask: Tensor) -> tuple[Tensor, Tensor]:
+def prefix_grouped_forward(
+    model: PreTrainedModel, input_ids: Tensor, attention_mask: Tensor
+) -> tuple[Tensor, Tensor]:
     """Next-token logits (N, V_model) and last hidden state (N, H) at each row's last real token,
     with one forward per group of rows that are prefixes of one longest row (an episode's
     transitions): the row of t tokens reads position t - 1 of its episode's forward."""
     rows = real_tokens(input_ids, attention_mask)
     lengths = np.array([len(r) for r in rows])
     if lengths.min() < 1:
-        raise ValueError("an observation has no real token (attention_mask all 0); rlenv observations hold the prompt")
+        raise ValueError(
+            "an observation has no real token (attention_mask all 0); rlenv observations hold the prompt"
+        )
     roots: list[np.ndarray] = []
     table = np.zeros((len(rows), int(lengths.max())), dtype=np.int64)  # (R, L) the roots, right-padded
     root_lengths = np.zeros(len(rows), dtype=np.int64)
@@ -119,7 +134,9 @@ class ActingCache:
         return all(type(layer) is DynamicLayer for layer in DynamicCache(config=model.config).layers)
 
     @torch.no_grad()
-    def __call__(self, model: PreTrainedModel, input_ids: Tensor, attention_mask: Tensor) -> tuple[Tensor, Tensor]:
+    def __call__(
+        self, model: PreTrainedModel, input_ids: Tensor, attention_mask: Tensor
+    ) -> tuple[Tensor, Tensor]:
         """Logits (N, V_model) and hidden state (N, H) at each row's last real token, as
         ``last_token_forward`` gives them."""
         rows = real_tokens(input_ids, attention_mask)
@@ -134,8 +151,9 @@ class ActingCache:
     def _prefill_all(self, model: PreTrainedModel, rows: list[np.ndarray]) -> None:
         lengths = np.array([len(r) for r in rows])
         self.cache = DynamicCache(config=model.config)
-        self.logits, self.hidden, self.cache_mask = _forward_at(model, rows, np.arange(len(rows)), lengths - 1,
-                                                                cache=self.cache)
+        self.logits, self.hidden, self.cache_mask = _forward_at(
+            model, rows, np.arange(len(rows)), lengths - 1, cache=self.cache
+        )
         self.tokens = [r.copy() for r in rows]
 
     def _advance(self, model: PreTrainedModel, rows: list[np.ndarray]) -> None:
@@ -183,8 +201,15 @@ class ActingCache:
         column[at] = 1
         self.cache_mask = torch.cat([self.cache_mask, column], 1)
         kwarg = _cache_kwarg(model)
-        out = model(input_ids=token, attention_mask=self.cache_mask, position_ids=position, use_cache=True,
-                    **{kwarg: self.cache}, output_hidden_states=True, logits_to_keep=1)
+        out = model(
+            input_ids=token,
+            attention_mask=self.cache_mask,
+            position_ids=position,
+            use_cache=True,
+            **{kwarg: self.cache},
+            output_hidden_states=True,
+            logits_to_keep=1,
+        )
         self.cache = getattr(out, kwarg)
         self.logits[at] = out.logits[at, -1].float()
         self.hidden[at] = out.hidden_states[-1][at, -1].float()
@@ -198,7 +223,9 @@ class ActingCache:
             return
         # (N, width): the live columns of each row in order, padded with column 0 (masked off)
         order = torch.sort((~live).to(torch.int8), dim=1, stable=True).indices[:, :width]
-        new_mask = (torch.arange(width, device=live.device)[None, :] < counts[:, None]).to(self.cache_mask.dtype)
+        new_mask = (torch.arange(width, device=live.device)[None, :] < counts[:, None]).to(
+            self.cache_mask.dtype
+        )
         for layer in self.cache.layers:
             for name in ("keys", "values"):
                 old = getattr(layer, name)  # (N, H, C, D)

@@ -46,8 +46,9 @@ def distinct_prompts(prompt_ids: Tensor, prompt_mask: Tensor) -> tuple[Tensor, T
     return first_row, inverse
 
 
-def length_buckets(lengths: Tensor, *, max_buckets: int = 4, overhead: float = 0.1,
-                   fixed: int = 0) -> list[Tensor]:
+def length_buckets(
+    lengths: Tensor, *, max_buckets: int = 4, overhead: float = 0.1, fixed: int = 0
+) -> list[Tensor]:
     """Cut rows into buckets of similar length that minimise the padded work of their forwards.
 
     Args:

@@ -74,8 +74,8 @@ def test_scoring_runs_each_sequence_once_never_per_token():
     for shared in (False, True):
         policy.shared_scoring = shared
         rows = []
-        handle = policy.model.register_forward_pre_hook(lambda m, a, kw: rows.append(kw["input_ids"].shape[0]),
-                                                        with_kwargs=True)
+        handle = policy.model.register_forward_pre_hook(
+            lambda m, a, kw, rows=rows: rows.append(kw["input_ids"].shape[0]), with_kwargs=True)
         policy.score_sequences(batch.input_ids, batch.attention_mask, batch.prompt_length)
         handle.remove()
         if not shared:

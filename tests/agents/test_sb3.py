@@ -474,7 +474,7 @@ def test_acting_cache_gives_the_plain_forward_across_autoresets(tokenizer):
     obs = venv.reset()
     fed, resets, restarted = [], 0, True
     model.register_forward_pre_hook(lambda m, a, kw: fed.append(kw["input_ids"].shape), with_kwargs=True)
-    for step in range(14):
+    for _ in range(14):
         ids, mask = torch.as_tensor(obs["input_ids"]).float(), torch.as_tensor(obs["attention_mask"]).float()
         with torch.no_grad():
             ref_logits, ref_hidden = last_token_forward(model, ids, mask)

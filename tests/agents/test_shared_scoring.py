@@ -21,7 +21,9 @@ pytestmark = pytest.mark.usefixtures("single_thread")
 def grouped_batch(policy, group_size=4, num_envs=12, seed=0):
     envs = make_envs(policy, num_envs=num_envs, max_new_tokens=8)
     options = {"group_size": group_size} if group_size > 1 else None
-    batch = collect_rollouts(policy, envs, seed=seed, options=options, with_values=policy.value_head is not None)
+    batch = collect_rollouts(
+        policy, envs, seed=seed, options=options, with_values=policy.value_head is not None
+    )
     lengths = batch.response_mask.sum(1)
     assert lengths.min() < lengths.max(), "the batch should mix response lengths"
     return batch
@@ -42,7 +44,11 @@ def test_shared_scores_equal_the_padded_forward(arch, group_size):
     batch = grouped_batch(policy, group_size)
     plain, shared = both_paths(policy, batch, with_values=True, with_entropy=True)
     m = batch.response_mask.bool()
-    for a, b in ((plain.logprobs, shared.logprobs), (plain.values, shared.values), (plain.entropy, shared.entropy)):
+    for a, b in (
+        (plain.logprobs, shared.logprobs),
+        (plain.values, shared.values),
+        (plain.entropy, shared.entropy),
+    ):
         assert a.shape == b.shape == batch.response_mask.shape
         torch.testing.assert_close(b[m], a[m], atol=1e-5, rtol=1e-5)
     # and both score what the rollout sampled
@@ -81,8 +87,9 @@ def test_a_groups_prompt_runs_once_and_buckets_skip_padding():
     policy = boost_eos(make_policy("gpt2"), bias=1.5)
     batch = grouped_batch(policy, group_size=4)
     shapes = []
-    policy.model.register_forward_pre_hook(lambda module, args, kwargs: shapes.append(kwargs["input_ids"].shape),
-                                           with_kwargs=True)
+    policy.model.register_forward_pre_hook(
+        lambda module, args, kwargs: shapes.append(kwargs["input_ids"].shape), with_kwargs=True
+    )
     policy.score_sequences(batch.input_ids, batch.attention_mask, batch.prompt_length)
     assert shapes[0][0] == len(set(batch.prompts)) < 12  # the prompt pass: one row per group
     fed = sum(rows * cols for rows, cols in shapes)
