@@ -114,6 +114,7 @@ class ActingCache:
     """
 
     def __init__(self) -> None:
+        self._usable: tuple[PreTrainedModel, bool] | None = None
         self.reset()
 
     def reset(self) -> None:
@@ -131,7 +132,10 @@ class ActingCache:
 
     def usable(self, model: PreTrainedModel) -> bool:
         """Whether the cache holds only full-attention layers (sliding windows are not spliced)."""
-        return all(type(layer) is DynamicLayer for layer in DynamicCache(config=model.config).layers)
+        if self._usable is None or self._usable[0] is not model:
+            kinds = DynamicCache(config=model.config).layers
+            self._usable = (model, all(type(layer) is DynamicLayer for layer in kinds))
+        return self._usable[1]
 
     @torch.no_grad()
     def __call__(
