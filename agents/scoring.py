@@ -25,6 +25,9 @@ from __future__ import annotations
 import torch
 from torch import Tensor
 
+MAX_CUTS = 48
+"""the most cut points :func:`length_buckets` weighs (its dynamic programme is quadratic in them)"""
+
 
 def distinct_prompts(prompt_ids: Tensor, prompt_mask: Tensor) -> tuple[Tensor, Tensor]:
     """The distinct prompt rows and which one each row has.
@@ -68,8 +71,11 @@ def length_buckets(
     B = len(sorted_lengths)
     single = B * (fixed + sorted_lengths[0]) if B else 0
     penalty = overhead * single
-    # candidate cut points: where the length changes (a bucket never splits rows of equal length)
+    # candidate cut points: where the length changes (a bucket never splits rows of equal length);
+    # at most MAX_CUTS of them, evenly spread, so that planning stays far cheaper than a forward
     starts = [0] + [i for i in range(1, B) if sorted_lengths[i] != sorted_lengths[i - 1]]
+    if len(starts) > MAX_CUTS:
+        starts = [starts[round(i * (len(starts) - 1) / (MAX_CUTS - 1))] for i in range(MAX_CUTS)]
     # best[k][j]: least cost of rows [starts[j], B) in k buckets; a bucket from starts[j] pays its rows
     # times its first (longest) length
     n = len(starts)
