@@ -553,3 +553,33 @@ def test_episode_buffer_minibatches_hold_whole_episodes_once():
     positions = [order.index(t) for t in seen]
     runs = [positions[i + 1] - positions[i] for i in range(len(positions) - 1)]
     assert sum(r == 1 for r in runs) >= 30 - 2 * len(episodes)  # consecutive within an episode
+
+
+@pytest.mark.parametrize("arch", ["gpt2", "llama", "qwen2", "neox"])
+def test_episode_savers_equal_the_plain_forward_for_every_architecture(arch):
+    """Rotary and learned positions alike: episodes grow a token per call, one restarts mid-way."""
+    from agents.sb3_forward import ActingCache, prefix_grouped_forward
+    from tests.agents.conftest import build_model
+
+    torch.manual_seed(0)
+    model = build_model(arch, 40).eval()
+    ids, lengths, cache = torch.randint(3, 40, (4, 12)), [3, 5, 2, 4], ActingCache()
+    seen_ids, seen_masks = [], []
+    for step in range(8):
+        mask = (torch.arange(12)[None, :] < torch.tensor(lengths)[:, None]).float()
+        with torch.no_grad():
+            logits, hidden = cache(model, ids.float(), mask)
+            ref_logits, ref_hidden = last_token_forward(model, ids.float(), mask)
+        torch.testing.assert_close(logits, ref_logits, atol=1e-5, rtol=1e-5)
+        torch.testing.assert_close(hidden, ref_hidden, atol=1e-5, rtol=1e-5)
+        seen_ids.append(ids.clone())
+        seen_masks.append(mask)
+        lengths = [n + 1 for n in lengths]
+        if step == 3:  # sub-env 1 starts a new episode
+            ids[1], lengths[1] = torch.randint(3, 40, (12,)), 2
+    all_ids, all_masks = torch.cat(seen_ids).float(), torch.cat(seen_masks)
+    with torch.no_grad():
+        grouped = prefix_grouped_forward(model, all_ids, all_masks)
+        plain = last_token_forward(model, all_ids, all_masks)
+    torch.testing.assert_close(grouped[0], plain[0], atol=1e-5, rtol=1e-5)
+    torch.testing.assert_close(grouped[1], plain[1], atol=1e-5, rtol=1e-5)
