@@ -42,7 +42,9 @@ run is evaluated on the same episodes"""
 # what to watch. Everything else shapes the learning curve, so resuming with a change is refused.
 RESUMABLE_FIELDS: frozenset[str] = frozenset(
     {"steps", "time_budget", "out", "resume", "device", "tensorboard", "checkpoint_every", "keep_checkpoints",
-     "eval_every", "eval_episodes", "eval_greedy", "setting_sources", "report_to"}
+     "eval_every", "eval_episodes", "eval_greedy", "setting_sources", "report_to",
+     # exact work savers: the same numbers to float rounding, so a run may resume with them switched
+     "rollout_cache", "shared_prefill", "shared_scoring", "threads"}
 )
 
 SETTING_DEFAULTS: dict[str, Any] = {"lr": 1e-4, "kl_coef": 0.05, "clip_range": 0.2, "epsilon_high": None,
@@ -181,9 +183,10 @@ class TrainConfig:
     resume: str | None = None
     """a run directory or checkpoint to continue exactly"""
     device: Literal["cpu", "cuda", "auto"] = "auto"
-    precision: Literal["fp32", "bf16"] = "fp32"
+    precision: Literal["auto", "fp32", "bf16"] = "auto"
     """bf16: autocast the model's forward passes (rollouts and updates) to bfloat16; weights, optimizer
-    state, logprobs and losses stay fp32"""
+    state, logprobs and losses stay fp32. auto: bf16 on a CUDA device that supports it (as TRL
+    defaults to), fp32 on a CPU (where bf16 changes the numbers: ask for it)"""
     rollout_precision: Literal["fp32", "bf16"] | None = None
     """the rollouts' forwards only; default: --precision. With bf16 rollouts and fp32 updates, what the
     update learns from (REINFORCE/RLOO's KL penalty) is recomputed in fp32"""
@@ -191,8 +194,9 @@ class TrainConfig:
     """the frozen reference's forwards only (it is never differentiated; its logprobs feed only the
     KL); default: --precision. bf16 autocasts them: 2-3x faster on a CPU with bf16 units, at ~0.02-0.03
     nats of error in an episode's summed logprob (benchmarks/reference_precision.py)"""
-    rollout_cache: Literal["dynamic", "preallocated"] = "dynamic"
-    """preallocated: the rollout's KV cache is written in place, not concatenated per step (agents/kv_cache.py)"""
+    rollout_cache: Literal["dynamic", "preallocated"] = "preallocated"
+    """preallocated: the rollout's KV cache is written in place, not concatenated per step (agents/kv_cache.py);
+    dynamic: transformers' own cache (the same tokens and logprobs to float tolerance, slower)"""
     rollout_correction: Literal["none", "tis", "mis"] = "none"
     """with --rollout-precision bf16: weight each token's loss by pi_train / pi_sample (fp32 / bf16 logprobs),
     truncated at the cap (tis) or zeroed above it (mis); the mismatch KL is logged either way"""
@@ -200,8 +204,16 @@ class TrainConfig:
     """the correction's weight per token, or one per episode (the product of its tokens' ratios)"""
     rollout_correction_cap: float = 3.0
     """the largest weight the correction keeps (TRL's vllm_importance_sampling_clip_max)"""
-    shared_prefill: bool = False
-    """rollouts prefill each distinct prompt once (GRPO/RLOO groups) and skip left padding common to all rows"""
+    shared_prefill: bool = True
+    """rollouts prefill each distinct prompt once (GRPO/RLOO groups) and skip left padding common to all rows;
+    --no-shared-prefill prefills every row (the same tokens and logprobs to float tolerance)"""
+    shared_scoring: bool = True
+    """the update's scoring passes (policy and reference) run each distinct prompt once for its group and
+    skip padding (agents/scoring.py); --no-shared-scoring scores every row in one padded forward (the same
+    loss and gradients to float tolerance)"""
+    threads: int | None = None
+    """torch threads of this process (torch.set_num_threads); default: torch's own, one per core. On a
+    machine shared with other busy processes fewer threads can be faster (benchmarks/thread_policy.py)"""
     checkpoint_every: int = 10
     """save a checkpoint every K updates (and always at the end); 0 = only at the end"""
     keep_checkpoints: int = 2
@@ -313,6 +325,8 @@ class TrainConfig:
             raise ConfigError(f"--lora-rank must be >= 0 (0 = full fine-tuning), got {self.lora_rank}")
         if self.eval_every < 0 or self.eval_episodes < 1:
             raise ConfigError("--eval-every must be >= 0 (0 = never) and --eval-episodes >= 1")
+        if self.threads is not None and self.threads < 1:
+            raise ConfigError(f"--threads must be >= 1 (or left unset for torch's default), got {self.threads}")
         if self.checkpoint_every < 0 or self.keep_checkpoints < 1:
             raise ConfigError("--checkpoint-every must be >= 0 and --keep-checkpoints >= 1")
         if self.epsilon_high is not None and not self.epsilon_high > 0:
@@ -329,10 +343,11 @@ class TrainConfig:
         if self.rollout_correction != "none":
             if not self.rollout_correction_cap > 1:
                 raise ConfigError(f"--rollout-correction-cap must be > 1, got {self.rollout_correction_cap}")
-            if self.rollout_precision != "bf16" or self.precision != "fp32":
+            if self.rollout_precision != "bf16" or self.precision == "bf16":  # auto: fp32 on a CPU
                 raise ConfigError(
                     "--rollout-correction corrects for rollouts sampled at a lower precision than the update; "
-                    "it needs --rollout-precision bf16 with --precision fp32 (otherwise sampler and learner agree): "
+                    "it needs --rollout-precision bf16 with an fp32 update (--precision fp32, or auto on a CPU; "
+                    "otherwise sampler and learner agree): "
                     "add those flags or drop --rollout-correction"
                 )
         if not self.temperature > 0:

@@ -23,6 +23,7 @@ from __future__ import annotations
 
 import contextlib
 import copy
+import functools
 import inspect
 import logging
 from collections.abc import Iterator
@@ -33,12 +34,24 @@ from typing import Any
 import torch
 from safetensors.torch import load_file, save_file
 from torch import Tensor, nn
-from transformers import AutoModelForCausalLM, AutoTokenizer, PreTrainedModel, PreTrainedTokenizerBase
+from transformers import (
+    AutoModelForCausalLM,
+    AutoTokenizer,
+    DynamicCache,
+    PreTrainedModel,
+    PreTrainedTokenizerBase,
+)
+from transformers.cache_utils import DynamicLayer
 
 from agents.losses import entropy_from_logprobs
+from agents.scoring import distinct_prompts, length_buckets
 from rlenv.tokenizer import check_tokenizer, check_tokenizer_files
 
 logger = logging.getLogger(__name__)
+
+SCORING_OVERHEAD = 0.1
+"""the cost of one more forward in the scoring pass, as a share of the single padded forward's work
+(:func:`agents.scoring.length_buckets`): a split must save more than this"""
 
 VALUE_HEAD_FILE = "value_head.safetensors"
 LORA_DIR = "lora_adapter"  # a subfolder: an adapter_config.json at the top would make HF load it as a hub adapter
@@ -191,6 +204,8 @@ class LMPolicy(nn.Module):
         self.value_head: nn.Module | None = value_head if isinstance(value_head, nn.Module) else None
         self.autocast_dtype: torch.dtype | None = None
         """e.g. torch.bfloat16: run the model's forward passes under autocast; weights and logprobs stay fp32"""
+        self.shared_scoring = True
+        """score_sequences runs a group's prompt once and skips padding (False: one padded forward)"""
         self._adapters_off = False  # True only for the LoRA reference view
         self._frozen = False
         super().train(False)
@@ -282,6 +297,7 @@ class LMPolicy(nn.Module):
         ref.sampling = SamplingConfig(temperature=self.sampling.temperature)
         ref._cache_kwarg = self._cache_kwarg
         ref.autocast_dtype = self.autocast_dtype
+        ref.shared_scoring = self.shared_scoring
         ref.value_head = None
         ref._frozen = True
         nn.Module.train(ref, False)
@@ -403,17 +419,30 @@ class LMPolicy(nn.Module):
         with_values: bool = False,
         with_entropy: bool = False,
     ) -> SequenceScores:
-        """Score the response columns [P, P+T) of (B, P+T) sequences in ONE forward pass.
+        """Score the response columns [P, P+T) of (B, P+T) sequences, one forward per sequence at most.
 
         Returns logprobs (B, T) of the tokens under the sampling distribution, values (B, T) — the
         value of the state *before* each response token, i.e. read at column P-1+t — and entropy
         (B, T) of the sampling distribution (detached: a statistic). Columns past a sequence's end hold pad and are
         meaningless; mask them with the rollout's ``response_mask``.
+
+        With :attr:`shared_scoring` (the default) a prompt shared by several rows (GRPO/RLOO's
+        groups) runs once and rows are bucketed by length, so no forward runs on padding or on a
+        repeated prompt (:mod:`agents.scoring`); otherwise every row runs in one padded forward. Both
+        give the same outputs and gradients to float rounding.
         """
         P = int(prompt_length)
         T = input_ids.shape[1] - P
         if T < 1 or P < 1:
             raise ValueError(f"need 1 <= prompt_length < sequence length, got {P} and {input_ids.shape[1]}")
+        if self.shared_scoring and self._full_attention_cache:
+            return self._score_shared(input_ids, attention_mask, P, with_values, with_entropy)
+        return self._score_padded(input_ids, attention_mask, P, with_values, with_entropy)
+
+    def _score_padded(self, input_ids: Tensor, attention_mask: Tensor, P: int, with_values: bool,
+                      with_entropy: bool) -> SequenceScores:
+        """Every row in ONE forward, padded to the batch's longest prompt and response."""
+        T = input_ids.shape[1] - P
         # Only the columns some row uses are run through the model: leading prompt columns that are
         # padding in every row, and trailing response columns after every episode has ended.
         # The outputs are padded back to T columns (zeros, masked out by the response mask anyway).
@@ -426,21 +455,66 @@ class LMPolicy(nn.Module):
             ids, mask, position_ids_from_mask(mask), logits_to_keep=used + 1, with_values=with_values
         )
         tokens = ids[:, P - first :]  # (B, used)
-        scores = self._score_columns(logits, values, tokens, with_entropy)
-        if used == T:
-            return scores
-        pad = (0, T - used)
-        return SequenceScores(
-            torch.nn.functional.pad(scores.logprobs, pad),
-            torch.nn.functional.pad(scores.values, pad) if scores.values is not None else None,
-            torch.nn.functional.pad(scores.entropy, pad) if scores.entropy is not None else None,
-        )
+        # the logits at column c predict token c+1: columns [P-1, P+used-1) score the response
+        scores = self._score_columns(logits[:, :-1], values[:, :-1] if values is not None else None, tokens,
+                                     with_entropy)
+        return _pad_scores(scores, T)
+
+    def _score_shared(self, input_ids: Tensor, attention_mask: Tensor, P: int, with_values: bool,
+                      with_entropy: bool) -> SequenceScores:
+        """Each distinct prompt once, then the responses in length buckets on its cache (agents.scoring)."""
+        T = input_ids.shape[1] - P
+        real = attention_mask.bool()
+        first = int(real[:, :P].any(0).long().argmax())
+        prompt_ids, prompt_mask = input_ids[:, first:P], attention_mask[:, first:P]  # (B, Pc)
+        Pc = P - first
+        response = real[:, P:]
+        lengths = torch.where(response.any(1), T - response.flip(1).long().argmax(1), 1)  # (B,) columns to score
+        prompt_rows, inverse = distinct_prompts(prompt_ids, prompt_mask)
+        B, U = input_ids.shape[0], prompt_rows.numel()
+        longest = int(lengths.max())
+        if (B - U) * Pc <= SCORING_OVERHEAD * B * (Pc + longest):  # too few repeats to pay a second forward
+            prompt_lengths = prompt_mask.sum(1)
+            buckets = length_buckets(prompt_lengths + lengths, overhead=SCORING_OVERHEAD)
+            parts = [self._score_padded(input_ids[rows], attention_mask[rows], P, with_values, with_entropy)
+                     for rows in buckets]
+            return _gather_scores(parts, buckets)
+
+        ids, mask = prompt_ids[prompt_rows], prompt_mask[prompt_rows]  # (U, Pc)
+        head_logits, head_values, cache = self.forward_tokens(
+            ids, mask, position_ids_from_mask(mask), cache=DynamicCache(config=self.model.config),
+            logits_to_keep=1, with_values=with_values,
+        )  # (U, 1, V), (U, 1): they score each row's first response token
+        layers = [(layer.keys, layer.values) for layer in cache.layers]  # (U, H, Pc, D) each
+        buckets = length_buckets(lengths, overhead=SCORING_OVERHEAD, fixed=Pc)
+        parts = []
+        for rows in buckets:
+            width = int(lengths[rows].max())
+            u = inverse[rows]  # (n,) each row's prompt
+            logits, values = head_logits[u], head_values[u] if head_values is not None else None
+            if width > 1:  # feed the response but its last token (nothing reads the logits after it)
+                block_mask = torch.cat([mask[u], attention_mask[rows, P : P + width - 1]], 1)  # (n, Pc + w - 1)
+                repeated = DynamicCache(ddp_cache_data=[(k[u], v[u]) for k, v in layers])
+                block_logits, block_values, _ = self.forward_tokens(
+                    input_ids[rows, P : P + width - 1], block_mask, position_ids_from_mask(block_mask)[:, Pc:],
+                    cache=repeated, with_values=with_values,
+                )
+                logits = torch.cat([logits, block_logits], 1)  # (n, w, V)
+                values = torch.cat([values, block_values], 1) if values is not None else None
+            parts.append(_pad_scores(self._score_columns(logits, values, input_ids[rows, P : P + width],
+                                                         with_entropy), T))
+        return _gather_scores(parts, buckets)
+
+    @functools.cached_property
+    def _full_attention_cache(self) -> bool:
+        """Whether every layer's KV cache is a plain full-attention one, so a prompt's cache can be
+        repeated to its rows (sliding-window layers keep their plain padded forward)."""
+        return all(type(layer) is DynamicLayer for layer in DynamicCache(config=self.model.config).layers)
 
     def _score_columns(self, logits: Tensor, values: Tensor | None, tokens: Tensor,
                        with_entropy: bool) -> SequenceScores:
-        """Logprobs, values and entropy of ``tokens`` (B, S) from the S + 1 last logits/values."""
-        # the logits at column c predict token c+1: columns [P-1, P+S-1) score the response
-        logits = logits[:, :-1]  # (B, S, V)
+        """Logprobs, values and entropy of ``tokens`` (B, S) from the logits (B, S, V) and values (B, S)
+        of the states before them."""
         with self._model_context():
             logp_all = sampling_logprobs(logits, self.sampling, keep=tokens)  # (B, S, V)
             logprobs = logp_all.gather(-1, tokens.unsqueeze(-1)).squeeze(-1)
@@ -450,7 +524,7 @@ class LMPolicy(nn.Module):
                 with torch.no_grad():
                     plain = logp_all if self.sampling.is_plain else sampling_logprobs(logits, self.sampling)
                     entropy = entropy_from_logprobs(plain)
-        return SequenceScores(logprobs, values[:, :-1] if values is not None else None, entropy)
+        return SequenceScores(logprobs, values, entropy)
 
     @torch.no_grad()
     def sample(self, logits: Tensor, generator: torch.Generator | None = None) -> tuple[Tensor, Tensor]:
@@ -466,6 +540,33 @@ class LMPolicy(nn.Module):
                 "have probably diverged: lower the learning rate or restore the last good checkpoint"
             )
         return actions.squeeze(1), logprobs
+
+
+def _pad_scores(scores: SequenceScores, T: int) -> SequenceScores:
+    """Zero-pad (B, S) scores to T columns (the columns after every row's end)."""
+    S = scores.logprobs.shape[1]
+    if S == T:
+        return scores
+    pad = (0, T - S)
+    return SequenceScores(*(torch.nn.functional.pad(x, pad) if x is not None else None
+                            for x in (scores.logprobs, scores.values, scores.entropy)))
+
+
+def _gather_scores(parts: list[SequenceScores], buckets: list[Tensor]) -> SequenceScores:
+    """Scores of row buckets (each (n_i, T)) back in the batch's row order (B, T)."""
+    if len(parts) == 1:
+        order = buckets[0]
+        if torch.equal(order, torch.arange(order.numel(), device=order.device)):
+            return parts[0]
+    rows = torch.cat(buckets)
+    back = torch.empty_like(rows)
+    back[rows] = torch.arange(rows.numel(), device=rows.device)  # the inverse permutation
+
+    def join(field: str) -> Tensor | None:
+        pieces = [getattr(p, field) for p in parts]
+        return None if pieces[0] is None else torch.cat(pieces)[back]
+
+    return SequenceScores(join("logprobs"), join("values"), join("entropy"))
 
 
 def fuse_tanh_gelu(model: nn.Module) -> int:

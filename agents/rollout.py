@@ -80,8 +80,8 @@ def collect_rollouts(
     seed: int | None = None,
     options: dict[str, Any] | None = None,
     with_values: bool = False,
-    cache: Literal["dynamic", "preallocated"] = "dynamic",
-    share_prompt_prefill: bool = False,
+    cache: Literal["dynamic", "preallocated"] = "preallocated",
+    share_prompt_prefill: bool = True,
     autocast_dtype: torch.dtype | None | Literal["policy"] = "policy",
 ) -> RolloutBatch:
     """Run one synchronous batch of episodes (one per sub-env) and return it as a :class:`RolloutBatch`.
@@ -96,13 +96,16 @@ def collect_rollouts(
     cache in the same forward as the other rows' single token (a ragged block, right-padded with
     masked pad tokens), and the next token is sampled from the logits at each row's last real token.
 
-    Work savers (each off by default, which keeps the default path as it was):
+    Work savers, on by default: each gives the same tokens and logprobs as the plain path
+    (``cache="dynamic", share_prompt_prefill=False``) to float tolerance (tests/agents/test_rollout_work_savers.py):
 
     - ``cache="preallocated"``: keys and values are written in place into buffers sized for the
-      whole rollout (:mod:`agents.kv_cache`) instead of being concatenated on every step.
+      whole rollout (:mod:`agents.kv_cache`) instead of being concatenated on every step
+      (``"dynamic"``: transformers' ``DynamicCache``).
     - ``share_prompt_prefill``: rows with the same (padded) prompt — GRPO/RLOO's groups — prefill it
       once; the prompt's cache and first logits are then repeated to every row of the group. Left
-      padding common to every row is dropped from the prefill and the cache.
+      padding common to every row is dropped from the prefill and the cache. Without groups it
+      only drops that padding.
     - ``autocast_dtype``: the rollout's forwards under this autocast dtype (e.g. ``torch.bfloat16``;
       None = fp32; ``"policy"`` = the policy's own :attr:`LMPolicy.autocast_dtype`). A lower one than
       the policy's marks the batch ``low_precision``, so the update recomputes what it learns from.

@@ -21,9 +21,17 @@ Usage (``import agents`` does not import this module, so SB3 costs nothing until
     model = PPO(LMActorCriticPolicy, env, policy_kwargs=dict(model=rlenv.DEFAULT_MODEL))
     model.learn(4096)
 
-SB3 is per-transition: each step re-runs the LM over the whole observation (no KV cache) and the
-update re-scores every stored transition. That is correct but slower than the native batched
-agents (``benchmarks/sb3_vs_native.py`` measures by how much).
+SB3 is per-transition, but an episode's observations are prefixes of each other, so the extractor
+does an episode's work once (:mod:`agents.sb3_forward`): while acting it keeps a KV cache per
+sub-env (each step feeds one token), and in the update it scores the transitions of one episode
+with one forward. For the update to see whole episodes, give PPO the :class:`EpisodeRolloutBuffer`
+(minibatches of shuffled whole episodes instead of shuffled transitions)::
+
+    model = PPO(LMActorCriticPolicy, env, policy_kwargs=dict(model=rlenv.DEFAULT_MODEL),
+                rollout_buffer_class=EpisodeRolloutBuffer)
+
+Both give SB3 the log-probs, values and entropies of one forward per observation to float rounding;
+``benchmarks/sb3_vs_native.py`` measures what is left against the native batched agents.
 
 ``SB3VectorEnv`` exposes rlenv's native batched :class:`rlenv.TextGenVectorEnv` as an SB3
 ``VecEnv`` (:func:`make_sb3_vec_env` builds one from an env id), so SB3 steps N episodes with one
@@ -41,6 +49,7 @@ import numpy as np
 import torch
 from gymnasium import spaces
 from gymnasium.vector import AutoresetMode
+from stable_baselines3.common.buffers import DictRolloutBuffer
 from stable_baselines3.common.policies import ActorCriticPolicy
 from stable_baselines3.common.torch_layers import BaseFeaturesExtractor
 from stable_baselines3.common.type_aliases import Schedule
@@ -50,8 +59,10 @@ from torch import Tensor, nn
 from transformers import AutoModelForCausalLM, PreTrainedModel
 
 from agents.policy import check_model_dir
+from agents.sb3_forward import ActingCache, prefix_grouped_forward
 
 __all__ = [
+    "EpisodeRolloutBuffer",
     "LMActorCriticPolicy",
     "LMFeaturesExtractor",
     "LMPolicyMixin",
@@ -139,10 +150,27 @@ class LMFeaturesExtractor(BaseFeaturesExtractor):
         self.model_source = model  # what to rebuild from when SB3 reloads the policy
         self.vocab_size = vocab_size
         self.hidden_size = hidden_size
+        self.episode_work_savers = True
+        """False: one plain forward per observation (``last_token_forward``), as before the savers"""
+        self.acting_cache = ActingCache()
 
     def forward(self, observations: dict[str, Tensor]) -> Tensor:
-        logits, hidden = last_token_forward(self.model, observations["input_ids"], observations["attention_mask"])
+        ids, mask = observations["input_ids"], observations["attention_mask"]
+        if not self.episode_work_savers:
+            logits, hidden = last_token_forward(self.model, ids, mask)
+        elif torch.is_grad_enabled():  # the update: one forward per episode of the minibatch
+            logits, hidden = prefix_grouped_forward(self.model, ids, mask)
+        elif self.acting_cache.usable(self.model) and self._is_acting_batch(ids):  # acting: one token per step
+            logits, hidden = self.acting_cache(self.model, ids, mask)
+        else:
+            logits, hidden = prefix_grouped_forward(self.model, ids, mask)
         return torch.cat([logits[:, : self.vocab_size], hidden], dim=-1)  # (B, V + H)
+
+    def _is_acting_batch(self, ids: Tensor) -> bool:
+        """The batch the cache holds, or the first one: a call of another size (SB3's bootstrap of a
+        few truncated episodes, a single ``predict``) is answered apart and leaves the cache alone."""
+        held = self.acting_cache.tokens
+        return held is None or len(held) == ids.shape[0]
 
 
 class _SplitLatent(nn.Module):
@@ -237,9 +265,12 @@ class LMPolicyMixin:
         return data
 
     def train(self, mode: bool = True) -> Any:
+        switched = mode != self.training  # type: ignore[attr-defined]
         super().train(mode)  # type: ignore[misc]
         if not self.lm_dropout:
             self.features_extractor.model.eval()  # gradients still flow; only dropout is off
+        if switched:  # SB3 switches to training for every update: the acting cache holds the old weights' keys
+            self.features_extractor.acting_cache.reset()
         return self
 
 
@@ -256,6 +287,39 @@ class LMActorCriticPolicy(LMPolicyMixin, ActorCriticPolicy):  # type: ignore[mis
     ``PPO(LMActorCriticPolicy, env, policy_kwargs=dict(model=PATH_OR_MODEL))``; A2C likewise.
     See :class:`LMPolicyMixin` for the ``policy_kwargs``.
     """
+
+
+class EpisodeRolloutBuffer(DictRolloutBuffer):
+    """SB3's ``DictRolloutBuffer`` whose minibatches hold whole episodes: each epoch shuffles the
+    episodes (the stored runs of one sub-env between episode starts, SB3's own random state) and cuts
+    their transitions, in order, into ``batch_size`` chunks, so the LM policy scores a minibatch with
+    one forward per episode instead of one per transition. Every transition is still used once per
+    epoch, as with the default buffer; only which transitions share a minibatch changes (and with it
+    SB3's per-minibatch advantage normalisation). ``PPO(..., rollout_buffer_class=EpisodeRolloutBuffer)``.
+    """
+
+    def get(self, batch_size: int | None = None) -> Any:  # type: ignore[override]
+        assert self.full, "the rollout buffer is read only once it is full"
+        if not self.generator_ready:
+            for key, obs in self.observations.items():
+                self.observations[key] = self.swap_and_flatten(obs)
+            for name in ("actions", "values", "log_probs", "advantages", "returns"):
+                self.__dict__[name] = self.swap_and_flatten(self.__dict__[name])
+            self.generator_ready = True
+        total = self.buffer_size * self.n_envs
+        batch_size = batch_size or total
+        episodes = self.episode_slices()
+        indices = np.concatenate([episodes[i] for i in np.random.permutation(len(episodes))])
+        for start in range(0, total, batch_size):
+            yield self._get_samples(indices[start : start + batch_size])
+
+    def episode_slices(self) -> list[np.ndarray]:
+        """Flat transition indices of each stored episode (after ``swap_and_flatten``: sub-env major)."""
+        starts = self.episode_starts.astype(bool).T.copy()  # (n_envs, n_steps)
+        starts[:, 0] = True  # a sub-env's first stored step starts a (possibly partial) episode
+        flat = np.flatnonzero(starts.reshape(-1))
+        ends = np.append(flat[1:], starts.size)
+        return [np.arange(a, b) for a, b in zip(flat, ends, strict=True)]
 
 
 class SB3VectorEnv(VecEnv):

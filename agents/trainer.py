@@ -74,6 +74,16 @@ AUTOCAST_DTYPES = {"fp32": None, "bf16": torch.bfloat16}
 """--precision / --rollout-precision / --reference-precision -> the autocast dtype (None: fp32)"""
 
 
+def precision_dtype(precision: str, device: torch.device) -> torch.dtype | None:
+    """The autocast dtype of ``--precision`` on ``device``: ``auto`` is bf16 on a CUDA device with
+    bf16 support (TRL's default there) and fp32 elsewhere: on a CPU bf16 changes the numbers, so it
+    is opt-in."""
+    if precision == "auto":
+        cuda_bf16 = device.type == "cuda" and torch.cuda.is_bf16_supported()
+        return torch.bfloat16 if cuda_bf16 else None
+    return AUTOCAST_DTYPES[precision]
+
+
 def rollout_options(config: TrainConfig) -> dict[str, Any]:
     """The work-saving options of :func:`collect_rollouts` that ``config`` asks for."""
     dtype = "policy" if config.rollout_precision is None else AUTOCAST_DTYPES[config.rollout_precision]
@@ -196,6 +206,8 @@ class Trainer:
 
         if not callable(config.env):
             check_trainable_env_id(config.env)  # a typo fails here, before any model is loaded
+        if config.threads is not None:
+            torch.set_num_threads(config.threads)
         seed_everything(config.seed)  # the same on every rank: identical value-head / LoRA init
         model_path = config.model or DEFAULT_MODEL
         device = self.ranks.device if self.ranks.device is not None and config.device != "cpu" else config.device
@@ -205,7 +217,8 @@ class Trainer:
         with built_from_user_input(f"cannot load the model in {start_from}"):
             self.policy = LMPolicy.from_pretrained(start_from, value_head=algo_cls.value_head,
                                                    lora_rank=config.lora_rank, device=device, sampling=sampling)
-        self.policy.autocast_dtype = AUTOCAST_DTYPES[config.precision]
+        self.policy.autocast_dtype = precision_dtype(config.precision, self.policy.device)
+        self.policy.shared_scoring = config.shared_scoring
         reference = None
         if algo_cls.needs_reference(config):
             if resume and not self.policy.is_lora:
@@ -217,6 +230,7 @@ class Trainer:
                 reference = self.policy.reference()
             if config.reference_precision is not None:
                 reference.autocast_dtype = AUTOCAST_DTYPES[config.reference_precision]
+            reference.shared_scoring = config.shared_scoring
         self.envs = make_envs(self.local_config, model_path)
         self.algorithm = algo_cls(self.policy, self.local_config, reference, ranks=self.ranks)
         self.evaluator = None

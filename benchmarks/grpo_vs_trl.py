@@ -18,16 +18,20 @@ Two sizes (benchmarks/model_sizes.py): the embedded model (3.4M) and a random-in
 8 layers x 512 (27.4M params) over the embedded tokenizer. ``--variants`` names the rlenv sides,
 each a set of TrainConfig options, so every change is measured against TRL in the same run:
 
-    base       defaults (DynamicCache, every row prefills its prompt, fp32 everywhere)
-    prealloc   --rollout-cache preallocated
-    shared     --shared-prefill
-    bf16roll   --rollout-precision bf16 (the update, and what it learns from, in fp32)
-    bf16ref    --reference-precision bf16 (only the frozen reference's forward; its logprobs fp32)
-    fast       prealloc + shared + bf16roll + bf16ref: the policy still learns in fp32
-    bf16       prealloc + shared + --precision bf16: mixed precision everywhere, like TRL's bf16=True
+    plain      every exact saver off (--rollout-cache dynamic --no-shared-prefill --no-shared-scoring):
+               the default before issue 24 ("base" in the table below)
+    default    the defaults: preallocated cache, shared prefill, shared scoring, fp32 everywhere
+    noscoring  the defaults with --no-shared-scoring (the update's padded single forward)
+    bf16roll   defaults + --rollout-precision bf16 (the update, and what it learns from, in fp32)
+    bf16ref    defaults + --reference-precision bf16 (only the frozen reference's forward; its logprobs fp32)
+    fast       defaults + bf16roll + bf16ref: the policy still learns in fp32
+    bf16       defaults + --precision bf16: mixed precision everywhere, like TRL's bf16=True
 
-    python benchmarks/grpo_vs_trl.py --size 28m --steps 3 --repeats 2 --trl fp32,bf16 --variants base,fast,bf16
-    python benchmarks/grpo_vs_trl.py --size embedded --steps 10 --repeats 2 --trl fp32,bf16 --variants base,fast,bf16
+    python benchmarks/grpo_vs_trl.py --size 28m --steps 3 --repeats 2 --trl fp32,bf16 --variants plain,default,fast,bf16
+    python benchmarks/grpo_vs_trl.py --size embedded --steps 10 --repeats 2 --trl fp32,bf16 --variants plain,default,fast,bf16
+
+The table below was measured before issue 24 (its "base" is today's ``plain``, its "fast" had the
+rollout savers but not shared scoring); docs/speed.md has the figures after it.
 
 Results on this 2-core CPU (AMD EPYC, avx512_bf16), ``--threads 1``, 4 prompts x 8 completions,
 32 tokens, beta 0.04, the two commands above (load average 1-2: another engineer's job on the other
@@ -79,7 +83,8 @@ import torch
 
 # this checkout's packages, not an installed copy; model_sizes beside this file
 sys.path[:0] = [str(Path(__file__).resolve().parents[1]), str(Path(__file__).resolve().parent)]
-from model_sizes import SIZES, model_dir  # noqa: E402
+from machine_load import load_note  # noqa: E402
+from model_sizes import SHAPES, SIZES, model_dir  # noqa: E402
 
 import reward_models  # noqa: E402
 
@@ -98,14 +103,13 @@ def vader_reward(prompts: list[str], completions: list[str], **kwargs: object) -
 
 
 VARIANTS = {
-    "base": {},
-    "prealloc": {"rollout_cache": "preallocated"},
-    "shared": {"shared_prefill": True},
+    "plain": {"rollout_cache": "dynamic", "shared_prefill": False, "shared_scoring": False, "precision": "fp32"},
+    "default": {},
+    "noscoring": {"shared_scoring": False},
     "bf16roll": {"rollout_precision": "bf16"},
     "bf16ref": {"reference_precision": "bf16"},
-    "fast": {"rollout_cache": "preallocated", "shared_prefill": True, "rollout_precision": "bf16",
-             "reference_precision": "bf16"},
-    "bf16": {"rollout_cache": "preallocated", "shared_prefill": True, "precision": "bf16"},
+    "fast": {"rollout_precision": "bf16", "reference_precision": "bf16"},
+    "bf16": {"precision": "bf16"},
 }
 
 
@@ -116,7 +120,7 @@ def run_ours(args: argparse.Namespace, model: str, out: Path, variant: str) -> t
     config = TrainConfig(
         algo="grpo", env="rlenv/TextGen-v0", model=model, steps=args.steps, batch_size=args.batch_size,
         group_size=args.group_size, max_new_tokens=args.max_new_tokens, lr=args.lr, kl_coef=args.beta,
-        kl_estimator="k3", loss_aggregation="token-mean", seed=args.seed, out=str(out), device="cpu",
+        kl_estimator="k3", loss_aggregation="token-mean", seed=args.seed, out=str(out), device=args.device,
         checkpoint_every=0, **VARIANTS[variant],
         env_args=(f"prompts={json.dumps(PROMPTS)}", "reward_model=vader", "max_prompt_tokens=16"),
     )
@@ -140,7 +144,7 @@ def run_trl(args: argparse.Namespace, model: str, out: Path, bf16: bool) -> tupl
         learning_rate=args.lr, beta=args.beta, num_iterations=1, loss_type="dapo", scale_rewards="group",
         temperature=1.0, top_p=1.0, seed=args.seed,
         # best CPU settings: fp32, no checkpointing, no reporting / logging / saving
-        use_cpu=True, bf16=bf16, fp16=False, gradient_checkpointing=False, report_to="none",
+        use_cpu=args.device == "cpu", bf16=bf16, fp16=False, gradient_checkpointing=False, report_to="none",
         logging_strategy="no", save_strategy="no", disable_tqdm=True, log_completions=False,
         dataloader_num_workers=0, lr_scheduler_type="constant", warmup_steps=0, weight_decay=0.0,
         max_grad_norm=1.0, disable_dropout=True,
@@ -163,9 +167,11 @@ def run_trl(args: argparse.Namespace, model: str, out: Path, bf16: bool) -> tupl
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    parser.add_argument("--size", choices=[*SIZES, "both"], default="both")
+    parser.add_argument("--size", choices=[*SIZES, *SHAPES, "both"], default="both")
+    parser.add_argument("--device", choices=["cpu", "cuda"], default="cpu",
+                        help="cuda: rlenv on the GPU (its defaults: bf16 autocast there) and TRL without use_cpu")
     parser.add_argument("--model", default=None, help="a saved model dir instead of --size")
-    parser.add_argument("--variants", default="base,fast", help=f"comma-separated rlenv sides from {list(VARIANTS)}")
+    parser.add_argument("--variants", default="plain,default,fast", help=f"comma-separated rlenv sides from {list(VARIANTS)}")
     parser.add_argument("--trl", default="fp32", help="comma-separated TRL sides: fp32 (the reference side), bf16")
     parser.add_argument("--steps", type=int, default=10)
     parser.add_argument("--batch-size", type=int, default=32, help="completions per optimizer step")
@@ -200,7 +206,7 @@ def main() -> None:
 def run_size(size: str, model: str, args: argparse.Namespace, variants: list[str], tmp: Path) -> None:
     print(f"\n== {size}: {model}; {args.steps} steps of {args.batch_size} completions "
           f"({args.batch_size // args.group_size} prompts x {args.group_size}), {args.max_new_tokens} new tokens, "
-          f"beta {args.beta}, torch threads {torch.get_num_threads()}")
+          f"beta {args.beta}, torch threads {torch.get_num_threads()}\n   before: {load_note()}")
     sides = [(f"trl-{p}" if p != "fp32" else "trl", p) for p in args.trl.split(",")]
     sides += [(f"rlenv-{v}", v) for v in variants]
     times: dict[str, list[float]] = {side: [] for side, _ in sides}
@@ -213,13 +219,15 @@ def run_size(size: str, model: str, args: argparse.Namespace, variants: list[str
                 setup, train_s, rewards = run_ours(args, model, out, variant)
             times[side].append(train_s)
             print(f"  {side:15s} repeat {repeat}: setup {setup:5.1f}s  train {train_s:6.1f}s  "
-                  f"({train_s / args.steps:.2f} s/step)  reward first/last {rewards[0]:+.3f}/{rewards[-1]:+.3f}", flush=True)
+                  f"({train_s / args.steps:.2f} s/step)  reward first/last {rewards[0]:+.3f}/{rewards[-1]:+.3f}  "
+                  f"[{load_note()}]", flush=True)
     trl = statistics.median(times["trl"])
     print(f"  median of {args.repeats}: TRL {trl:.1f}s")
     for side, _ in sides[1:]:
         ours = statistics.median(times[side])
         extra = f", / TRL bf16 = {ours / statistics.median(times['trl-bf16']):.2f}" if "trl-bf16" in times else ""
         print(f"  {side:15s} {ours:6.1f}s  ratio / TRL fp32 = {ours / trl:.2f}{extra}")
+    print(f"   after: {load_note()}", flush=True)
 
 
 if __name__ == "__main__":

@@ -5,6 +5,8 @@
 27.5M parameters, seeded, so every run builds the same weights. Random weights change neither
 the cost of a forward pass nor what the frameworks do per token; the benchmarks time work, not
 learning.
+``120m`` (not in the default pair; for GPU runs): a random-init GPT-2 of 16 layers x 768 (12 heads)
+over the same tokenizer, ~117M parameters.
 """
 
 from __future__ import annotations
@@ -16,21 +18,25 @@ import torch
 import rlenv
 
 SIZES = ("embedded", "28m")
+"""the sizes ``--size both`` runs"""
+SHAPES = {"28m": (8, 512, 8), "120m": (16, 768, 12)}
+"""random-init sizes: (layers, width, heads)"""
 
 
 def model_dir(size: str, scratch: Path) -> str:
     """A local model directory for ``size`` (``scratch`` receives the built one)."""
     if size == "embedded":
         return str(rlenv.DEFAULT_MODEL)
-    if size != "28m":
-        raise ValueError(f"unknown size {size!r}; choose from {SIZES}")
+    if size not in SHAPES:
+        raise ValueError(f"unknown size {size!r}; choose from {('embedded', *SHAPES)}")
     from transformers import AutoTokenizer, GPT2Config, GPT2LMHeadModel
 
-    out = Path(scratch) / "gpt2-8x512"
+    layers, width, heads = SHAPES[size]
+    out = Path(scratch) / f"gpt2-{layers}x{width}"
     if (out / "config.json").exists():
         return str(out)
     tokenizer = AutoTokenizer.from_pretrained(str(rlenv.DEFAULT_MODEL))
-    config = GPT2Config(vocab_size=len(tokenizer), n_layer=8, n_embd=512, n_head=8, n_positions=256,
+    config = GPT2Config(vocab_size=len(tokenizer), n_layer=layers, n_embd=width, n_head=heads, n_positions=256,
                         bos_token_id=tokenizer.eos_token_id, eos_token_id=tokenizer.eos_token_id,
                         pad_token_id=tokenizer.pad_token_id)
     torch.manual_seed(0)

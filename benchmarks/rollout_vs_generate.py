@@ -7,9 +7,11 @@ zeros (so the comparison is about the loop, not the reward). All sides run inter
 repeat (a change in the shared machine's load hits them alike) after a warm-up; each timing is the
 median of the repeats. Sides:
 
-    rollout            collect_rollouts, default options (DynamicCache)
-    rollout-prealloc   cache="preallocated" (agents/kv_cache.py: in-place writes, no per-step concat)
-    rollout-shared     preallocated + share_prompt_prefill, prompts drawn in groups of 8 (GRPO's case)
+    rollout-plain      collect_rollouts with every saver off (DynamicCache, each row prefilled): the
+                       default before issue 24
+    rollout            collect_rollouts, default options (preallocated cache, shared prefill), prompts
+                       drawn one per row (PPO/REINFORCE's case)
+    rollout-grouped    the defaults with prompts drawn in groups of 8 (GRPO/RLOO's case)
     generate           model.generate, DynamicCache
     generate-static    model.generate(cache_implementation="static")
 
@@ -61,7 +63,8 @@ import torch
 
 # this checkout's packages, not an installed copy; model_sizes beside this file
 sys.path[:0] = [str(Path(__file__).resolve().parents[1]), str(Path(__file__).resolve().parent)]
-from model_sizes import SIZES, model_dir  # noqa: E402
+from machine_load import load_note  # noqa: E402
+from model_sizes import SHAPES, SIZES, model_dir  # noqa: E402
 
 import rlenv  # noqa: E402
 from agents.policy import LMPolicy, resolve_device  # noqa: E402
@@ -72,10 +75,10 @@ PROMPTS = [
     "we ordered the pasta", "the service at the front desk", "my flight was", "the concert last night",
 ]
 PROMPT_TOKENS = 16
-ROLLOUT_SIDES = {
-    "rollout": {},
-    "rollout-prealloc": {"cache": "preallocated"},
-    "rollout-shared": {"cache": "preallocated", "share_prompt_prefill": True},
+ROLLOUT_SIDES = {  # collect_rollouts options and whether prompts come in groups of 8
+    "rollout-plain": ({"cache": "dynamic", "share_prompt_prefill": False}, False),
+    "rollout": ({}, False),
+    "rollout-grouped": ({}, True),
 }
 GENERATE_SIDES = {"generate": None, "generate-static": "static"}
 
@@ -136,14 +139,14 @@ def measure(policy: LMPolicy, batch: int, new_tokens: int, repeats: int, sides: 
             )
         assert out.shape[1] == PROMPT_TOKENS + new_tokens
 
-    def rollout(options: dict):
-        group = {"group_size": 8} if options.get("share_prompt_prefill") else None
+    def rollout(options: dict, grouped: bool):
+        group = {"group_size": 8} if grouped else None
         return lambda: collect_rollouts(policy, envs, seed=next(seeds), options=group, autocast_dtype=dtype, **options)
 
     fns = {}
     for side in sides:
         if side in ROLLOUT_SIDES:
-            fns[side] = rollout(ROLLOUT_SIDES[side])
+            fns[side] = rollout(*ROLLOUT_SIDES[side])
         else:
             fns[side] = (lambda impl: lambda: generate(impl))(GENERATE_SIDES[side])
     return median_times(fns, repeats, sync)
@@ -154,7 +157,8 @@ def run_size(size: str, model: str, args: argparse.Namespace) -> None:
     suppress_eos(policy)
     params = sum(p.numel() for p in policy.parameters()) / 1e6
     print(f"\n== {size}: {model} ({params:.1f}M params, vocab {len(policy.tokenizer)})  device={policy.device}  "
-          f"threads={torch.get_num_threads()}  batch={args.batch_size}  {'bf16 autocast' if args.bf16 else 'fp32'}")
+          f"threads={torch.get_num_threads()}  batch={args.batch_size}  {'bf16 autocast' if args.bf16 else 'fp32'}\n"
+          f"   before: {load_note()}")
     B, T = args.batch_size, args.max_new_tokens
     sides = [*ROLLOUT_SIDES, *GENERATE_SIDES]
     times = measure(policy, B, T, args.repeats, sides, args.bf16)
@@ -162,9 +166,11 @@ def run_size(size: str, model: str, args: argparse.Namespace) -> None:
         print(f"  {side:17s} {B * T / times[side]:8.0f} tok/s ({times[side] * 1e3:7.1f} ms)")
     for side in ROLLOUT_SIDES:
         print(f"  {side:17s} / generate {times['generate'] / times[side]:.2f}   "
-              f"/ generate-static {times['generate-static'] / times[side]:.2f}   (tokens/s ratios; target >= 1.2)")
+              f"/ generate-static {times['generate-static'] / times[side]:.2f}   (tokens/s ratios; target >= 1, "
+              ">= 1.3 grouped)")
+    print(f"   after: {load_note()}", flush=True)
     if not args.skip_scaling:
-        scale_sides = ["rollout", "rollout-prealloc", "generate", "generate-static"]
+        scale_sides = ["rollout-plain", "rollout", "generate", "generate-static"]
         short = measure(policy, B, 32, args.repeats, scale_sides, args.bf16)
         long = measure(policy, B, 128, args.repeats, scale_sides, args.bf16)
         for side in scale_sides:
@@ -174,7 +180,7 @@ def run_size(size: str, model: str, args: argparse.Namespace) -> None:
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--size", choices=[*SIZES, "both"], default="both")
+    parser.add_argument("--size", choices=[*SIZES, *SHAPES, "both"], default="both")
     parser.add_argument("--model", default=None, help="a saved model dir instead of --size")
     parser.add_argument("--batch-size", type=int, default=32)
     parser.add_argument("--max-new-tokens", type=int, default=64)

@@ -90,8 +90,11 @@ def test_scoring_skips_unused_columns_without_changing_the_scores():
     full_logp = torch.log_softmax(logits[:, :-1].float(), -1).gather(-1, ids[:, P:, None]).squeeze(-1)
     real = mask[:, P:].bool()
     torch.testing.assert_close(scores.logprobs[real], full_logp[real], atol=1e-5, rtol=1e-4)
-    torch.testing.assert_close(scores.values[:, :3], values[:, :3], atol=1e-5, rtol=1e-4)
+    torch.testing.assert_close(scores.values[real], values[:, :-1][real], atol=1e-5, rtol=1e-4)
     assert (scores.logprobs[:, 3:] == 0).all()  # after the longest episode: not run, zero-padded
+    policy.shared_scoring = False  # the one padded forward scores every column up to the longest episode
+    padded = policy.score_sequences(ids, mask, P, with_values=True)
+    torch.testing.assert_close(padded.values[:, :3], values[:, :3], atol=1e-5, rtol=1e-4)
 
 
 def test_dropout_off_in_train_mode_but_gradients_flow(tokenizer):

@@ -68,14 +68,20 @@ def test_sampling_logprobs_equal_score_sequences(sampling):
         assert torch.isfinite(batch.logprobs[m]).all() and (batch.logprobs[m] > -20).all()
 
 
-def test_scoring_is_one_forward_per_batch():
+def test_scoring_runs_each_sequence_once_never_per_token():
     policy = make_policy("gpt2")
-    batch = collect_rollouts(policy, make_envs(policy), seed=0)
-    calls = []
-    handle = policy.model.register_forward_hook(lambda *a: calls.append(1))
-    policy.score_sequences(batch.input_ids, batch.attention_mask, batch.prompt_length)
-    handle.remove()
-    assert len(calls) == 1
+    batch = collect_rollouts(policy, make_envs(policy, num_envs=8), seed=0, options={"group_size": 4})
+    for shared in (False, True):
+        policy.shared_scoring = shared
+        rows = []
+        handle = policy.model.register_forward_pre_hook(
+            lambda m, a, kw, rows=rows: rows.append(kw["input_ids"].shape[0]), with_kwargs=True)
+        policy.score_sequences(batch.input_ids, batch.attention_mask, batch.prompt_length)
+        handle.remove()
+        if not shared:
+            assert rows == [8]  # one padded forward
+        else:  # the 2 groups' prompts once, then each response once, in at most 4 length buckets
+            assert rows[0] == 2 and sum(rows[1:]) <= 8 and len(rows) <= 5
 
 
 def test_same_seed_same_batch_and_different_seed_differs():
@@ -163,8 +169,9 @@ def test_finished_rows_are_dropped_from_the_batch():
     policy.model.register_forward_hook(lambda m, args, kwargs, out: sizes.append(kwargs["input_ids"].shape[0]),
                                        with_kwargs=True)
     batch = collect_rollouts(policy, make_envs(policy, num_envs=16, max_new_tokens=12), seed=0, with_values=True)
-    assert sizes[0] == 16 and min(sizes) < 8  # shrank at least twice
-    assert sizes == sorted(sizes, reverse=True)
+    # sizes[0] is the prefill: one row per distinct prompt (shared prefill); then every step's forward
+    assert sizes[0] <= 16 and sizes[1] == 16 and min(sizes) < 8  # shrank at least twice
+    assert sizes[1:] == sorted(sizes[1:], reverse=True)
     scores = policy.score_sequences(batch.input_ids, batch.attention_mask, batch.prompt_length, with_values=True)
     m = batch.response_mask.bool()
     torch.testing.assert_close(scores.logprobs[m], batch.logprobs[m], atol=1e-5, rtol=1e-4)

@@ -1,6 +1,6 @@
-"""The rollout's work savers (issue 14): a preallocated KV cache, shared prompt prefill and bf16
-rollouts. Each gives the default path's tokens and logprobs (to float noise; bf16 only samples),
-leaves the default path untouched when off, and keeps the update in fp32."""
+"""The rollout's work savers (issues 14, 24): a preallocated KV cache, shared prompt prefill and bf16
+rollouts. Each gives the plain path's tokens and logprobs (to float noise; bf16 only samples); the
+exact ones are the default, the plain path stays one flag away, and the update stays in fp32."""
 
 from __future__ import annotations
 
@@ -23,9 +23,11 @@ from tests.agents.test_rollout import boost_eos, make_envs
 
 pytestmark = pytest.mark.usefixtures("single_thread")  # tiny models: one torch thread
 
+PLAIN = {"cache": "dynamic", "share_prompt_prefill": False}
+"""the rollout before any saver: transformers' DynamicCache, every row prefilled"""
 SAVERS = [
-    {"cache": "preallocated"},
-    {"share_prompt_prefill": True},
+    {"cache": "preallocated", "share_prompt_prefill": False},
+    {"cache": "dynamic", "share_prompt_prefill": True},
     {"cache": "preallocated", "share_prompt_prefill": True},
 ]
 
@@ -35,7 +37,7 @@ SAVERS = [
 def test_savers_give_the_default_rollout(arch, savers):
     policy = boost_eos(make_policy(arch, value_head=True), bias=1.0)
     envs = make_envs(policy, num_envs=8, max_new_tokens=8)
-    default = collect_rollouts(policy, envs, seed=2, options={"group_size": 4}, with_values=True)
+    default = collect_rollouts(policy, envs, seed=2, options={"group_size": 4}, with_values=True, **PLAIN)
     saved = collect_rollouts(policy, envs, seed=2, options={"group_size": 4}, with_values=True, **savers)
     assert default.terminated.any() and default.truncated.any()  # rows drop out: the cache shrinks too
     assert torch.equal(saved.input_ids, default.input_ids) and saved.completions == default.completions
@@ -52,7 +54,7 @@ def test_savers_with_multi_turn_env_replies_equal_a_full_rescore(savers):
     policy = end_turns_often(make_policy("gpt2"))
     envs = multi_turn_envs(policy)
     batch = collect_rollouts(policy, envs, seed=0, **savers)
-    default = collect_rollouts(policy, envs, seed=0)
+    default = collect_rollouts(policy, envs, seed=0, **PLAIN)
     assert torch.equal(batch.input_ids, default.input_ids)
     context = batch.attention_mask[:, batch.prompt_length:].bool()
     assert (context & ~batch.response_mask.bool()).any(), "the env should have replied in this batch"
@@ -61,14 +63,19 @@ def test_savers_with_multi_turn_env_replies_equal_a_full_rescore(savers):
     torch.testing.assert_close(scores.logprobs[m], batch.logprobs[m], atol=1e-5, rtol=1e-4)
 
 
-def test_options_off_are_the_default_path_bit_for_bit():
-    assert rollout_options(TrainConfig(steps=1)) == {"cache": "dynamic", "share_prompt_prefill": False,
+def test_exact_savers_are_the_default_and_flags_turn_them_off():
+    assert rollout_options(TrainConfig(steps=1)) == {"cache": "preallocated", "share_prompt_prefill": True,
                                                      "autocast_dtype": "policy"}
+    off = TrainConfig(steps=1, rollout_cache="dynamic", shared_prefill=False)
+    assert rollout_options(off) == {**PLAIN, "autocast_dtype": "policy"}
     policy = make_policy("gpt2")
     envs = make_envs(policy)
-    plain = collect_rollouts(policy, envs, seed=5)
+    default = collect_rollouts(policy, envs, seed=5)
     explicit = collect_rollouts(policy, envs, seed=5, **rollout_options(TrainConfig(steps=1)))
-    assert torch.equal(plain.logprobs, explicit.logprobs) and not explicit.low_precision
+    assert torch.equal(default.logprobs, explicit.logprobs) and not explicit.low_precision
+    plain = collect_rollouts(policy, envs, seed=5, **rollout_options(off))
+    assert torch.equal(plain.input_ids, default.input_ids)
+    torch.testing.assert_close(plain.logprobs, default.logprobs, atol=1e-5, rtol=0)
 
 
 def test_shared_prefill_runs_each_distinct_prompt_once_without_common_padding():
@@ -83,7 +90,7 @@ def test_shared_prefill_runs_each_distinct_prompt_once_without_common_padding():
     longest = int(batch.attention_mask[:, : batch.prompt_length].sum(1).max())
     assert shapes[0][1] == longest < batch.prompt_length  # the padding every row has is not prefilled
     shapes.clear()
-    collect_rollouts(policy, envs, seed=0, options={"group_size": 4})
+    collect_rollouts(policy, envs, seed=0, options={"group_size": 4}, share_prompt_prefill=False)
     assert shapes[0] == (8, batch.prompt_length)
 
 
@@ -195,3 +202,33 @@ def test_reference_precision_autocasts_only_the_reference(tiny_model, tmp_path):
     assert 0 < (bf16 - fp32)[m].abs().max() < 0.1  # bf16 forwards, fp32 logprobs, within bf16's noise
     default = Trainer(tiny_config(tiny_model, tmp_path / "d", algo="grpo", kl_coef=0.1, precision="bf16"))
     assert default.algorithm.reference.autocast_dtype is torch.bfloat16  # unset: follows --precision
+
+
+def test_precision_auto_is_bf16_on_a_bf16_gpu_and_fp32_on_a_cpu(monkeypatch):
+    from agents.trainer import precision_dtype
+
+    assert TrainConfig(steps=1).precision == "auto"
+    assert precision_dtype("auto", torch.device("cpu")) is None  # bf16 changes a CPU's numbers: opt-in
+    assert precision_dtype("bf16", torch.device("cpu")) is torch.bfloat16
+    monkeypatch.setattr(torch.cuda, "is_bf16_supported", lambda *a, **k: True)
+    assert precision_dtype("auto", torch.device("cuda")) is torch.bfloat16
+    assert precision_dtype("fp32", torch.device("cuda")) is None
+    monkeypatch.setattr(torch.cuda, "is_bf16_supported", lambda *a, **k: False)
+    assert precision_dtype("auto", torch.device("cuda")) is None  # e.g. a V100
+
+
+def test_trainer_passes_scoring_and_thread_settings(tiny_model, tmp_path):
+    from agents.errors import ConfigError
+    from agents.trainer import Trainer
+
+    threads = torch.get_num_threads()
+    try:
+        trainer = Trainer(tiny_config(tiny_model, tmp_path / "s", algo="grpo", kl_coef=0.1, shared_scoring=False,
+                                      threads=1))
+        assert trainer.policy.shared_scoring is False and trainer.algorithm.reference.shared_scoring is False
+        assert torch.get_num_threads() == 1
+        assert Trainer(tiny_config(tiny_model, tmp_path / "d", algo="grpo", kl_coef=0.1)).policy.shared_scoring
+    finally:
+        torch.set_num_threads(threads)
+    with pytest.raises(ConfigError, match="--threads must be >= 1"):
+        TrainConfig(steps=1, threads=0)

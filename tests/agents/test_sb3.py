@@ -439,3 +439,157 @@ def test_stock_ppo_runs_on_a_multi_turn_id_with_the_lm_policy():
     assert len(model.ep_info_buffer) > 0
     obs = venv.reset()
     assert "policy_mask" in obs and obs["policy_mask"].dtype == np.int8
+
+
+# ---- the episode work savers (issue 24) ------------------------------------------------------------
+def stored_transitions(venv, steps: int, seed: int = 0):
+    """(steps * N) observations of random-action episodes, as SB3 stores them (float tensors)."""
+    rng = np.random.default_rng(seed)
+    venv.seed(seed)
+    obs, ids, masks = venv.reset(), [], []
+    for _ in range(steps):
+        ids.append(obs["input_ids"].copy())
+        masks.append(obs["attention_mask"].copy())
+        obs, _, _, _ = venv.step(rng.integers(0, venv.action_space.n, venv.num_envs))
+    return torch.as_tensor(np.concatenate(ids)).float(), torch.as_tensor(np.concatenate(masks)).float()
+
+
+def test_prefix_grouped_forward_equals_one_forward_per_observation(tokenizer):
+    from agents.sb3_forward import prefix_grouped_forward
+
+    model = tiny_lm(len(tokenizer), n_layer=2).eval()
+    venv = make_sb3_vec_env("rlenv/TextGen-v0", 3, monitor=False, tokenizer=tokenizer, prompts=PROMPTS,
+                            reward_model=count_good, max_prompt_tokens=6, max_new_tokens=4)
+    ids, mask = stored_transitions(venv, 9)  # several episodes per sub-env, autoresets included
+    order = torch.randperm(ids.shape[0], generator=torch.Generator().manual_seed(0))
+    ids, mask = ids[order], mask[order]  # as a shuffled minibatch
+    forwards = []
+    model.register_forward_pre_hook(lambda m, a, kw: forwards.append(kw["input_ids"].shape[0]), with_kwargs=True)
+    with torch.no_grad():
+        logits, hidden = prefix_grouped_forward(model, ids, mask)
+        ref_logits, ref_hidden = last_token_forward(model, ids, mask)
+    torch.testing.assert_close(logits, ref_logits, atol=1e-5, rtol=1e-5)
+    torch.testing.assert_close(hidden, ref_hidden, atol=1e-5, rtol=1e-5)
+    assert forwards[0] < ids.shape[0] / 2  # one row per episode, not per transition
+
+
+def test_acting_cache_gives_the_plain_forward_across_autoresets(tokenizer):
+    from agents.sb3_forward import ActingCache
+
+    model = tiny_lm(len(tokenizer), n_layer=2).eval()
+    venv = make_sb3_vec_env("rlenv/TextGen-v0", 4, monitor=False, tokenizer=tokenizer, prompts=PROMPTS,
+                            reward_model=count_good, max_prompt_tokens=6, max_new_tokens=5)
+    cache, rng = ActingCache(), np.random.default_rng(1)
+    venv.seed(1)
+    obs = venv.reset()
+    fed, resets, restarted = [], 0, True
+    model.register_forward_pre_hook(lambda m, a, kw: fed.append(kw["input_ids"].shape), with_kwargs=True)
+    for _ in range(14):
+        ids, mask = torch.as_tensor(obs["input_ids"]).float(), torch.as_tensor(obs["attention_mask"]).float()
+        with torch.no_grad():
+            ref_logits, ref_hidden = last_token_forward(model, ids, mask)
+            fed.clear()
+            logits, hidden = cache(model, ids, mask)
+            if not restarted:  # no new episode: one forward of one token per sub-env
+                assert fed == [(4, 1)]
+            again, _ = cache(model, ids, mask)  # SB3's bootstrap asks again for the same observations
+        torch.testing.assert_close(logits, ref_logits, atol=1e-5, rtol=1e-5)
+        torch.testing.assert_close(hidden, ref_hidden, atol=1e-5, rtol=1e-5)
+        torch.testing.assert_close(again, logits)
+        obs, _, dones, _ = venv.step(rng.integers(3, venv.action_space.n, venv.num_envs))
+        resets, restarted = resets + int(dones.sum()), bool(dones.any())
+    assert resets >= 4  # episodes ended and restarted while the cache carried on
+    assert cache.cache_mask.shape[1] <= 2 * (6 + 5) + 2  # dead columns were squeezed out
+
+
+def test_acting_cache_forgets_the_old_weights_when_sb3_trains():
+    model = PPO(LMActorCriticPolicy, make_sb3_vec_env(REVERSE, 2, monitor=False),
+                policy_kwargs=dict(model=tiny_lm(REVERSE_VOCAB)), n_steps=4, batch_size=8, n_epochs=1)
+    policy, venv = model.policy, make_sb3_vec_env(REVERSE, 2, monitor=False)
+    obs_t = policy.obs_to_tensor(venv.reset())[0]
+    policy.set_training_mode(False)
+    with torch.no_grad():
+        policy.predict_values(obs_t)  # fills the cache
+        policy.set_training_mode(True)
+        for p in policy.lm.parameters():
+            p.mul_(1.5)
+        policy.set_training_mode(False)
+        after = policy.get_distribution(obs_t).distribution.logits
+        plain, _ = last_token_forward(policy.lm, obs_t["input_ids"], obs_t["attention_mask"])
+    torch.testing.assert_close(after, torch.log_softmax(plain, -1), atol=1e-5, rtol=1e-5)
+
+
+def test_evaluate_actions_with_episode_savers_equals_the_plain_path():
+    """SB3's log-probs, values and entropies, and their gradients, on a whole-episode minibatch."""
+    from agents.sb3 import EpisodeRolloutBuffer
+
+    venv = make_sb3_vec_env(REVERSE, 2, monitor=False)
+    model = PPO(LMActorCriticPolicy, venv, policy_kwargs=dict(model=tiny_lm(REVERSE_VOCAB, n_layer=2)),
+                n_steps=16, batch_size=16, n_epochs=1, rollout_buffer_class=EpisodeRolloutBuffer, seed=0)
+    model.learn(32)  # fills the buffer through the acting cache
+    policy = model.policy
+    batch = next(model.rollout_buffer.get(16))
+    actions = batch.actions.long().flatten()  # as PPO.train hands them over
+    results = []
+    for savers in (False, True):
+        policy.features_extractor.episode_work_savers = savers
+        policy.zero_grad()
+        values, log_prob, entropy = policy.evaluate_actions(batch.observations, actions)
+        (log_prob.sum() + values.sum() + entropy.sum()).backward()
+        grads = {n: p.grad.clone() for n, p in policy.named_parameters() if p.grad is not None}
+        results.append((values.detach(), log_prob.detach(), entropy.detach(), grads))
+    for a, b in zip(results[0][:3], results[1][:3], strict=True):
+        torch.testing.assert_close(b, a, atol=1e-5, rtol=1e-5)
+    for name, g in results[0][3].items():
+        torch.testing.assert_close(results[1][3][name], g, atol=1e-5, rtol=1e-4, msg=name)
+
+
+def test_episode_buffer_minibatches_hold_whole_episodes_once():
+    from agents.sb3 import EpisodeRolloutBuffer
+
+    model = PPO(LMActorCriticPolicy, make_sb3_vec_env(REVERSE, 3, monitor=False),
+                policy_kwargs=dict(model=tiny_lm(REVERSE_VOCAB)), n_steps=10, batch_size=5, n_epochs=1,
+                rollout_buffer_class=EpisodeRolloutBuffer, seed=0)
+    model.learn(30)
+    buffer = model.rollout_buffer
+    episodes = buffer.episode_slices()
+    assert sorted(np.concatenate(episodes).tolist()) == list(range(30))
+    seen = []
+    for batch in buffer.get(5):
+        seen.extend(map(tuple, batch.observations["input_ids"].long().tolist()))
+    assert len(seen) == 30  # every transition once per epoch
+    obs = buffer.observations["input_ids"]  # (30, L) flattened sub-env major
+    order = [tuple(row) for row in obs.astype(np.int64).tolist()]
+    positions = [order.index(t) for t in seen]
+    runs = [positions[i + 1] - positions[i] for i in range(len(positions) - 1)]
+    assert sum(r == 1 for r in runs) >= 30 - 2 * len(episodes)  # consecutive within an episode
+
+
+@pytest.mark.parametrize("arch", ["gpt2", "llama", "qwen2", "neox"])
+def test_episode_savers_equal_the_plain_forward_for_every_architecture(arch):
+    """Rotary and learned positions alike: episodes grow a token per call, one restarts mid-way."""
+    from agents.sb3_forward import ActingCache, prefix_grouped_forward
+    from tests.agents.conftest import build_model
+
+    torch.manual_seed(0)
+    model = build_model(arch, 40).eval()
+    ids, lengths, cache = torch.randint(3, 40, (4, 12)), [3, 5, 2, 4], ActingCache()
+    seen_ids, seen_masks = [], []
+    for step in range(8):
+        mask = (torch.arange(12)[None, :] < torch.tensor(lengths)[:, None]).float()
+        with torch.no_grad():
+            logits, hidden = cache(model, ids.float(), mask)
+            ref_logits, ref_hidden = last_token_forward(model, ids.float(), mask)
+        torch.testing.assert_close(logits, ref_logits, atol=1e-5, rtol=1e-5)
+        torch.testing.assert_close(hidden, ref_hidden, atol=1e-5, rtol=1e-5)
+        seen_ids.append(ids.clone())
+        seen_masks.append(mask)
+        lengths = [n + 1 for n in lengths]
+        if step == 3:  # sub-env 1 starts a new episode
+            ids[1], lengths[1] = torch.randint(3, 40, (12,)), 2
+    all_ids, all_masks = torch.cat(seen_ids).float(), torch.cat(seen_masks)
+    with torch.no_grad():
+        grouped = prefix_grouped_forward(model, all_ids, all_masks)
+        plain = last_token_forward(model, all_ids, all_masks)
+    torch.testing.assert_close(grouped[0], plain[0], atol=1e-5, rtol=1e-5)
+    torch.testing.assert_close(grouped[1], plain[1], atol=1e-5, rtol=1e-5)
