@@ -1,30 +1,44 @@
 """agents: language-model policies, env-driven rollouts and the policy-gradient algorithms over them.
 
-The names below load on first access, so that ``import agents.cli`` (the ``rlenv`` command) does not
-import torch and transformers before it knows the command needs them.
+Grouped by concern:
+
+- :mod:`agents.training`: the policy (:class:`LMPolicy`), rollouts, the shared maths (advantages,
+  losses, KL), the config, the trainer, checkpoints, data parallelism, held-out evaluation;
+- :mod:`agents.algorithms`: the algorithms, one file each over a base that holds the registry;
+- :mod:`agents.benchmarking`: ``rlenv bench`` grids, their statistics and reports;
+- :mod:`agents.bridges`: Stable-Baselines3 and sb3-contrib's MaskablePPO;
+- :mod:`agents.cli` (with ``cli_args`` and ``config_files``): the ``rlenv`` command line, at the top.
+
+The flat paths of 0.1 (``agents.trainer``, ``agents.config``, ``agents.sb3`` ...) still import the
+same modules (:mod:`agents.compat`). The names below load on first access, so that ``import
+agents.cli`` (the ``rlenv`` command) does not import torch and transformers before it knows the
+command needs them.
 """
 
+from agents import compat
 from reward_models.lazy import lazy_getattr
 
+compat.install()
+
 _LAZY = {
-    "gae_advantages": "agents.advantages",
-    "group_advantages": "agents.advantages",
-    "leave_one_out_advantages": "agents.advantages",
-    "whiten": "agents.advantages",
-    "AdaptiveKLController": "agents.kl",
-    "FixedKLController": "agents.kl",
-    "kl_estimate": "agents.kl",
-    "aggregate": "agents.losses",
-    "clipped_surrogate_loss": "agents.losses",
-    "clipped_value_loss": "agents.losses",
-    "entropy_from_logits": "agents.losses",
-    "masked_mean": "agents.losses",
-    "policy_gradient_loss": "agents.losses",
-    "LMPolicy": "agents.policy",
-    "SamplingConfig": "agents.policy",
-    "SequenceScores": "agents.policy",
-    "RolloutBatch": "agents.rollout",
-    "collect_rollouts": "agents.rollout",
+    "gae_advantages": "agents.training.advantages",
+    "group_advantages": "agents.training.advantages",
+    "leave_one_out_advantages": "agents.training.advantages",
+    "whiten": "agents.training.advantages",
+    "AdaptiveKLController": "agents.training.kl",
+    "FixedKLController": "agents.training.kl",
+    "kl_estimate": "agents.training.kl",
+    "aggregate": "agents.training.losses",
+    "clipped_surrogate_loss": "agents.training.losses",
+    "clipped_value_loss": "agents.training.losses",
+    "entropy_from_logits": "agents.training.losses",
+    "masked_mean": "agents.training.losses",
+    "policy_gradient_loss": "agents.training.losses",
+    "LMPolicy": "agents.training.policy",
+    "SamplingConfig": "agents.training.policy",
+    "SequenceScores": "agents.training.policy",
+    "RolloutBatch": "agents.training.rollout",
+    "collect_rollouts": "agents.training.rollout",
 }
 
 

@@ -5,7 +5,7 @@
     rlenv eval  --env ID [--model PATH] [--episodes N] [--split heldout] [--greedy]   # one JSON summary line
     rlenv sample --model RUN|CHECKPOINT [--env ID] [--prompt TEXT] [--n N] [--greedy] [--interactive]
     rlenv bench [GRID.toml] [--algos ...] [--envs ...] [--seeds ...] [--steps N] [--jobs N] [--backend local|ray]
-                [--resume]                       # held-out scores, IQM + CIs (agents/bench.py)
+                [--resume]                       # held-out scores, IQM + CIs (agents/benchmarking/bench.py)
     rlenv rm train --loss {mse,ce,bt} --data FILE [--model PATH] [--out DIR]
     rlenv serve ID [--host H] [--port P] [--max-sessions N] [--idle-timeout S]   # OpenEnv server (extra 'serve')
 
@@ -34,7 +34,7 @@ from agents.errors import ConfigError, TrainingDivergedError, built_from_user_in
 
 if TYPE_CHECKING:
     from agents.cli_args import EvalArgs, SampleArgs, ServeArgs
-    from agents.config import TrainConfig
+    from agents.training.config import TrainConfig
 
 USAGE = """usage: rlenv {envs,train,eval,sample,bench,rm,serve} ...
 
@@ -63,8 +63,8 @@ class EnvsArgs:
 def cmd_train(config: TrainConfig) -> None:
     from rich.progress import BarColumn, Progress, TextColumn, TimeElapsedColumn
 
-    from agents.policy import resolve_device
-    from agents.trainer import Trainer
+    from agents.training.policy import resolve_device
+    from agents.training.trainer import Trainer
 
     resolve_device(config.device)  # a device this torch cannot use fails before any model loads
     total = config.steps if config.steps is not None else config.time_budget
@@ -121,8 +121,8 @@ def _run_with_progress(trainer: Any, config: TrainConfig, progress: Any, total: 
 
 
 def cmd_eval(args: EvalArgs) -> None:
-    from agents.evaluation import EvalProtocol, evaluate_policy, has_splits, make_eval_envs
-    from agents.policy import LMPolicy, resolve_device
+    from agents.training.evaluation import EvalProtocol, evaluate_policy, has_splits, make_eval_envs
+    from agents.training.policy import LMPolicy, resolve_device
     from rlenv import DEFAULT_MODEL, check_env_id
 
     check_env_id(args.env)
@@ -156,8 +156,8 @@ def cmd_eval(args: EvalArgs) -> None:
 
 
 def cmd_sample(args: SampleArgs) -> None:
-    from agents.policy import LMPolicy, SamplingConfig, resolve_device
-    from agents.sampling import sample, typed_responder
+    from agents.training.policy import LMPolicy, SamplingConfig, resolve_device
+    from agents.training.sampling import sample, typed_responder
     from rlenv import DEFAULT_MODEL, check_env_id
 
     if args.n < 1:
@@ -212,7 +212,7 @@ def _sample_envs(env: str, n: int, model: str, env_kwargs: dict[str, Any]) -> An
 
 def _chat(policy: Any, envs: Any, seed: int) -> None:
     """Single-turn interactive mode: each line you type is a prompt; an empty line (or end of input) quits."""
-    from agents.sampling import sample
+    from agents.training.sampling import sample
 
     for turn in range(10**9):
         try:
@@ -243,7 +243,7 @@ def _env_kwargs(env: str, env_args: Sequence[str], reward_funcs: Sequence[str],
                 reward_weights: Sequence[float]) -> dict[str, Any]:
     """The env's kwargs, parsed and checked the way `rlenv train` checks them (--env-args key=value pairs,
     --reward-funcs import paths), before any model loads."""
-    from agents.config import TrainConfig
+    from agents.training.config import TrainConfig
 
     return TrainConfig(env=env, steps=1, env_args=tuple(env_args), reward_funcs=tuple(reward_funcs),
                        reward_weights=tuple(reward_weights)).env_kwargs()
@@ -251,7 +251,7 @@ def _env_kwargs(env: str, env_args: Sequence[str], reward_funcs: Sequence[str],
 
 def write_transcripts(transcripts: list[dict[str, Any]], path: str) -> None:
     """Print role-marked transcripts to stderr (stdout keeps its one JSON line) and write them as JSONL."""
-    from agents.transcripts import format_transcript
+    from agents.training.transcripts import format_transcript
 
     for k, transcript in enumerate(transcripts):
         print(format_transcript(transcript, k), file=sys.stderr)
@@ -266,7 +266,7 @@ def _base_model(model: str) -> str | None:
 
 def _model_dir(path: str) -> str:
     """A model directory as given, or the latest checkpoint of a run's --out directory."""
-    from agents.checkpoint import list_checkpoints
+    from agents.training.checkpoint import list_checkpoints
 
     if not (Path(path) / "config.json").exists():
         checkpoints = list_checkpoints(path)
@@ -370,14 +370,14 @@ def _train_args(argv: list[str]) -> TrainConfig:
     change that would alter the learning curve) and TrainConfig's own defaults."""
     import tyro
 
-    from agents.config import TrainConfig
+    from agents.training.config import TrainConfig
 
     resume = _flag_value(argv, "--resume")
     config_file = _flag_value(argv, "--config")
     argv = _without_flag(argv, "--config")
     values: dict[str, Any] = {}
     if resume is not None:
-        from agents.checkpoint import saved_config
+        from agents.training.checkpoint import saved_config
 
         # out=None: continue in the resumed run's directory, wherever it is now, unless --out says otherwise
         values = {**asdict(replace(saved_config(resume), resume=resume, out=None))}
@@ -408,7 +408,7 @@ def _unchecked_config(values: dict[str, Any]) -> TrainConfig:
     """A TrainConfig holding ``values`` without validating them: the defaults the flags are parsed over.
     A file may leave out what a flag supplies (``--steps``), so only the merged config can be checked;
     tyro builds that one through the constructor, which validates it."""
-    from agents.config import TrainConfig, env_args_tuple
+    from agents.training.config import TrainConfig, env_args_tuple
 
     config = object.__new__(TrainConfig)
     for f in fields(TrainConfig):
@@ -460,7 +460,7 @@ def run(argv: Sequence[str]) -> None:
     if command == "train":
         cmd_train(_train_args(rest))
     elif command == "bench":
-        from agents.bench import main as bench_main
+        from agents.benchmarking.bench import main as bench_main
 
         bench_main(rest)
     elif command == "rm":

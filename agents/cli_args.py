@@ -1,6 +1,6 @@
 """The flags of ``rlenv eval``, ``sample`` and ``serve`` as frozen dataclasses (tyro reads them).
 
-``rlenv train`` parses :class:`agents.config.TrainConfig`, ``rlenv bench`` :class:`agents.bench.BenchConfig`
+``rlenv train`` parses :class:`agents.training.config.TrainConfig`, ``rlenv bench`` :class:`agents.benchmarking.bench.BenchConfig`
 and ``rlenv envs`` its one flag in :mod:`agents.cli`. This module imports the config (and with it the
 algorithms and torch), so the CLI imports it only for the commands that load a model anyway.
 """
@@ -12,7 +12,7 @@ from typing import Literal
 
 import tyro
 
-from agents.config import EVAL_SEED
+from agents.training.config import EVAL_SEED
 
 
 @dataclass(frozen=True)

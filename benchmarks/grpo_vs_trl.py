@@ -114,8 +114,8 @@ VARIANTS = {
 
 
 def run_ours(args: argparse.Namespace, model: str, out: Path, variant: str) -> tuple[float, float, list[float]]:
-    from agents.config import TrainConfig
-    from agents.trainer import Trainer
+    from agents.training.config import TrainConfig
+    from agents.training.trainer import Trainer
 
     config = TrainConfig(
         algo="grpo", env="rlenv/TextGen-v0", model=model, steps=args.steps, batch_size=args.batch_size,

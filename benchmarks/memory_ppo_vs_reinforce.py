@@ -31,9 +31,9 @@ def child(args: argparse.Namespace) -> None:
     """Run one configuration and print its peak memory as JSON on the last line."""
     import torch
 
-    from agents.config import TrainConfig
-    from agents.policy import LMPolicy
-    from agents.trainer import train
+    from agents.training.config import TrainConfig
+    from agents.training.policy import LMPolicy
+    from agents.training.trainer import train
 
     torch.set_num_threads(args.threads)
     algo = args.child

@@ -1,9 +1,9 @@
 """PPO on rlenv/PositiveReview-v0 with the embedded model: mean VADER compound before vs after a
 fixed CPU time budget (DESIGN.md's target: a gain of more than 0.3 within 10 CPU minutes).
 
-Before and after are measured the same way: ``agents.trainer.evaluate`` over the same seeded
+Before and after are measured the same way: ``agents.training.trainer.evaluate`` over the same seeded
 evaluation episodes (prompts the training rollouts are not seeded with), sampling at temperature 1.
-Training is ``rlenv train``'s own code path (``agents.trainer.train``) with the settings printed.
+Training is ``rlenv train``'s own code path (``agents.training.trainer.train``) with the settings printed.
 
     python benchmarks/ppo_positive_review.py                         # 600 s budget, the target's setting
     python benchmarks/ppo_positive_review.py --time-budget 300 --out runs/bench_ppo
@@ -19,9 +19,9 @@ from pathlib import Path
 
 import torch
 
-from agents.config import TrainConfig
-from agents.policy import LMPolicy
-from agents.trainer import evaluate, make_envs, train
+from agents.training.config import TrainConfig
+from agents.training.policy import LMPolicy
+from agents.training.trainer import evaluate, make_envs, train
 
 
 def mean_reward(model: str, config: TrainConfig, episodes: int) -> dict:

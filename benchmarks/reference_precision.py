@@ -37,8 +37,8 @@ from model_sizes import SIZES, model_dir  # noqa: E402
 def run_size(size: str, model: str, args: argparse.Namespace) -> None:
     import gymnasium as gym
 
-    from agents.policy import LMPolicy
-    from agents.rollout import collect_rollouts
+    from agents.training.policy import LMPolicy
+    from agents.training.rollout import collect_rollouts
 
     policy = LMPolicy.from_pretrained(model, device="cpu")
     envs = gym.make_vec("rlenv/PositiveReview-v0", num_envs=args.batch_size, vectorization_mode="vector_entry_point",

@@ -67,8 +67,8 @@ from machine_load import load_note  # noqa: E402
 from model_sizes import SHAPES, SIZES, model_dir  # noqa: E402
 
 import rlenv  # noqa: E402
-from agents.policy import LMPolicy, resolve_device  # noqa: E402
-from agents.rollout import collect_rollouts  # noqa: E402
+from agents.training.policy import LMPolicy, resolve_device  # noqa: E402
+from agents.training.rollout import collect_rollouts  # noqa: E402
 
 PROMPTS = [
     "the movie was", "i went to the restaurant and", "the hotel room", "this book is",

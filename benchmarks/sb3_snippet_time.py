@@ -27,7 +27,7 @@ sys.path[:0] = [str(Path(__file__).resolve().parents[1]), str(Path(__file__).res
 from machine_load import load_note  # noqa: E402
 
 import rlenv  # noqa: E402
-from agents.sb3 import LMActorCriticPolicy, make_sb3_vec_env  # noqa: E402
+from agents.bridges.sb3 import LMActorCriticPolicy, make_sb3_vec_env  # noqa: E402
 
 
 def mean_reward(model, episodes: int, seed: int) -> float:

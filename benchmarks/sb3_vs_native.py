@@ -1,4 +1,4 @@
-"""Stock SB3 PPO through ``agents.sb3.LMActorCriticPolicy`` vs our native PPO: env tokens/s, same process.
+"""Stock SB3 PPO through ``agents.bridges.sb3.LMActorCriticPolicy`` vs our native PPO: env tokens/s, same process.
 
 Both sides train the same model on the same task, fp32 on the same device, for the same number of
 PPO updates over (about) the same number of env tokens, with the same update shape: 4 epochs, one
@@ -6,11 +6,11 @@ minibatch holding the whole rollout, Adam, lr, clip 0.2, value coef 0.1, gamma 1
 grad-norm clip 1. The native side runs with ``kl_coef=0`` (no frozen reference), because SB3's PPO
 has no KL term; the speed difference is then the bridge's structure, not extra work:
 
-- native (``agents.trainer``): the env steps a batch of episodes with the KV cache (one token per
+- native (``agents.training.trainer``): the env steps a batch of episodes with the KV cache (one token per
   forward), and the update scores each whole sequence in one forward;
 - SB3 (``sb3``, the bridge's defaults since issue 24, with ``rollout_buffer_class=EpisodeRolloutBuffer``):
   acting keeps a KV cache per sub-env (one token per forward), and the update scores the stored
-  transitions one forward per episode (agents/sb3_forward.py);
+  transitions one forward per episode (agents/bridges/sb3_forward.py);
 - SB3 plain (``sb3-plain``, the bridge before issue 24): every env step re-runs the LM over the full
   observation, and the update re-scores every stored transition as its own (L,) sequence, B x T
   rows instead of B.
@@ -49,9 +49,9 @@ sys.path[:0] = [str(Path(__file__).resolve().parents[1]), str(Path(__file__).res
 from machine_load import load_note  # noqa: E402
 
 import rlenv  # noqa: E402
-from agents.config import TrainConfig  # noqa: E402
-from agents.sb3 import EpisodeRolloutBuffer, LMActorCriticPolicy, make_sb3_vec_env  # noqa: E402
-from agents.trainer import train  # noqa: E402
+from agents.bridges.sb3 import EpisodeRolloutBuffer, LMActorCriticPolicy, make_sb3_vec_env  # noqa: E402
+from agents.training.config import TrainConfig  # noqa: E402
+from agents.training.trainer import train  # noqa: E402
 
 
 class RolloutClock(BaseCallback):

@@ -1,4 +1,4 @@
-"""Cross-check of agents.bench_stats (SciPy) against rliable on the same random score matrices.
+"""Cross-check of agents.benchmarking.bench_stats (SciPy) against rliable on the same random score matrices.
 
 rliable 1.2.0 does not import with pandas 3 (its dependency arch 7.2 breaks), so run it from an
 isolated target directory holding pandas 2:
@@ -19,7 +19,7 @@ import numpy as np
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
-from agents import bench_stats  # noqa: E402
+from agents.benchmarking import bench_stats  # noqa: E402
 
 
 def main() -> None:

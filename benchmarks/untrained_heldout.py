@@ -3,7 +3,7 @@
     python benchmarks/untrained_heldout.py            # rewrites rlenv/assets/data/untrained_heldout.json
     python benchmarks/untrained_heldout.py --only rlenv/ChatCalculator-v0   # (re)measures one task, keeps the rest
 
-Scores use the fixed held-out protocol of :mod:`agents.evaluation` (``EvalProtocol()``: 64 episodes
+Scores use the fixed held-out protocol of :mod:`agents.training.evaluation` (``EvalProtocol()``: 64 episodes
 of the ``heldout`` split, fixed seeds), sampled and greedy. Run on CPU with one torch thread.
 """
 
@@ -21,8 +21,8 @@ ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
 import rlenv  # noqa: E402
-from agents.evaluation import EvalProtocol, evaluate_policy, has_splits, make_eval_envs  # noqa: E402
-from agents.policy import LMPolicy  # noqa: E402
+from agents.training.evaluation import EvalProtocol, evaluate_policy, has_splits, make_eval_envs  # noqa: E402
+from agents.training.policy import LMPolicy  # noqa: E402
 from rlenv.tasks import UNTRAINED_FILE  # noqa: E402
 
 COMMAND = "python benchmarks/untrained_heldout.py"

@@ -52,8 +52,8 @@ import numpy as np  # noqa: E402
 import torch  # noqa: E402
 
 import reward_models  # noqa: E402
-from agents.config import TrainConfig  # noqa: E402
-from agents.trainer import train  # noqa: E402
+from agents.training.config import TrainConfig  # noqa: E402
+from agents.training.trainer import train  # noqa: E402
 from rlenv.assets import DATA_DIR  # noqa: E402
 
 QUICK = os.environ.get("RLENV_EXAMPLES_QUICK") == "1"

@@ -50,8 +50,8 @@ import matplotlib.pyplot as plt  # noqa: E402
 import numpy as np  # noqa: E402
 import torch  # noqa: E402
 
-from agents.config import TrainConfig  # noqa: E402
-from agents.trainer import train  # noqa: E402
+from agents.training.config import TrainConfig  # noqa: E402
+from agents.training.trainer import train  # noqa: E402
 
 QUICK = os.environ.get("RLENV_EXAMPLES_QUICK") == "1"
 ENV = "rlenv/PositiveReview-v0"

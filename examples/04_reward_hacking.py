@@ -37,9 +37,9 @@ still worth nearly as much ("truly happy and truly happy and ..."). The proxy ke
 gold falls.
 
 Each run logs its KL to the reference per update (metrics.jsonl); the script bins every run's
-updates by that KL (``agents.bench_stats.kl_binned``), averages proxy and gold per bin and seed,
+updates by that KL (``agents.benchmarking.bench_stats.kl_binned``), averages proxy and gold per bin and seed,
 and plots the mean over seeds with a min-max band. The turn is the KL bin where a seed's gold
-reward peaks (``agents.bench_stats.peak_kl``).
+reward peaks (``agents.benchmarking.bench_stats.peak_kl``).
 
 GRPO rather than PPO, by measurement on this task (one thread, 16 episodes per update): GRPO takes
 0.35 s per update, PPO (4 epochs, 2 minibatches) 0.58 s; and PPO's KL is no clock here: its
@@ -111,9 +111,9 @@ import torch  # noqa: E402
 
 import reward_models  # noqa: E402
 import rlenv  # noqa: E402
-from agents.bench_stats import kl_binned, peak_kl  # noqa: E402
-from agents.config import TrainConfig  # noqa: E402
-from agents.trainer import train  # noqa: E402
+from agents.benchmarking.bench_stats import kl_binned, peak_kl  # noqa: E402
+from agents.training.config import TrainConfig  # noqa: E402
+from agents.training.trainer import train  # noqa: E402
 from reward_models import RMTrainConfig, train_reward_model  # noqa: E402
 from reward_models.datasets import write_jsonl  # noqa: E402
 from reward_models.metrics import pearson  # noqa: E402
@@ -236,8 +236,8 @@ def train_proxy(gold: Any, args: argparse.Namespace) -> Any:
 
 def sample_completions(n: int, args: argparse.Namespace) -> tuple[list[str], list[str]]:
     """``n`` (prompt, completion) pairs from the untrained model on PositiveReview, via the env."""
-    from agents.policy import LMPolicy
-    from agents.rollout import collect_rollouts
+    from agents.training.policy import LMPolicy
+    from agents.training.rollout import collect_rollouts
 
     model = args.model or rlenv.DEFAULT_MODEL
     policy = LMPolicy.from_pretrained(model, device="cpu")

@@ -13,7 +13,7 @@ ids — learns it from the terminal reward alone. We print the reward of a rando
 the trained one, and a few of its answers.
 
 Part 2, a language model as the policy: the same stock ``stable_baselines3.PPO`` trains the
-embedded LM on ``rlenv/PositiveReview-v0`` through ``agents.sb3.LMActorCriticPolicy`` (the LM's
+embedded LM on ``rlenv/PositiveReview-v0`` through ``agents.bridges.sb3.LMActorCriticPolicy`` (the LM's
 next-token logits are SB3's categorical action distribution; a value head reads its last hidden
 state). ``make_sb3_vec_env`` hands SB3 the env from ``gym.make_vec`` (the native batched env), so
 16 episodes step as one numpy batch. SB3 is per-transition (no KV cache, every stored transition
@@ -122,7 +122,7 @@ def lm_task(args: argparse.Namespace) -> dict[str, np.ndarray]:
     """Stock SB3 PPO with the embedded LM as its policy on PositiveReview-v0; returns its curve."""
     from stable_baselines3.common.callbacks import BaseCallback
 
-    from agents.sb3 import LMActorCriticPolicy, make_sb3_vec_env
+    from agents.bridges.sb3 import LMActorCriticPolicy, make_sb3_vec_env
 
     torch.set_num_threads(args.threads)
     n_envs = 4 if QUICK else 16
@@ -140,7 +140,7 @@ def lm_task(args: argparse.Namespace) -> dict[str, np.ndarray]:
                     steps.append(self.num_timesteps)
             return True
 
-    print("\nPositiveReview-v0 with stock SB3 PPO + agents.sb3.LMActorCriticPolicy (the embedded LM)")
+    print("\nPositiveReview-v0 with stock SB3 PPO + agents.bridges.sb3.LMActorCriticPolicy (the embedded LM)")
     start = time.perf_counter()
     model.learn(args.lm_steps, callback=Episodes())
     seconds = time.perf_counter() - start

@@ -68,9 +68,9 @@ import matplotlib.pyplot as plt  # noqa: E402
 import numpy as np  # noqa: E402
 import torch  # noqa: E402
 
-from agents.config import TrainConfig  # noqa: E402
-from agents.policy import LMPolicy  # noqa: E402
-from agents.trainer import evaluate, make_envs, train  # noqa: E402
+from agents.training.config import TrainConfig  # noqa: E402
+from agents.training.policy import LMPolicy  # noqa: E402
+from agents.training.trainer import evaluate, make_envs, train  # noqa: E402
 from rlenv import DEFAULT_MODEL  # noqa: E402
 
 QUICK = os.environ.get("RLENV_EXAMPLES_QUICK") == "1"

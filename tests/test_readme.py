@@ -255,7 +255,7 @@ def parse_only(monkeypatch):
     flags, ids and config checks run, nothing trains, serves or reads a grid's results."""
     import tyro
 
-    import agents.bench
+    import agents.benchmarking.bench
     import agents.cli
 
     parsed: list[object] = []
@@ -268,7 +268,7 @@ def parse_only(monkeypatch):
         parsed.append(tyro.cli(RMTrainConfig, args=list(argv), prog="rlenv rm train"))
 
     monkeypatch.setattr(agents.cli, "cmd_rm_train", rm_train)
-    monkeypatch.setattr(agents.bench, "main", lambda argv: parsed.append(agents.bench.parse_args(list(argv))))
+    monkeypatch.setattr(agents.benchmarking.bench, "main", lambda argv: parsed.append(agents.benchmarking.bench.parse_args(list(argv))))
     return parsed
 
 

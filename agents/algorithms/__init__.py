@@ -2,7 +2,7 @@
 
 Adding an algorithm: write ``agents/algorithms/<name>.py`` with a subclass of :class:`Algorithm`
 (its ``name``, declarations and ``update``), then add the class to ``ALGORITHMS`` below. The CLI's
-``--algo`` choices, :class:`agents.config.TrainConfig`'s checks and the trainer all read the registry.
+``--algo`` choices, :class:`agents.training.config.TrainConfig`'s checks and the trainer all read the registry.
 """
 
 from __future__ import annotations

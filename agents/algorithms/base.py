@@ -1,7 +1,7 @@
 """The :class:`Algorithm` base every policy-gradient algorithm overrides, and the pieces they share.
 
 An algorithm is one class: :meth:`Algorithm.update` (one learning step on a rollout batch) plus
-class-level declarations of its defaults and constraints, which :class:`agents.config.TrainConfig`
+class-level declarations of its defaults and constraints, which :class:`agents.training.config.TrainConfig`
 reads instead of testing algorithm names:
 
     name                  the ``--algo`` value
@@ -31,15 +31,15 @@ from typing import TYPE_CHECKING, Any, ClassVar
 import torch
 from torch import Tensor
 
-from agents.distributed import Ranks
 from agents.errors import ConfigError, TrainingDivergedError
-from agents.kl import FixedKLController, KLEstimator, kl_estimate
-from agents.losses import LossAggregation, masked_sum, rollout_importance_weights
-from agents.policy import LMPolicy
-from agents.rollout import RolloutBatch
+from agents.training.distributed import Ranks
+from agents.training.kl import FixedKLController, KLEstimator, kl_estimate
+from agents.training.losses import LossAggregation, masked_sum, rollout_importance_weights
+from agents.training.policy import LMPolicy
+from agents.training.rollout import RolloutBatch
 
 if TYPE_CHECKING:
-    from agents.config import TrainConfig
+    from agents.training.config import TrainConfig
 
 
 OPTION_FIELDS: tuple[str, ...] = (

@@ -15,7 +15,7 @@ from __future__ import annotations
 from torch import Tensor
 
 from agents.algorithms.grpo import GRPO
-from agents.losses import capped_weight_policy_gradient
+from agents.training.losses import capped_weight_policy_gradient
 
 
 class CISPO(GRPO):

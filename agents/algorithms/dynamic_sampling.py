@@ -15,7 +15,7 @@ import numpy as np
 import torch
 from torch import Tensor
 
-from agents.rollout import RolloutBatch
+from agents.training.rollout import RolloutBatch
 
 
 def overlong_penalty(batch: RolloutBatch, buffer: float) -> Tensor:

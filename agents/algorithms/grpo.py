@@ -13,7 +13,7 @@ reference *in the loss*, via the k3 estimator by default, weighted by beta = kl_
 minibatches) π_old = π, r = 1 and this is a plain policy gradient; whenever the batch gets more
 steps (``--ppo-epochs > 1`` or ``--minibatch-size < --batch-size``) the later steps are off-policy,
 so π_old's logprobs are computed once before the first step and the ratio and clip do their work.
-k1 is refused: in the loss its gradient is zero in expectation (agents/kl.py).
+k1 is refused: in the loss its gradient is zero in expectation (agents/training/kl.py).
 
 Dr. GRPO (Liu et al., 2025) removes both of GRPO's normalisations: the std division
 (``--no-scale-advantages``) and the per-sequence length mean (``--loss-aggregation sequence-sum``,
@@ -34,12 +34,12 @@ from typing import Any, ClassVar
 import torch
 from torch import Tensor
 
-from agents.advantages import RewardScaling, scaled_group_advantages
 from agents.algorithms.base import Algorithm, batch_stats, mean
 from agents.algorithms.dynamic_sampling import overlong_penalty, refill_informative_groups
-from agents.kl import KLEstimator, kl_estimate
-from agents.losses import aggregate, clipped_surrogate, high_entropy_mask, masked_mean, ratio_stats
-from agents.rollout import RolloutBatch
+from agents.training.advantages import RewardScaling, scaled_group_advantages
+from agents.training.kl import KLEstimator, kl_estimate
+from agents.training.losses import aggregate, clipped_surrogate, high_entropy_mask, masked_mean, ratio_stats
+from agents.training.rollout import RolloutBatch
 
 GROUP_OPTIONS = frozenset({"epsilon_high", "scale_rewards", "mask_truncated_completions", "top_entropy_quantile",
                            "dynamic_sampling", "max_extra_rollouts", "overlong_buffer"})

@@ -14,7 +14,7 @@ from __future__ import annotations
 from torch import Tensor
 
 from agents.algorithms.grpo import GRPO
-from agents.losses import sequence_clipped_surrogate
+from agents.training.losses import sequence_clipped_surrogate
 
 
 class GSPO(GRPO):

@@ -21,11 +21,11 @@ from typing import Any
 import torch
 from torch import Tensor
 
-from agents.advantages import gae_advantages, whiten
 from agents.algorithms.base import Algorithm, batch_stats, per_token_rewards
-from agents.kl import AdaptiveKLController, kl_estimate
-from agents.losses import clipped_surrogate_loss, clipped_value_loss, masked_mean
-from agents.rollout import RolloutBatch
+from agents.training.advantages import gae_advantages, whiten
+from agents.training.kl import AdaptiveKLController, kl_estimate
+from agents.training.losses import clipped_surrogate_loss, clipped_value_loss, masked_mean
+from agents.training.rollout import RolloutBatch
 
 
 class PPO(Algorithm):

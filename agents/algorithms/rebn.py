@@ -18,10 +18,10 @@ from __future__ import annotations
 import torch
 from torch import Tensor
 
-from agents.advantages import turn_returns
 from agents.algorithms.base import per_token_rewards
 from agents.algorithms.reinforce import Reinforce
-from agents.rollout import RolloutBatch
+from agents.training.advantages import turn_returns
+from agents.training.rollout import RolloutBatch
 
 
 class ReBN(Reinforce):

@@ -18,8 +18,8 @@ from typing import Any
 from torch import Tensor
 
 from agents.algorithms.base import Algorithm, batch_stats, corrected, mean
-from agents.losses import masked_mean, policy_gradient_loss
-from agents.rollout import RolloutBatch
+from agents.training.losses import masked_mean, policy_gradient_loss
+from agents.training.rollout import RolloutBatch
 
 
 class Reinforce(Algorithm):

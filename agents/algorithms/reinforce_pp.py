@@ -16,11 +16,11 @@ from __future__ import annotations
 import torch
 from torch import Tensor
 
-from agents.advantages import discounted_returns, whiten
 from agents.algorithms.base import per_token_rewards
 from agents.algorithms.grpo import GRPO
-from agents.kl import kl_estimate
-from agents.rollout import RolloutBatch
+from agents.training.advantages import discounted_returns, whiten
+from agents.training.kl import kl_estimate
+from agents.training.rollout import RolloutBatch
 
 
 class ReinforcePP(GRPO):

@@ -14,8 +14,8 @@ from __future__ import annotations
 
 from torch import Tensor
 
-from agents.advantages import leave_one_out_advantages
 from agents.algorithms.reinforce import Reinforce
+from agents.training.advantages import leave_one_out_advantages
 
 
 class RLOO(Reinforce):

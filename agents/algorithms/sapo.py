@@ -15,7 +15,7 @@ from __future__ import annotations
 from torch import Tensor
 
 from agents.algorithms.grpo import GROUP_OPTIONS, GRPO
-from agents.losses import soft_gated_surrogate
+from agents.training.losses import soft_gated_surrogate
 
 
 class SAPO(GRPO):

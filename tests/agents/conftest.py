@@ -19,7 +19,7 @@ from transformers import (
     Qwen2ForCausalLM,
 )
 
-from agents.policy import LMPolicy, SamplingConfig
+from agents.training.policy import LMPolicy, SamplingConfig
 
 WORDS = (
     "the a movie film was is great good bad awful fine food service slow fast and but very not "

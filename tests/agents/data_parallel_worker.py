@@ -19,7 +19,7 @@ import sys
 
 import torch
 
-from agents.distributed import Ranks
+from agents.training.distributed import Ranks
 from tests.agents.reference_batches import make_realistic_setup, shard_rows
 
 

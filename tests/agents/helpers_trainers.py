@@ -14,7 +14,7 @@ from typing import Any
 
 import torch
 
-from agents.config import TrainConfig
+from agents.training.config import TrainConfig
 from tests.agents.conftest import PROMPTS, build_model, build_tokenizer
 
 

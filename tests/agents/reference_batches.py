@@ -9,7 +9,7 @@ it (``tests/agents/test_algorithm_updates.py``); an algorithm added later regist
 in a module-level ``REALISTIC_REFERENCES`` dict of its own test module, which
 ``test_every_algorithm_has_a_reference_on_the_realistic_batch`` checks.
 
-Nothing here imports ``agents.advantages`` or ``agents.losses``: the forward, GAE, whitening and
+Nothing here imports ``agents.training.advantages`` or ``agents.training.losses``: the forward, GAE, whitening and
 losses are written out again so that a bug in the library cannot hide in its own reference.
 """
 
@@ -23,11 +23,11 @@ import torch
 from torch import Tensor
 
 from agents.algorithms import algorithm_class
-from agents.config import TrainConfig
-from agents.distributed import Ranks
-from agents.policy import LMPolicy
-from agents.rollout import RolloutBatch
-from agents.trainer import Trainer
+from agents.training.config import TrainConfig
+from agents.training.distributed import Ranks
+from agents.training.policy import LMPolicy
+from agents.training.rollout import RolloutBatch
+from agents.training.trainer import Trainer
 from tests.agents.conftest import build_model, build_tokenizer
 
 EOS = "<|endoftext|>"

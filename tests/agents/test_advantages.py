@@ -1,7 +1,7 @@
 import pytest
 import torch
 
-from agents.advantages import gae_advantages, group_advantages, leave_one_out_advantages, whiten
+from agents.training.advantages import gae_advantages, group_advantages, leave_one_out_advantages, whiten
 
 
 def naive_gae(rewards, values, length, gamma, lam, bootstrap=0.0):

@@ -22,9 +22,9 @@ import pytest
 import torch
 
 from agents.algorithms import ALGORITHMS, algorithm_class
-from agents.config import TrainConfig
-from agents.policy import LMPolicy
-from agents.rollout import RolloutBatch
+from agents.training.config import TrainConfig
+from agents.training.policy import LMPolicy
+from agents.training.rollout import RolloutBatch
 from tests.agents.conftest import build_model, build_tokenizer
 from tests.agents.reference_batches import (
     REALISTIC_T,

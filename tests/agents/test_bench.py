@@ -12,8 +12,8 @@ from pathlib import Path
 
 import pytest
 
-from agents.bench import RESULTS_FILE, Cell, parse_args, read_results, run_cell, train_config
-from agents.bench_report import PLOTS
+from agents.benchmarking.bench import RESULTS_FILE, Cell, parse_args, read_results, run_cell, train_config
+from agents.benchmarking.bench_report import PLOTS
 from agents.cli import main
 
 pytestmark = pytest.mark.usefixtures("single_thread")  # tiny models: one torch thread

@@ -6,7 +6,7 @@ import numpy as np
 import pytest
 from scipy import stats
 
-from agents import bench_stats
+from agents.benchmarking import bench_stats
 
 
 def test_iqm_is_the_mean_of_the_middle_half() -> None:

@@ -12,8 +12,8 @@ from pathlib import Path
 
 import pytest
 
-from agents.bench import RESULTS_FILE, Cell, interrupted_message, parse_args, train_config
-from agents.bench_report import MIN_RUNS_FOR_INTERVALS, too_few_runs
+from agents.benchmarking.bench import RESULTS_FILE, Cell, interrupted_message, parse_args, train_config
+from agents.benchmarking.bench_report import MIN_RUNS_FOR_INTERVALS, too_few_runs
 from agents.cli import main
 from agents.errors import ConfigError
 from tests.agents.test_bench import grid_file

@@ -9,10 +9,10 @@ import torch
 from transformers import Qwen2Config, Qwen2ForCausalLM
 
 import rlenv
-from agents.config import TrainConfig
-from agents.policy import LMPolicy, SamplingConfig
-from agents.rollout import collect_rollouts
-from agents.trainer import train
+from agents.training.config import TrainConfig
+from agents.training.policy import LMPolicy, SamplingConfig
+from agents.training.rollout import collect_rollouts
+from agents.training.trainer import train
 from tests.agents.conftest import boost_tokens
 from tests.rlenv.chat_helpers import chatml_tokenizer, multiply
 

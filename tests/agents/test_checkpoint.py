@@ -8,10 +8,16 @@ import warnings
 import pytest
 import torch
 
-from agents.checkpoint import STATE_FILE, CheckpointError, find_checkpoint, list_checkpoints, load_checkpoint
-from agents.config import ConfigError
-from agents.run_log import read_metrics
-from agents.trainer import train
+from agents.training.checkpoint import (
+    STATE_FILE,
+    CheckpointError,
+    find_checkpoint,
+    list_checkpoints,
+    load_checkpoint,
+)
+from agents.training.config import ConfigError
+from agents.training.run_log import read_metrics
+from agents.training.trainer import train
 from tests.agents.helpers_trainers import tiny_config
 
 pytestmark = pytest.mark.usefixtures("single_thread")  # tiny models: one torch thread

@@ -7,7 +7,7 @@ import json
 import pytest
 
 from agents.cli import main
-from agents.run_log import read_metrics
+from agents.training.run_log import read_metrics
 from tests.agents.helpers_trainers import tiny_env_args
 
 pytestmark = pytest.mark.usefixtures("single_thread")  # tiny models: one torch thread
@@ -163,10 +163,10 @@ def test_resume_takes_the_run_s_saved_flags_as_defaults(tiny_model, tmp_path, ca
 def test_ctrl_c_prints_the_command_that_continues_the_run(tiny_model, tmp_path, capsys, monkeypatch) -> None:
     import shlex
 
-    import agents.trainer
+    import agents.training.trainer
 
     out = tmp_path / "my run"  # a space: the printed command must quote it
-    real, calls = agents.trainer.collect_rollouts, []
+    real, calls = agents.training.trainer.collect_rollouts, []
 
     def interrupt_third_update(*args, **kwargs):
         calls.append(1)
@@ -174,7 +174,7 @@ def test_ctrl_c_prints_the_command_that_continues_the_run(tiny_model, tmp_path, 
             raise KeyboardInterrupt
         return real(*args, **kwargs)
 
-    monkeypatch.setattr(agents.trainer, "collect_rollouts", interrupt_third_update)
+    monkeypatch.setattr(agents.training.trainer, "collect_rollouts", interrupt_third_update)
     argv = ["train", "--algo", "reinforce", *env_flags(), "--model", tiny_model, "--batch-size", "8",
             "--out", str(out), "--device", "cpu", "--steps", "4", "--checkpoint-every", "1"]
     assert main(argv) == 130
@@ -182,19 +182,19 @@ def test_ctrl_c_prints_the_command_that_continues_the_run(tiny_model, tmp_path, 
     assert "interrupted at update 3; step_000002 is kept" in err and "<out>" not in err
     command = shlex.split(err.strip().splitlines()[-1])
     assert command[:2] == ["rlenv", "train"]
-    monkeypatch.setattr(agents.trainer, "collect_rollouts", real)
+    monkeypatch.setattr(agents.training.trainer, "collect_rollouts", real)
     assert main(command[1:]) == 0  # the printed command, as printed
     assert [r["step"] for r in read_metrics(out)] == [1, 2, 3, 4]
 
 
 def test_ctrl_c_before_the_first_checkpoint_says_there_is_nothing_to_resume(tiny_model, tmp_path, capsys,
                                                                             monkeypatch) -> None:
-    import agents.trainer
+    import agents.training.trainer
 
     def interrupt(*args, **kwargs):
         raise KeyboardInterrupt
 
-    monkeypatch.setattr(agents.trainer, "collect_rollouts", interrupt)
+    monkeypatch.setattr(agents.training.trainer, "collect_rollouts", interrupt)
     out = tmp_path / "run"
     assert main(["train", "--algo", "reinforce", *env_flags(), "--model", tiny_model, "--batch-size", "8",
                  "--out", str(out), "--device", "cpu", "--steps", "4"]) == 130

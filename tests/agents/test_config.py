@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from agents.config import ConfigError, TrainConfig, config_differences
+from agents.training.config import ConfigError, TrainConfig, config_differences
 
 
 def make(**kw) -> TrainConfig:

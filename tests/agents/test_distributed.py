@@ -15,12 +15,12 @@ from pathlib import Path
 import pytest
 import torch
 
-from agents.config import ConfigError
-from agents.distributed import Ranks, reduce_stats, refuse_sharded_launch, weights_sha256
-from agents.policy import LMPolicy
-from agents.rollout import collect_rollouts
-from agents.run_log import read_metrics
-from agents.trainer import Trainer, make_envs, rollout_seed
+from agents.training.config import ConfigError
+from agents.training.distributed import Ranks, reduce_stats, refuse_sharded_launch, weights_sha256
+from agents.training.policy import LMPolicy
+from agents.training.rollout import collect_rollouts
+from agents.training.run_log import read_metrics
+from agents.training.trainer import Trainer, make_envs, rollout_seed
 from tests.agents.helpers_trainers import tiny_config, tiny_env_args
 
 pytestmark = pytest.mark.usefixtures("single_thread")  # tiny models: one torch thread

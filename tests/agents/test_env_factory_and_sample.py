@@ -13,11 +13,11 @@ import torch
 
 import reward_models
 from agents.cli import main
-from agents.config import ConfigError, TrainConfig
-from agents.rollout import RolloutBatch
-from agents.run_log import read_metrics
-from agents.sampling import ENV, POLICY, PROMPT, transcripts, typed_responder
-from agents.trainer import train
+from agents.training.config import ConfigError, TrainConfig
+from agents.training.rollout import RolloutBatch
+from agents.training.run_log import read_metrics
+from agents.training.sampling import ENV, POLICY, PROMPT, transcripts, typed_responder
+from agents.training.trainer import train
 from tests.agents.conftest import PROMPTS, build_tokenizer
 
 pytestmark = pytest.mark.usefixtures("single_thread")

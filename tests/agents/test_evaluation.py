@@ -7,12 +7,12 @@ from dataclasses import replace
 import pytest
 import torch
 
-from agents.config import ConfigError
-from agents.evaluation import EvalProtocol, episode_kl, evaluate_policy, has_splits, make_eval_envs
-from agents.policy import LMPolicy
-from agents.rollout import collect_rollouts
-from agents.run_log import read_metrics
-from agents.trainer import train
+from agents.training.config import ConfigError
+from agents.training.evaluation import EvalProtocol, episode_kl, evaluate_policy, has_splits, make_eval_envs
+from agents.training.policy import LMPolicy
+from agents.training.rollout import collect_rollouts
+from agents.training.run_log import read_metrics
+from agents.training.trainer import train
 from tests.agents.helpers_trainers import tiny_config
 
 pytestmark = pytest.mark.usefixtures("single_thread")  # tiny models: one torch thread

@@ -3,7 +3,7 @@ import math
 import pytest
 import torch
 
-from agents.kl import AdaptiveKLController, FixedKLController, kl_estimate
+from agents.training.kl import AdaptiveKLController, FixedKLController, kl_estimate
 
 
 def test_estimators_closed_form():

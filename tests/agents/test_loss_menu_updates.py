@@ -24,10 +24,10 @@ import torch
 
 from agents.algorithms import algorithm_class
 from agents.algorithms.dynamic_sampling import refill_informative_groups
-from agents.config import TrainConfig
-from agents.losses import rollout_importance_weights
-from agents.policy import LMPolicy
-from agents.rollout import RolloutBatch
+from agents.training.config import TrainConfig
+from agents.training.losses import rollout_importance_weights
+from agents.training.policy import LMPolicy
+from agents.training.rollout import RolloutBatch
 from tests.agents.conftest import build_model, build_tokenizer
 
 P, T, G = 3, 6, 2
@@ -464,8 +464,8 @@ def test_dapo_never_learns_from_a_group_without_signal():
 def test_bf16_rollout_weights_are_the_fp32_over_bf16_probability_ratio(tiny_model):
     """A real bf16 rollout: the correction's weights are exp(log pi_fp32 - log pi_bf16) of the sampled
     tokens, per token or their product per episode, truncated or masked at the cap."""
-    from agents.rollout import collect_rollouts
-    from agents.trainer import make_envs
+    from agents.training.rollout import collect_rollouts
+    from agents.training.trainer import make_envs
     from tests.agents.helpers_trainers import tiny_env_args
 
     policy = LMPolicy.from_pretrained(tiny_model, device="cpu")
@@ -551,7 +551,7 @@ MENU = ["dapo", "gspo", "cispo", "sapo", "reinforce_pp", "rebn"]
 
 def two_updates(tmp_path, **fields):
     """Two updates of 8 episodes through ``train``; every logged loss finite."""
-    from agents.trainer import train
+    from agents.training.trainer import train
 
     fields = dict(
         steps=2,
@@ -596,7 +596,7 @@ def test_the_menu_trains_on_a_multi_turn_id(tmp_path, algo):
 def test_the_menu_learns_the_tiny_sentiment_task(tiny_model, tmp_path, algo):
     """40 updates of 16 episodes on the random tiny GPT-2 (VADER reward): the trained model's reward,
     under the same seeded evaluation (64 episodes) as the untrained one, is well above it."""
-    from agents.trainer import train
+    from agents.training.trainer import train
     from tests.agents.helpers_trainers import tiny_config
     from tests.agents.test_trainers import evaluated_reward
 

@@ -3,7 +3,7 @@ import math
 import pytest
 import torch
 
-from agents.losses import (
+from agents.training.losses import (
     aggregate,
     clipped_surrogate_loss,
     clipped_value_loss,

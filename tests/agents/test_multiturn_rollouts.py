@@ -9,9 +9,9 @@ import pytest
 import torch
 
 import rlenv
-from agents.config import TrainConfig
-from agents.rollout import collect_rollouts
-from agents.trainer import train
+from agents.training.config import TrainConfig
+from agents.training.rollout import collect_rollouts
+from agents.training.trainer import train
 from tests.agents.conftest import PROMPTS, boost_tokens, make_policy
 
 pytestmark = pytest.mark.usefixtures("single_thread")  # tiny models: one torch thread
@@ -74,7 +74,7 @@ def test_rollout_logprobs_equal_a_full_rescore_with_env_insertions(arch):
 def test_env_tokens_get_no_gradient():
     """The loss masks are the policy's tokens only: changing an env token's logprob slot changes nothing.
     (Each algorithm's whole update is checked on a batch with env tokens in test_algorithm_updates.py.)"""
-    from agents.losses import policy_gradient_loss
+    from agents.training.losses import policy_gradient_loss
 
     policy = end_turns_often(make_policy("gpt2"))
     batch = collect_rollouts(policy, multi_turn_envs(policy), seed=1)

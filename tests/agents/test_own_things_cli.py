@@ -13,7 +13,7 @@ from pathlib import Path
 import pytest
 
 from agents.cli import _train_args, main
-from agents.run_log import read_metrics
+from agents.training.run_log import read_metrics
 
 ROOT = Path(__file__).resolve().parents[2]
 PROMPTS = '["the movie was", "a film", "the food was"]'

@@ -8,10 +8,10 @@ import pytest
 import torch
 from transformers import Qwen2Config, Qwen2ForCausalLM
 
-from agents.config import TrainConfig
-from agents.policy import LMPolicy, SamplingConfig
-from agents.rollout import collect_rollouts
-from agents.trainer import make_envs, train
+from agents.training.config import TrainConfig
+from agents.training.policy import LMPolicy, SamplingConfig
+from agents.training.rollout import collect_rollouts
+from agents.training.trainer import make_envs, train
 from tests.agents.conftest import build_model, build_tokenizer
 from tests.agents.helpers_trainers import tiny_env_args
 

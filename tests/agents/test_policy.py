@@ -5,7 +5,13 @@ import pytest
 import torch
 from safetensors.torch import save_file
 
-from agents.policy import LMPolicy, SamplingConfig, position_ids_from_mask, resolve_device, sampling_logprobs
+from agents.training.policy import (
+    LMPolicy,
+    SamplingConfig,
+    position_ids_from_mask,
+    resolve_device,
+    sampling_logprobs,
+)
 from tests.agents.conftest import ARCHS, build_model, build_tokenizer, make_policy
 
 
@@ -232,7 +238,7 @@ def test_tokenizer_without_pad_or_eos_is_refused(tmp_path):
 
 
 def test_sample_categorical_follows_the_distribution_and_skips_filtered_tokens():
-    from agents.policy import sample_categorical
+    from agents.training.policy import sample_categorical
 
     g = torch.Generator().manual_seed(0)
     p = torch.tensor([0.1, 0.0, 0.6, 0.3])
@@ -255,7 +261,7 @@ def test_sampling_from_non_finite_logits_raises_runtime_error():
 def test_tanh_gelu_is_fused_without_changing_the_function_or_the_saved_model(tmp_path):
     from transformers.activations import NewGELUActivation
 
-    from agents.policy import fuse_tanh_gelu
+    from agents.training.policy import fuse_tanh_gelu
 
     original = build_model("gpt2", 64).eval()
     policy = LMPolicy(build_model("gpt2", 64), build_tokenizer())  # same seed: the same weights

@@ -4,8 +4,8 @@ import pytest
 import torch
 
 import rlenv
-from agents.policy import SamplingConfig, position_ids_from_mask
-from agents.rollout import collect_rollouts
+from agents.training.policy import SamplingConfig, position_ids_from_mask
+from agents.training.rollout import collect_rollouts
 from tests.agents.conftest import ARCHS, PROMPTS, boost_tokens, count_good, make_policy
 
 

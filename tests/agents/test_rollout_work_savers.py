@@ -12,10 +12,10 @@ import torch
 from transformers.cache_utils import DynamicLayer
 
 from agents.algorithms import algorithm_class
-from agents.config import TrainConfig
-from agents.kv_cache import PreallocatedLayer, preallocated_cache
-from agents.rollout import collect_rollouts
-from agents.trainer import rollout_options, train
+from agents.training.config import TrainConfig
+from agents.training.kv_cache import PreallocatedLayer, preallocated_cache
+from agents.training.rollout import collect_rollouts
+from agents.training.trainer import rollout_options, train
 from tests.agents.conftest import make_policy
 from tests.agents.helpers_trainers import tiny_config
 from tests.agents.test_multiturn_rollouts import end_turns_often, multi_turn_envs
@@ -188,7 +188,7 @@ def test_bf16_rollout_casts_each_weight_once_and_runs_the_env_at_full_precision(
 
 
 def test_reference_precision_autocasts_only_the_reference(tiny_model, tmp_path):
-    from agents.trainer import Trainer
+    from agents.training.trainer import Trainer
 
     trainer = Trainer(tiny_config(tiny_model, tmp_path / "r", algo="grpo", kl_coef=0.1, reference_precision="bf16"))
     reference = trainer.algorithm.reference
@@ -205,7 +205,7 @@ def test_reference_precision_autocasts_only_the_reference(tiny_model, tmp_path):
 
 
 def test_precision_auto_is_bf16_on_a_bf16_gpu_and_fp32_on_a_cpu(monkeypatch):
-    from agents.trainer import precision_dtype
+    from agents.training.trainer import precision_dtype
 
     assert TrainConfig(steps=1).precision == "auto"
     assert precision_dtype("auto", torch.device("cpu")) is None  # bf16 changes a CPU's numbers: opt-in
@@ -219,7 +219,7 @@ def test_precision_auto_is_bf16_on_a_bf16_gpu_and_fp32_on_a_cpu(monkeypatch):
 
 def test_trainer_passes_scoring_and_thread_settings(tiny_model, tmp_path):
     from agents.errors import ConfigError
-    from agents.trainer import Trainer
+    from agents.training.trainer import Trainer
 
     threads = torch.get_num_threads()
     try:

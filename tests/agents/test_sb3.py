@@ -1,4 +1,4 @@
-"""The Stable-Baselines3 bridge (agents.sb3) and NLPO-style masking for MaskablePPO (agents.nlpo).
+"""The Stable-Baselines3 bridge (agents.bridges.sb3) and NLPO-style masking for MaskablePPO (agents.bridges.nlpo).
 
 Every test uses a tiny random-init GPT-2 over the env's own vocabulary (rlenv/TokenReverse-v0's
 7 symbols, or the word tokenizer of the agent tests), never the embedded model.
@@ -17,12 +17,12 @@ from stable_baselines3.common.vec_env import DummyVecEnv, VecMonitor
 from transformers import GPT2Config, GPT2LMHeadModel
 
 import rlenv  # registers the env ids
-from agents.sb3 import LMActorCriticPolicy, SB3VectorEnv, last_token_forward, make_sb3_vec_env
+from agents.bridges.sb3 import LMActorCriticPolicy, SB3VectorEnv, last_token_forward, make_sb3_vec_env
 from tests.agents.conftest import PROMPTS, count_good
 from tests.margins import assert_learned, learning_seeds, standard_error
 
 try:
-    from agents.nlpo import (
+    from agents.bridges.nlpo import (
         FrozenMaskLM,
         LMActionMask,
         MaskableLMActorCriticPolicy,
@@ -455,7 +455,7 @@ def stored_transitions(venv, steps: int, seed: int = 0):
 
 
 def test_prefix_grouped_forward_equals_one_forward_per_observation(tokenizer):
-    from agents.sb3_forward import prefix_grouped_forward
+    from agents.bridges.sb3_forward import prefix_grouped_forward
 
     model = tiny_lm(len(tokenizer), n_layer=2).eval()
     venv = make_sb3_vec_env("rlenv/TextGen-v0", 3, monitor=False, tokenizer=tokenizer, prompts=PROMPTS,
@@ -474,7 +474,7 @@ def test_prefix_grouped_forward_equals_one_forward_per_observation(tokenizer):
 
 
 def test_acting_cache_gives_the_plain_forward_across_autoresets(tokenizer):
-    from agents.sb3_forward import ActingCache
+    from agents.bridges.sb3_forward import ActingCache
 
     model = tiny_lm(len(tokenizer), n_layer=2).eval()
     venv = make_sb3_vec_env("rlenv/TextGen-v0", 4, monitor=False, tokenizer=tokenizer, prompts=PROMPTS,
@@ -521,7 +521,7 @@ def test_acting_cache_forgets_the_old_weights_when_sb3_trains():
 
 def test_evaluate_actions_with_episode_savers_equals_the_plain_path():
     """SB3's log-probs, values and entropies, and their gradients, on a whole-episode minibatch."""
-    from agents.sb3 import EpisodeRolloutBuffer
+    from agents.bridges.sb3 import EpisodeRolloutBuffer
 
     venv = make_sb3_vec_env(REVERSE, 2, monitor=False)
     model = PPO(LMActorCriticPolicy, venv, policy_kwargs=dict(model=tiny_lm(REVERSE_VOCAB, n_layer=2)),
@@ -545,7 +545,7 @@ def test_evaluate_actions_with_episode_savers_equals_the_plain_path():
 
 
 def test_episode_buffer_minibatches_hold_whole_episodes_once():
-    from agents.sb3 import EpisodeRolloutBuffer
+    from agents.bridges.sb3 import EpisodeRolloutBuffer
 
     model = PPO(LMActorCriticPolicy, make_sb3_vec_env(REVERSE, 3, monitor=False),
                 policy_kwargs=dict(model=tiny_lm(REVERSE_VOCAB)), n_steps=10, batch_size=5, n_epochs=1,
@@ -568,7 +568,7 @@ def test_episode_buffer_minibatches_hold_whole_episodes_once():
 @pytest.mark.parametrize("arch", ["gpt2", "llama", "qwen2", "neox"])
 def test_episode_savers_equal_the_plain_forward_for_every_architecture(arch):
     """Rotary and learned positions alike: episodes grow a token per call, one restarts mid-way."""
-    from agents.sb3_forward import ActingCache, prefix_grouped_forward
+    from agents.bridges.sb3_forward import ActingCache, prefix_grouped_forward
     from tests.agents.conftest import build_model
 
     torch.manual_seed(0)

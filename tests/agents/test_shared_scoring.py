@@ -9,9 +9,9 @@ import pytest
 import torch
 
 from agents.algorithms import algorithm_class
-from agents.config import TrainConfig
-from agents.rollout import collect_rollouts
-from agents.scoring import distinct_prompts, length_buckets
+from agents.training.config import TrainConfig
+from agents.training.rollout import collect_rollouts
+from agents.training.scoring import distinct_prompts, length_buckets
 from tests.agents.conftest import ARCHS, make_policy
 from tests.agents.test_rollout import boost_eos, make_envs
 

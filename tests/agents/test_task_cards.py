@@ -9,9 +9,9 @@ import pytest
 import torch
 
 import rlenv
-from agents.advantages import scaled_group_advantages, turn_returns
-from agents.bench import BenchConfig, Cell, train_config
-from agents.config import ConfigError, TrainConfig
+from agents.benchmarking.bench import BenchConfig, Cell, train_config
+from agents.training.advantages import scaled_group_advantages, turn_returns
+from agents.training.config import ConfigError, TrainConfig
 
 
 def test_the_arithmetic_card_sets_the_learning_rate_where_no_flag_does():

@@ -14,11 +14,11 @@ import pytest
 import torch
 
 import agents.algorithms.reinforce
-from agents.checkpoint import list_checkpoints
-from agents.config import ConfigError
-from agents.rollout import collect_rollouts
-from agents.run_log import read_metrics
-from agents.trainer import Trainer, TrainingDivergedError, rollout_seed, train
+from agents.training.checkpoint import list_checkpoints
+from agents.training.config import ConfigError
+from agents.training.rollout import collect_rollouts
+from agents.training.run_log import read_metrics
+from agents.training.trainer import Trainer, TrainingDivergedError, rollout_seed, train
 from tests.agents.helpers_trainers import tiny_config, tiny_env_args
 from tests.margins import learning_seeds
 
@@ -160,8 +160,8 @@ def test_metrics_lines_are_strict_json(tiny_model, tmp_path) -> None:
 # ---- learning ----------------------------------------------------------------------------------------
 def evaluated_reward(model_dir, config, episodes: int = 64, seed: int = 123) -> float:
     """Mean reward of a saved model under one fixed, seeded protocol (same prompts, same sampling seeds)."""
-    from agents.policy import LMPolicy
-    from agents.trainer import evaluate, make_envs
+    from agents.training.policy import LMPolicy
+    from agents.training.trainer import evaluate, make_envs
 
     policy = LMPolicy.from_pretrained(model_dir, device="cpu")
     envs = make_envs(replace(config, batch_size=32), model_dir)
@@ -231,7 +231,7 @@ EMBEDDED_SETTINGS = {"reinforce": (1e-4, 48), "rloo": (1e-4, 48), "ppo": (1e-4, 
 def test_each_algorithm_learns_positive_reviews_on_the_embedded_model(tmp_path, algo) -> None:
     """rlenv/PositiveReview-v0 with rlenv.DEFAULT_MODEL: the trained model's mean VADER, over the
     same 64 seeded evaluation episodes as the untrained model's (about +0.06), is clearly higher."""
-    from agents.config import TrainConfig
+    from agents.training.config import TrainConfig
     from rlenv import DEFAULT_MODEL
 
     lr, steps = EMBEDDED_SETTINGS[algo]
@@ -246,8 +246,8 @@ def test_each_algorithm_learns_positive_reviews_on_the_embedded_model(tmp_path, 
 
 def heldout_reward(model_dir, env_id: str, greedy: bool = False) -> float:
     """A model's mean reward on ``env_id``'s held-out split under the fixed benchmark protocol."""
-    from agents.evaluation import EvalProtocol, evaluate_policy, make_eval_envs
-    from agents.policy import LMPolicy
+    from agents.training.evaluation import EvalProtocol, evaluate_policy, make_eval_envs
+    from agents.training.policy import LMPolicy
     from rlenv import DEFAULT_MODEL
 
     protocol = EvalProtocol(greedy=greedy)
@@ -265,7 +265,7 @@ def test_grpo_sharpens_held_out_sums_the_embedded_model_knows(tmp_path, seed) ->
     samples wrong answers often (~0.30). 100 GRPO updates at lr 1e-5 on the *training* sums lift the
     accuracy on the disjoint held-out sums, under the same seeded held-out protocol before and after
     (README "Benchmarking": 0.30 / 0.64 -> 0.42 / 0.89-0.92 after 300 updates in three seeds)."""
-    from agents.config import TrainConfig
+    from agents.training.config import TrainConfig
     from rlenv import DEFAULT_MODEL
 
     env_id = "rlenv/Arithmetic-v0"
@@ -283,7 +283,7 @@ def test_rloo_teaches_the_embedded_model_to_use_held_out_keywords(tmp_path, seed
     """rlenv/Keyword-v0 with the published grid's cell budget (40 RLOO updates of 16, default settings):
     the held-out score rises over the untrained model's under the same protocol (grid, 5 seeds: 0.441 ->
     0.480-0.507, docs/bench/results.jsonl)."""
-    from agents.config import TrainConfig
+    from agents.training.config import TrainConfig
     from rlenv import DEFAULT_MODEL
 
     env_id = "rlenv/Keyword-v0"

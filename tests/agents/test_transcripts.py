@@ -9,8 +9,8 @@ import pytest
 
 import rlenv
 from agents.cli import main
-from agents.rollout import collect_rollouts
-from agents.transcripts import episode_transcript, format_transcript
+from agents.training.rollout import collect_rollouts
+from agents.training.transcripts import episode_transcript, format_transcript
 from tests.agents.conftest import count_good, make_policy
 from tests.agents.test_chat_rollouts import chat_envs, qwen2_policy
 from tests.agents.test_multiturn_rollouts import end_turns_often, multi_turn_envs

@@ -28,7 +28,7 @@ def test_the_env_names_the_missing_tokenizer_and_the_fix(model_without_tokenizer
 
 
 def test_the_policy_names_the_missing_tokenizer_and_the_fix(model_without_tokenizer) -> None:
-    from agents.policy import LMPolicy
+    from agents.training.policy import LMPolicy
 
     with pytest.raises(FileNotFoundError, match="save the tokenizer into the folder"):
         LMPolicy.from_pretrained(model_without_tokenizer, device="cpu")

@@ -3,13 +3,13 @@
     rlenv bench benchmarks/suite.toml [--jobs 2] [--backend local|ray] [--resume] [flags override the file]
 
 Each cell is ``train(TrainConfig(...))`` — the code path of ``rlenv train`` — with the trainer's
-held-out evaluation (:mod:`agents.evaluation`) every ``steps // eval_points`` updates, plus one
+held-out evaluation (:mod:`agents.training.evaluation`) every ``steps // eval_points`` updates, plus one
 evaluation of the untrained model before the first update. A cell's result is appended to
 ``<out>/results.jsonl`` as soon as it finishes, so a killed grid loses at most the cells in flight;
 ``--resume`` skips the cells already there. Cells run in this process (``--jobs 1``), in
 ``--jobs N`` worker processes with ``cores // N`` torch threads each, or as Ray tasks
 (``--backend ray``; a local cluster, or ``--ray-address`` for a running one).
-When the grid is complete, :mod:`agents.bench_report` writes summary.md, summary.json and plots.
+When the grid is complete, :mod:`agents.benchmarking.bench_report` writes summary.md, summary.json and plots.
 """
 
 from __future__ import annotations
@@ -25,7 +25,7 @@ from dataclasses import asdict, dataclass, field, fields, replace
 from pathlib import Path
 from typing import Any, Literal
 
-from agents.config import ALGOS, ConfigError, TrainConfig
+from agents.training.config import ALGOS, ConfigError, TrainConfig
 
 logger = logging.getLogger(__name__)
 
@@ -94,7 +94,7 @@ class BenchConfig:
         unknown = sorted(set(self.task_args) - set(self.envs))
         if unknown:
             raise ConfigError(f"task_args names tasks not in the grid: {unknown}; add them to envs or drop them")
-        from agents.evaluation import has_splits
+        from agents.training.evaluation import has_splits
 
         for env in self.envs:
             if not has_splits(env):
@@ -150,7 +150,7 @@ def run_cell(config: TrainConfig, threads: int | None = None) -> dict[str, Any]:
     ``eval_every`` updates, and the cost. A leftover directory of a killed attempt is replaced."""
     import torch
 
-    from agents.trainer import Trainer
+    from agents.training.trainer import Trainer
 
     caller_threads = torch.get_num_threads()
     if threads:
@@ -295,7 +295,7 @@ def run_bench(bench: BenchConfig, on_cell: Callable[[dict[str, Any], int, int], 
         done.append(row)
         if on_cell is not None:
             on_cell(row, len(done), total)
-    from agents.bench_report import write_report
+    from agents.benchmarking.bench_report import write_report
 
     wanted = {(c.algo, c.env, c.seed) for c in cells(bench)}
     return write_report([r for r in done if (r["algo"], r["env"], r["seed"]) in wanted], bench)

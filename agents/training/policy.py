@@ -1,6 +1,6 @@
 """``LMPolicy``: a causal language model as a token-level policy, with an optional value head.
 
-The policy acts on batches with a KV cache (see :mod:`agents.rollout`) and scores whole sequences
+The policy acts on batches with a KV cache (see :mod:`agents.training.rollout`) and scores whole sequences
 for the update in one forward pass. Its log-probabilities are always those of the distribution it
 samples from — temperature-scaled and top-k/top-p filtered — so the importance ratios of the update
 compare like with like. The frozen reference (:meth:`LMPolicy.reference`) is scored at the same
@@ -43,15 +43,15 @@ from transformers import (
 )
 from transformers.cache_utils import DynamicLayer
 
-from agents.losses import entropy_from_logprobs
-from agents.scoring import distinct_prompts, length_buckets
+from agents.training.losses import entropy_from_logprobs
+from agents.training.scoring import distinct_prompts, length_buckets
 from rlenv.tokenizer import check_tokenizer, check_tokenizer_files
 
 logger = logging.getLogger(__name__)
 
 SCORING_OVERHEAD = 0.1
 """the cost of one more forward in the scoring pass, as a share of the single padded forward's work
-(:func:`agents.scoring.length_buckets`): a split must save more than this"""
+(:func:`agents.training.scoring.length_buckets`): a split must save more than this"""
 
 VALUE_HEAD_FILE = "value_head.safetensors"
 LORA_DIR = "lora_adapter"  # a subfolder: an adapter_config.json at the top would make HF load it as a hub adapter
@@ -145,7 +145,7 @@ def resolve_device(device: str | torch.device) -> torch.device:
         return torch.device("cuda" if torch.cuda.is_available() else "cpu")
     target = torch.device(device)
     if target.type == "cuda" and not torch.cuda.is_available():
-        from agents.config import ConfigError
+        from agents.training.config import ConfigError
 
         why = ("no CUDA device is visible" if torch.backends.cuda.is_built()
                else f"this torch build ({torch.__version__}) is CPU-only")
@@ -428,7 +428,7 @@ class LMPolicy(nn.Module):
 
         With :attr:`shared_scoring` (the default) a prompt shared by several rows (GRPO/RLOO's
         groups) runs once and rows are bucketed by length, so no forward runs on padding or on a
-        repeated prompt (:mod:`agents.scoring`); otherwise every row runs in one padded forward. Both
+        repeated prompt (:mod:`agents.training.scoring`); otherwise every row runs in one padded forward. Both
         give the same outputs and gradients to float rounding.
         """
         P = int(prompt_length)
@@ -462,7 +462,7 @@ class LMPolicy(nn.Module):
 
     def _score_shared(self, input_ids: Tensor, attention_mask: Tensor, P: int, with_values: bool,
                       with_entropy: bool) -> SequenceScores:
-        """Each distinct prompt once, then the responses in length buckets on its cache (agents.scoring)."""
+        """Each distinct prompt once, then the responses in length buckets on its cache (agents.training.scoring)."""
         T = input_ids.shape[1] - P
         real = attention_mask.bool()
         first = int(real[:, :P].any(0).long().argmax())

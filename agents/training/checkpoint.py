@@ -22,7 +22,7 @@ from typing import Any, cast
 import numpy as np
 import torch
 
-from agents.config import TrainConfig
+from agents.training.config import TrainConfig
 
 STATE_FILE = "trainer_state.pt"
 CONFIG_FILE = "train_config.json"

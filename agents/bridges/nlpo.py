@@ -11,18 +11,18 @@ space from the whole vocabulary to a few plausible tokens keeps the policy on fl
 - :class:`LMActionMask` wraps a single rlenv env with ``action_masks() -> (V,) bool``, the method
   sb3-contrib reads (``get_action_masks`` calls ``env_method("action_masks")``), so
   ``DummyVecEnv``/``SubprocVecEnv`` of wrapped envs work. :class:`VecLMActionMask` does the same
-  for a whole SB3 ``VecEnv`` (e.g. :func:`agents.sb3.make_sb3_vec_env`) with ONE batched mask
+  for a whole SB3 ``VecEnv`` (e.g. :func:`agents.bridges.sb3.make_sb3_vec_env`) with ONE batched mask
   forward per step instead of one per sub-env.
 - :class:`SyncMaskLM` is the callback that copies the policy's weights into the mask LM every
   ``every`` updates (NLPO's ``mu``); without it the mask stays the initial LM's.
-- :class:`MaskableLMActorCriticPolicy` is :class:`agents.sb3.LMActorCriticPolicy` on sb3-contrib's
+- :class:`MaskableLMActorCriticPolicy` is :class:`agents.bridges.sb3.LMActorCriticPolicy` on sb3-contrib's
   maskable skeleton.
 
 Usage::
 
     from sb3_contrib import MaskablePPO
-    from agents.nlpo import FrozenMaskLM, MaskableLMActorCriticPolicy, SyncMaskLM, VecLMActionMask
-    from agents.sb3 import make_sb3_vec_env
+    from agents.bridges.nlpo import FrozenMaskLM, MaskableLMActorCriticPolicy, SyncMaskLM, VecLMActionMask
+    from agents.bridges.sb3 import make_sb3_vec_env
 
     mask_lm = FrozenMaskLM(rlenv.DEFAULT_MODEL, top_p=0.9)      # one frozen copy, shared
     env = VecLMActionMask(make_sb3_vec_env("rlenv/PositiveReview-v0", 8), mask_lm)
@@ -47,13 +47,13 @@ from stable_baselines3.common.vec_env import DummyVecEnv, VecEnv, VecEnvWrapper
 from stable_baselines3.common.vec_env.base_vec_env import VecEnvIndices, VecEnvObs, VecEnvStepReturn
 from transformers import PreTrainedModel
 
-from agents.policy import SamplingConfig, resolve_device, sampling_logprobs
-from agents.sb3 import LMPolicyMixin, check_observation_space, last_token_forward, load_causal_lm
+from agents.bridges.sb3 import LMPolicyMixin, check_observation_space, last_token_forward, load_causal_lm
+from agents.training.policy import SamplingConfig, resolve_device, sampling_logprobs
 
 try:
     from sb3_contrib.common.maskable.policies import MaskableActorCriticPolicy
 except ImportError as err:  # pragma: no cover - depends on the installed extras
-    raise ImportError("agents.nlpo needs sb3-contrib; install it with: pip install 'rlenv[contrib]'") from err
+    raise ImportError("agents.bridges.nlpo needs sb3-contrib; install it with: pip install 'rlenv[contrib]'") from err
 
 __all__ = [
     "FrozenMaskLM",
@@ -307,8 +307,8 @@ class SyncMaskLM(BaseCallback):
         return True
 
 
-class MaskableLMActorCriticPolicy(LMPolicyMixin, MaskableActorCriticPolicy):  # type: ignore[misc]  # see agents.sb3
-    """:class:`agents.sb3.LMActorCriticPolicy` for sb3-contrib's ``MaskablePPO``.
+class MaskableLMActorCriticPolicy(LMPolicyMixin, MaskableActorCriticPolicy):  # type: ignore[misc]  # see agents.bridges.sb3
+    """:class:`agents.bridges.sb3.LMActorCriticPolicy` for sb3-contrib's ``MaskablePPO``.
 
     Same network (the LM's next-token logits as the categorical's logits, ``Linear(H, 1)`` value
     head); masked-out tokens get a logit of -1e8, so they are never sampled and the entropy and

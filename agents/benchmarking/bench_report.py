@@ -1,4 +1,4 @@
-"""summary.md, summary.json and plots of a finished benchmark grid (see :mod:`agents.bench_stats`)."""
+"""summary.md, summary.json and plots of a finished benchmark grid (see :mod:`agents.benchmarking.bench_stats`)."""
 
 from __future__ import annotations
 
@@ -11,7 +11,7 @@ from typing import Any
 
 import numpy as np
 
-from agents import bench_stats
+from agents.benchmarking import bench_stats
 
 logger = logging.getLogger(__name__)
 

@@ -10,19 +10,19 @@
   distribution; ``value_net`` is a ``Linear(H, 1)`` value head on the shared trunk.
 
 Every inherited method (``forward``, ``evaluate_actions``, ``predict``, ``predict_values``) then
-works unchanged, and so does sb3-contrib's maskable variant (:mod:`agents.nlpo`).
+works unchanged, and so does sb3-contrib's maskable variant (:mod:`agents.bridges.nlpo`).
 
 Usage (``import agents`` does not import this module, so SB3 costs nothing until asked for)::
 
     from stable_baselines3 import PPO
-    from agents.sb3 import LMActorCriticPolicy
+    from agents.bridges.sb3 import LMActorCriticPolicy
 
     env = gym.make("rlenv/PositiveReview-v0")
     model = PPO(LMActorCriticPolicy, env, policy_kwargs=dict(model=rlenv.DEFAULT_MODEL))
     model.learn(4096)
 
 SB3 is per-transition, but an episode's observations are prefixes of each other, so the extractor
-does an episode's work once (:mod:`agents.sb3_forward`): while acting it keeps a KV cache per
+does an episode's work once (:mod:`agents.bridges.sb3_forward`): while acting it keeps a KV cache per
 sub-env (each step feeds one token), and in the update it scores the transitions of one episode
 with one forward. For the update to see whole episodes, give PPO the :class:`EpisodeRolloutBuffer`
 (minibatches of shuffled whole episodes instead of shuffled transitions)::
@@ -58,8 +58,8 @@ from stable_baselines3.common.vec_env.base_vec_env import VecEnvIndices, VecEnvO
 from torch import Tensor, nn
 from transformers import AutoModelForCausalLM, PreTrainedModel
 
-from agents.policy import check_model_dir
-from agents.sb3_forward import ActingCache, prefix_grouped_forward
+from agents.bridges.sb3_forward import ActingCache, prefix_grouped_forward
+from agents.training.policy import check_model_dir
 
 __all__ = [
     "EpisodeRolloutBuffer",
@@ -77,7 +77,7 @@ _FIXED_KWARGS = ("net_arch", "features_extractor_class", "features_extractor_kwa
 
 def load_causal_lm(model: str | Path | PreTrainedModel, *, trust_remote_code: bool = False) -> PreTrainedModel:
     """Return ``model`` itself, or load a causal LM from a local directory (never from a hub;
-    safetensors weights only, checked as :meth:`agents.policy.LMPolicy.from_pretrained` does)."""
+    safetensors weights only, checked as :meth:`agents.training.policy.LMPolicy.from_pretrained` does)."""
     if isinstance(model, PreTrainedModel):
         return model
     if isinstance(model, (str, Path)):
@@ -195,7 +195,7 @@ class LMPolicyMixin:
     """What turns an SB3 actor-critic policy class into an LM-backed one (see the module docstring).
 
     Mixed in before :class:`ActorCriticPolicy` here and before sb3-contrib's
-    ``MaskableActorCriticPolicy`` in :mod:`agents.nlpo`.
+    ``MaskableActorCriticPolicy`` in :mod:`agents.bridges.nlpo`.
 
     Args (via ``policy_kwargs``):
         model: local model directory or a ``PreTrainedModel`` (trained in place). Prefer a path:

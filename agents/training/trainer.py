@@ -27,7 +27,8 @@ import numpy as np
 import torch
 
 from agents.algorithms import algorithm_class
-from agents.checkpoint import (
+from agents.errors import ConfigError, TrainingDivergedError, built_from_user_input
+from agents.training.checkpoint import (
     CHECKPOINTS_DIR,
     list_checkpoints,
     load_checkpoint,
@@ -35,14 +36,20 @@ from agents.checkpoint import (
     save_checkpoint,
     set_rng_state,
 )
-from agents.config import TrainConfig, config_differences, env_label
-from agents.distributed import Ranks, current_ranks, reduce_stats, weights_sha256
-from agents.env_factory import vector_env_from_factory
-from agents.errors import ConfigError, TrainingDivergedError, built_from_user_input
-from agents.evaluation import HeldoutEvaluator, score_rollouts
-from agents.policy import LMPolicy, SamplingConfig
-from agents.rollout import RolloutBatch, collect_rollouts
-from agents.run_log import CURVE_FILE, METRICS_FILE, RunLog, plot_curves, read_metrics, truncate_metrics
+from agents.training.config import TrainConfig, config_differences, env_label
+from agents.training.distributed import Ranks, current_ranks, reduce_stats, weights_sha256
+from agents.training.env_factory import vector_env_from_factory
+from agents.training.evaluation import HeldoutEvaluator, score_rollouts
+from agents.training.policy import LMPolicy, SamplingConfig
+from agents.training.rollout import RolloutBatch, collect_rollouts
+from agents.training.run_log import (
+    CURVE_FILE,
+    METRICS_FILE,
+    RunLog,
+    plot_curves,
+    read_metrics,
+    truncate_metrics,
+)
 
 logger = logging.getLogger(__name__)
 
@@ -234,7 +241,7 @@ class Trainer:
         self.envs = make_envs(self.local_config, model_path)
         self.algorithm = algo_cls(self.policy, self.local_config, reference, ranks=self.ranks)
         self.evaluator = None
-        if config.eval_every and self.ranks.is_main:  # held-out scores logged as eval/... keys (agents.evaluation)
+        if config.eval_every and self.ranks.is_main:  # held-out scores logged as eval/... keys (agents.training.evaluation)
             self.evaluator = HeldoutEvaluator(config, self.policy, reference, model_path)
         if resume:
             ckpt, state = resume
@@ -386,7 +393,7 @@ def evaluate(policy: LMPolicy, envs: Any, episodes: int, *, seed: int = 0, group
              num_samples: int = 2) -> dict[str, Any]:
     """Mean reward and episode statistics of ``policy`` over ``episodes`` rollouts (rounded up to whole
     batches of ``envs.num_envs``), each batch seeded from ``(seed, i)``; plus a few sample texts.
-    (Benchmark scores use :func:`agents.evaluation.evaluate_policy`, the held-out protocol.)"""
+    (Benchmark scores use :func:`agents.training.evaluation.evaluate_policy`, the held-out protocol.)"""
     seeds = [rollout_seed(seed, 10**6 + i) for i in range(max(1, math.ceil(episodes / envs.num_envs)))]
     options = {"group_size": group_size} if group_size else None
     summary = score_rollouts(policy, envs, seeds, options=options, num_samples=num_samples)

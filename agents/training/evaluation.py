@@ -26,10 +26,10 @@ from typing import Any
 import torch
 from torch import Tensor
 
-from agents.config import EVAL_SEED, ConfigError, TrainConfig
-from agents.policy import LMPolicy, SamplingConfig, position_ids_from_mask
-from agents.rollout import RolloutBatch, collect_rollouts
-from agents.transcripts import episode_transcript
+from agents.training.config import EVAL_SEED, ConfigError, TrainConfig
+from agents.training.policy import LMPolicy, SamplingConfig, position_ids_from_mask
+from agents.training.rollout import RolloutBatch, collect_rollouts
+from agents.training.transcripts import episode_transcript
 
 
 @dataclass(frozen=True)
@@ -123,7 +123,7 @@ def score_rollouts(policy: LMPolicy, envs: Any, seeds: Sequence[int], *, options
     ``reward_std``, ``reward_se`` (standard error), ``kl`` (mean episode KL to ``reference``, None
     without one), ``length_mean``, ``eos_rate``, the first ``num_samples`` episodes' texts and, when
     ``transcripts`` > 0, the first that many episodes' role-marked transcripts
-    (:func:`agents.transcripts.episode_transcript`)."""
+    (:func:`agents.training.transcripts.episode_transcript`)."""
     vocab = int(envs.single_action_space.n)
     rewards, lengths, eos, kls = [], [], [], []
     samples: list[dict[str, Any]] = []

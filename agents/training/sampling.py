@@ -1,6 +1,6 @@
 """``rlenv sample``: try a model or checkpoint on an env and read what it writes.
 
-Completions come from the same env-driven rollout as training (:func:`agents.rollout.collect_rollouts`),
+Completions come from the same env-driven rollout as training (:func:`agents.training.rollout.collect_rollouts`),
 so what you read is what the trainer sees: the env's prompts, stop rules, token budget and reward.
 A multi-turn episode is shown as a role-marked transcript — the prompt, each policy turn and each
 env reply — recovered from the token ids and the rollout's ``response_mask`` (1 on the policy's own
@@ -18,8 +18,8 @@ from typing import Any
 
 import numpy as np
 
-from agents.policy import LMPolicy
-from agents.rollout import RolloutBatch, collect_rollouts
+from agents.training.policy import LMPolicy
+from agents.training.rollout import RolloutBatch, collect_rollouts
 
 PROMPT, POLICY, ENV = "prompt", "policy", "env"
 

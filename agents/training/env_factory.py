@@ -11,8 +11,8 @@ from __future__ import annotations
 
 from typing import Any
 
-from agents.config import env_label
 from agents.errors import ConfigError
+from agents.training.config import env_label
 from rlenv import TextGenEnv, TextGenVectorEnv
 from rlenv.core import EpisodeRules
 from rlenv.tokenizer import load_tokenizer

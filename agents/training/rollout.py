@@ -18,8 +18,8 @@ import torch
 from gymnasium.vector import AutoresetMode
 from torch import Tensor
 
-from agents.kv_cache import preallocated_cache
-from agents.policy import LMPolicy, position_ids_from_mask
+from agents.training.kv_cache import preallocated_cache
+from agents.training.policy import LMPolicy, position_ids_from_mask
 
 
 @dataclass
@@ -100,7 +100,7 @@ def collect_rollouts(
     (``cache="dynamic", share_prompt_prefill=False``) to float tolerance (tests/agents/test_rollout_work_savers.py):
 
     - ``cache="preallocated"``: keys and values are written in place into buffers sized for the
-      whole rollout (:mod:`agents.kv_cache`) instead of being concatenated on every step
+      whole rollout (:mod:`agents.training.kv_cache`) instead of being concatenated on every step
       (``"dynamic"``: transformers' ``DynamicCache``).
     - ``share_prompt_prefill``: rows with the same (padded) prompt — GRPO/RLOO's groups — prefill it
       once; the prompt's cache and first logits are then repeated to every row of the group. Left

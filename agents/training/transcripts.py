@@ -13,7 +13,7 @@ from typing import Any
 
 import numpy as np
 
-from agents.rollout import RolloutBatch
+from agents.training.rollout import RolloutBatch
 
 ROLE_NAMES = {"policy": "assistant"}
 

@@ -23,7 +23,7 @@ from torch import Tensor
 from transformers import DynamicCache, PreTrainedModel
 from transformers.cache_utils import DynamicLayer
 
-from agents.policy import _cache_kwarg
+from agents.training.policy import _cache_kwarg
 
 
 def real_tokens(input_ids: Tensor, attention_mask: Tensor) -> list[np.ndarray]:

@@ -21,8 +21,8 @@ import tyro
 import reward_models
 from agents.algorithms import ALGOS, Algo, algorithm_class
 from agents.errors import ConfigError
-from agents.kl import KLEstimator
-from agents.losses import LossAggregation
+from agents.training.kl import KLEstimator
+from agents.training.losses import LossAggregation
 
 __all__ = ["ALGOS", "EVAL_SEED", "RESUMABLE_FIELDS", "SETTING_DEFAULTS", "ConfigError", "EnvSpec", "TrainConfig",
            "config_differences"]
@@ -35,7 +35,7 @@ else:  # the command line parses an id; from Python, a callable is accepted as w
 Tracker = Literal["tensorboard", "wandb", "none"]
 
 EVAL_SEED = 20_150_000
-"""the held-out protocol's fixed seed (agents.evaluation): independent of the training seed, so every
+"""the held-out protocol's fixed seed (agents.training.evaluation): independent of the training seed, so every
 run is evaluated on the same episodes"""
 
 # Fields that may change between a run and its resumption: how long to run, where to write and
@@ -195,7 +195,7 @@ class TrainConfig:
     KL); default: --precision. bf16 autocasts them: 2-3x faster on a CPU with bf16 units, at ~0.02-0.03
     nats of error in an episode's summed logprob (benchmarks/reference_precision.py)"""
     rollout_cache: Literal["dynamic", "preallocated"] = "preallocated"
-    """preallocated: the rollout's KV cache is written in place, not concatenated per step (agents/kv_cache.py);
+    """preallocated: the rollout's KV cache is written in place, not concatenated per step (agents/training/kv_cache.py);
     dynamic: transformers' own cache (the same tokens and logprobs to float tolerance, slower)"""
     rollout_correction: Literal["none", "tis", "mis"] = "none"
     """with --rollout-precision bf16: weight each token's loss by pi_train / pi_sample (fp32 / bf16 logprobs),
@@ -209,7 +209,7 @@ class TrainConfig:
     --no-shared-prefill prefills every row (the same tokens and logprobs to float tolerance)"""
     shared_scoring: bool = True
     """the update's scoring passes (policy and reference) run each distinct prompt once for its group and
-    skip padding (agents/scoring.py); --no-shared-scoring scores every row in one padded forward (the same
+    skip padding (agents/training/scoring.py); --no-shared-scoring scores every row in one padded forward (the same
     loss and gradients to float tolerance)"""
     threads: int | None = None
     """torch threads of this process (torch.set_num_threads); default: torch's own, one per core. On a
@@ -224,7 +224,7 @@ class TrainConfig:
     """trackers that receive the metrics, config and reward curve besides metrics.jsonl: tensorboard,
     wandb (the 'wandb' extra; WANDB_MODE=offline runs without an account), none"""
     eval_every: int = 0
-    """every K updates, score the held-out split (agents.evaluation) and log eval/... keys; 0 = never"""
+    """every K updates, score the held-out split (agents.training.evaluation) and log eval/... keys; 0 = never"""
     eval_episodes: int = 64
     """held-out episodes per evaluation (fixed seeds, the same for every run)"""
     eval_greedy: bool = False

@@ -1,6 +1,6 @@
 """How the update's scoring pass splits a batch so that no forward runs on padding or on a repeat.
 
-:meth:`agents.policy.LMPolicy.score_sequences` scores (B, P+T) rollout rows: a left-padded prompt
+:meth:`agents.training.policy.LMPolicy.score_sequences` scores (B, P+T) rollout rows: a left-padded prompt
 in columns [0, P) and a right-padded response in [P, P+T). One padded forward over all rows (the
 plain path) computes every row to the batch's longest prompt and longest response, and computes a
 prompt shared by a GRPO/RLOO group G times. The shared path does the same maths with less work:
