@@ -40,7 +40,7 @@ numpy batch and one reward-model call per step instead of ``DummyVecEnv``'s N Py
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Generator, Sequence
 from pathlib import Path
 from typing import Any
 
@@ -52,7 +52,7 @@ from gymnasium.vector import AutoresetMode
 from stable_baselines3.common.buffers import DictRolloutBuffer
 from stable_baselines3.common.policies import ActorCriticPolicy
 from stable_baselines3.common.torch_layers import BaseFeaturesExtractor
-from stable_baselines3.common.type_aliases import Schedule
+from stable_baselines3.common.type_aliases import DictRolloutBufferSamples, Schedule
 from stable_baselines3.common.vec_env import VecEnv, VecMonitor
 from stable_baselines3.common.vec_env.base_vec_env import VecEnvIndices, VecEnvObs, VecEnvStepReturn
 from torch import Tensor, nn
@@ -298,7 +298,11 @@ class EpisodeRolloutBuffer(DictRolloutBuffer):
     SB3's per-minibatch advantage normalisation). ``PPO(..., rollout_buffer_class=EpisodeRolloutBuffer)``.
     """
 
-    def get(self, batch_size: int | None = None) -> Any:  # type: ignore[override]
+    # SB3's own DictRolloutBuffer.get has this signature and the same override ignore: its samples
+    # type is not RolloutBuffer's RolloutBufferSamples
+    def get(  # type: ignore[override]
+        self, batch_size: int | None = None
+    ) -> Generator[DictRolloutBufferSamples, None, None]:
         assert self.full, "the rollout buffer is read only once it is full"
         if not self.generator_ready:
             for key, obs in self.observations.items():

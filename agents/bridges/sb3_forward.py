@@ -44,6 +44,15 @@ def _right_padded(rows: list[np.ndarray], device: torch.device) -> tuple[Tensor,
     return torch.from_numpy(ids).to(device), torch.from_numpy(mask).to(device)
 
 
+def _input_device(model: PreTrainedModel) -> torch.device:
+    """The device of the token embeddings, where the input ids go."""
+    weight = model.get_input_embeddings().weight
+    # transformers types get_input_embeddings() as a bare nn.Module (attributes: Tensor | Module);
+    # every causal LM's is an embedding whose weight is a Parameter
+    assert isinstance(weight, Tensor)
+    return weight.device
+
+
 def _forward_at(
     model: PreTrainedModel,
     rows: list[np.ndarray],
@@ -53,7 +62,7 @@ def _forward_at(
 ) -> tuple[Tensor, Tensor, Tensor]:
     """One forward over ``rows``; for each output i the logits and hidden state of row ``owner[i]``
     at position ``ends[i]`` (its last token). Returns (logits (N, V), hidden (N, H), mask (R, L))."""
-    device = model.get_input_embeddings().weight.device
+    device = _input_device(model)
     ids, mask = _right_padded(rows, device)
     columns, slot = np.unique(ends, return_inverse=True)  # the logit columns any output reads
     out = model(
@@ -150,7 +159,15 @@ class ActingCache:
         else:
             self._advance(model, rows)
         self.weights_version = version
-        return self.logits, self.hidden
+        _, _, logits, hidden = self._held()
+        return logits, hidden
+
+    def _held(self) -> tuple[DynamicCache, Tensor, Tensor, Tensor]:
+        """(cache, cache_mask, logits, hidden): the first prefill sets all four, later calls keep them
+        set (only :meth:`reset` clears them, and the next call prefills again)."""
+        assert self.cache is not None and self.cache_mask is not None, "the acting cache was never filled"
+        assert self.logits is not None and self.hidden is not None, "the acting cache was never filled"
+        return self.cache, self.cache_mask, self.logits, self.hidden
 
     def _prefill_all(self, model: PreTrainedModel, rows: list[np.ndarray]) -> None:
         lengths = np.array([len(r) for r in rows])
@@ -162,6 +179,7 @@ class ActingCache:
 
     def _advance(self, model: PreTrainedModel, rows: list[np.ndarray]) -> None:
         old = self.tokens
+        assert old is not None  # __call__ prefills instead while no tokens are held
         same = [len(r) == len(o) and np.array_equal(r, o) for r, o in zip(rows, old, strict=True)]
         extend = [len(r) == len(o) + 1 and np.array_equal(r[:-1], o) for r, o in zip(rows, old, strict=True)]
         fresh = np.flatnonzero(~(np.array(same) | np.array(extend)))
@@ -175,62 +193,63 @@ class ActingCache:
 
     def _splice_fresh(self, model: PreTrainedModel, rows: list[np.ndarray], index: np.ndarray) -> None:
         """Prefill new episodes apart, then write their keys/values into new cache columns."""
+        cache, cache_mask, held_logits, held_hidden = self._held()
         lengths = np.array([len(r) for r in rows])
         own = DynamicCache(config=model.config)
         logits, hidden, mask = _forward_at(model, rows, np.arange(len(rows)), lengths - 1, cache=own)
         at = torch.from_numpy(index).to(mask.device)
-        N, width = self.cache_mask.shape[0], mask.shape[1]
-        for layer, fresh in zip(self.cache.layers, own.layers, strict=True):
+        N, width = cache_mask.shape[0], mask.shape[1]
+        for layer, fresh in zip(cache.layers, own.layers, strict=True):
             for name in ("keys", "values"):
                 old = getattr(layer, name)  # (N, H, C, D)
                 grown = torch.cat([old, old.new_zeros(*old.shape[:2], width, old.shape[-1])], 2)
                 grown[at, :, old.shape[2] :] = getattr(fresh, name)
                 setattr(layer, name, grown)
-        self.cache_mask[at] = 0  # the rows' old episodes are never attended again
-        new_mask = self.cache_mask.new_zeros(N, width)
+        cache_mask[at] = 0  # the rows' old episodes are never attended again
+        new_mask = cache_mask.new_zeros(N, width)
         new_mask[at] = mask
-        self.cache_mask = torch.cat([self.cache_mask, new_mask], 1)
-        self.logits[at], self.hidden[at] = logits, hidden
+        self.cache_mask = torch.cat([cache_mask, new_mask], 1)
+        held_logits[at], held_hidden[at] = logits, hidden
 
     def _feed_one_token(self, model: PreTrainedModel, rows: list[np.ndarray], grown: np.ndarray) -> None:
         """One incremental forward: the rows in ``grown`` feed their new token, the others a masked pad."""
-        device = self.cache_mask.device
-        N = self.cache_mask.shape[0]
+        cache, cache_mask, logits, hidden = self._held()
+        device = cache_mask.device
+        N = cache_mask.shape[0]
         token = torch.zeros(N, 1, dtype=torch.long, device=device)
         position = torch.zeros(N, 1, dtype=torch.long, device=device)
         at = torch.from_numpy(grown).to(device)
         token[at, 0] = torch.tensor([int(rows[i][-1]) for i in grown], device=device)
         position[at, 0] = torch.tensor([len(rows[i]) - 1 for i in grown], device=device)
-        column = torch.zeros(N, 1, dtype=self.cache_mask.dtype, device=device)
+        column = torch.zeros(N, 1, dtype=cache_mask.dtype, device=device)
         column[at] = 1
-        self.cache_mask = torch.cat([self.cache_mask, column], 1)
+        self.cache_mask = cache_mask = torch.cat([cache_mask, column], 1)
         kwarg = _cache_kwarg(model)
         out = model(
             input_ids=token,
-            attention_mask=self.cache_mask,
+            attention_mask=cache_mask,
             position_ids=position,
             use_cache=True,
-            **{kwarg: self.cache},
+            **{kwarg: cache},
             output_hidden_states=True,
             logits_to_keep=1,
         )
         self.cache = getattr(out, kwarg)
-        self.logits[at] = out.logits[at, -1].float()
-        self.hidden[at] = out.hidden_states[-1][at, -1].float()
+        logits[at] = out.logits[at, -1].float()
+        hidden[at] = out.hidden_states[-1][at, -1].float()
 
     def _compact_if_sparse(self) -> None:
         """Once half the columns are dead, keep only each row's live ones (left-aligned)."""
-        live = self.cache_mask.bool()
+        cache, cache_mask, _, _ = self._held()
+        live = cache_mask.bool()
         counts = live.sum(1)
         width = int(counts.max())
         if 2 * width > live.shape[1]:
             return
         # (N, width): the live columns of each row in order, padded with column 0 (masked off)
         order = torch.sort((~live).to(torch.int8), dim=1, stable=True).indices[:, :width]
-        new_mask = (torch.arange(width, device=live.device)[None, :] < counts[:, None]).to(
-            self.cache_mask.dtype
-        )
-        for layer in self.cache.layers:
+        new_mask = (torch.arange(width, device=live.device)[None, :] < counts[:, None]).to(cache_mask.dtype)
+        for layer in cache.layers:
             for name in ("keys", "values"):
                 old = getattr(layer, name)  # (N, H, C, D)
                 index = order[:, None, :, None].expand(old.shape[0], old.shape[1], width, old.shape[3])

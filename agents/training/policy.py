@@ -500,7 +500,9 @@ class LMPolicy(nn.Module):
                     cache=repeated, with_values=with_values,
                 )
                 logits = torch.cat([logits, block_logits], 1)  # (n, w, V)
-                values = torch.cat([values, block_values], 1) if values is not None else None
+                if values is not None:
+                    assert block_values is not None  # both forwards ran with the same with_values
+                    values = torch.cat([values, block_values], 1)
             parts.append(_pad_scores(self._score_columns(logits, values, input_ids[rows, P : P + width],
                                                          with_entropy), T))
         return _gather_scores(parts, buckets)
@@ -547,9 +549,12 @@ def _pad_scores(scores: SequenceScores, T: int) -> SequenceScores:
     S = scores.logprobs.shape[1]
     if S == T:
         return scores
-    pad = (0, T - S)
-    return SequenceScores(*(torch.nn.functional.pad(x, pad) if x is not None else None
-                            for x in (scores.logprobs, scores.values, scores.entropy)))
+
+    def pad(x: Tensor) -> Tensor:
+        return torch.nn.functional.pad(x, (0, T - S))
+
+    values, entropy = (pad(x) if x is not None else None for x in (scores.values, scores.entropy))
+    return SequenceScores(pad(scores.logprobs), values, entropy)
 
 
 def _gather_scores(parts: list[SequenceScores], buckets: list[Tensor]) -> SequenceScores:
@@ -562,11 +567,14 @@ def _gather_scores(parts: list[SequenceScores], buckets: list[Tensor]) -> Sequen
     back = torch.empty_like(rows)
     back[rows] = torch.arange(rows.numel(), device=rows.device)  # the inverse permutation
 
-    def join(field: str) -> Tensor | None:
-        pieces = [getattr(p, field) for p in parts]
-        return None if pieces[0] is None else torch.cat(pieces)[back]
+    def join(pieces: list[Tensor]) -> Tensor:
+        return torch.cat(pieces)[back]
 
-    return SequenceScores(join("logprobs"), join("values"), join("entropy"))
+    def join_optional(field: str) -> Tensor | None:
+        pieces = [getattr(p, field) for p in parts]
+        return None if pieces[0] is None else join(pieces)
+
+    return SequenceScores(join([p.logprobs for p in parts]), join_optional("values"), join_optional("entropy"))
 
 
 def fuse_tanh_gelu(model: nn.Module) -> int:
