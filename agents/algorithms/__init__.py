@@ -9,7 +9,7 @@ from __future__ import annotations
 
 from typing import Literal
 
-from agents.algorithms.base import Algorithm, batch_stats
+from agents.algorithms.base import REGISTRY, Algorithm, batch_stats
 from agents.algorithms.cispo import CISPO
 from agents.algorithms.dapo import DAPO
 from agents.algorithms.grpo import GRPO
@@ -22,9 +22,10 @@ from agents.algorithms.rloo import RLOO
 from agents.algorithms.sapo import SAPO
 from agents.errors import ConfigError
 
-ALGORITHMS: dict[str, type[Algorithm]] = {
+REGISTRY.update({
     cls.name: cls for cls in (Reinforce, PPO, RLOO, GRPO, DAPO, GSPO, CISPO, SAPO, ReinforcePP, ReBN)
-}
+})
+ALGORITHMS: dict[str, type[Algorithm]] = REGISTRY
 ALGOS: tuple[str, ...] = tuple(ALGORITHMS)
 Algo = Literal[ALGOS]  # type: ignore[valid-type]  # the --algo choices, built from the registry
 

@@ -42,6 +42,10 @@ if TYPE_CHECKING:
     from agents.training.config import TrainConfig
 
 
+REGISTRY: dict[str, type[Algorithm]] = {}
+"""``--algo`` name -> algorithm class; :mod:`agents.algorithms` fills it with every algorithm file's
+class (one line each), and everything that reads the menu reads it from here."""
+
 OPTION_FIELDS: tuple[str, ...] = (
     "epsilon_high", "scale_rewards", "mask_truncated_completions", "top_entropy_quantile", "dynamic_sampling",
     "max_extra_rollouts", "overlong_buffer", "sapo_tau_pos", "sapo_tau_neg",
@@ -94,9 +98,7 @@ class Algorithm:
         """Raise :class:`ConfigError` for settings this algorithm cannot honour (the message names the fix)."""
         for name in OPTION_FIELDS:
             if given(config, name) and name not in cls.options:
-                from agents.algorithms import ALGORITHMS
-
-                users = [a for a, c in ALGORITHMS.items() if name in c.options]
+                users = [a for a, c in REGISTRY.items() if name in c.options]
                 raise ConfigError(f"--{name.replace('_', '-')} does not apply to {cls.name}; drop it, or use an "
                                   f"algorithm that uses it: {', '.join(users)}")
         if cls.uses_groups:

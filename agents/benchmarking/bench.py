@@ -25,7 +25,13 @@ from dataclasses import asdict, dataclass, field, fields, replace
 from pathlib import Path
 from typing import Any, Literal
 
+import torch
+
+from agents.benchmarking.bench_report import write_report
+from agents.config_files import read_config_file
 from agents.training.config import ALGOS, ConfigError, TrainConfig
+from agents.training.evaluation import has_splits
+from agents.training.trainer import Trainer
 
 logger = logging.getLogger(__name__)
 
@@ -94,8 +100,6 @@ class BenchConfig:
         unknown = sorted(set(self.task_args) - set(self.envs))
         if unknown:
             raise ConfigError(f"task_args names tasks not in the grid: {unknown}; add them to envs or drop them")
-        from agents.training.evaluation import has_splits
-
         for env in self.envs:
             if not has_splits(env):
                 raise ConfigError(f"{env} has no held-out prompt split, so it cannot be benchmarked; "
@@ -148,10 +152,6 @@ def train_config(bench: BenchConfig, cell: Cell) -> TrainConfig:
 def run_cell(config: TrainConfig, threads: int | None = None) -> dict[str, Any]:
     """Train one cell and return its result row: the held-out evaluations at step 0 and every
     ``eval_every`` updates, and the cost. A leftover directory of a killed attempt is replaced."""
-    import torch
-
-    from agents.training.trainer import Trainer
-
     caller_threads = torch.get_num_threads()
     if threads:
         torch.set_num_threads(threads)
@@ -295,8 +295,6 @@ def run_bench(bench: BenchConfig, on_cell: Callable[[dict[str, Any], int, int], 
         done.append(row)
         if on_cell is not None:
             on_cell(row, len(done), total)
-    from agents.benchmarking.bench_report import write_report
-
     wanted = {(c.algo, c.env, c.seed) for c in cells(bench)}
     return write_report([r for r in done if (r["algo"], r["env"], r["seed"]) in wanted], bench)
 
@@ -304,8 +302,6 @@ def run_bench(bench: BenchConfig, on_cell: Callable[[dict[str, Any], int, int], 
 # ---- command line -----------------------------------------------------------------------------------
 def load_grid_file(path: str | Path) -> dict[str, Any]:
     """Defaults from a TOML, YAML or JSON grid file (:mod:`agents.config_files`); lists become tuples."""
-    from agents.config_files import read_config_file
-
     return read_config_file(path, (f.name for f in fields(BenchConfig)), "bench grid file")
 
 

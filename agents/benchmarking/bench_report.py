@@ -12,6 +12,7 @@ from typing import Any
 import numpy as np
 
 from agents.benchmarking import bench_stats
+from rlenv.tasks import TASK_CEILINGS
 
 logger = logging.getLogger(__name__)
 
@@ -19,8 +20,6 @@ PLOTS = ("aggregates.png", "curves.png", "profiles.png", "reward_vs_kl.png")
 
 
 def task_ceiling(env: str) -> float:
-    from rlenv.tasks import TASK_CEILINGS
-
     return TASK_CEILINGS.get(env, 1.0)
 
 

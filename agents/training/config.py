@@ -23,6 +23,7 @@ from agents.algorithms import ALGOS, Algo, algorithm_class
 from agents.errors import ConfigError
 from agents.training.kl import KLEstimator
 from agents.training.losses import LossAggregation
+from rlenv import task_card
 
 __all__ = ["ALGOS", "EVAL_SEED", "RESUMABLE_FIELDS", "SETTING_DEFAULTS", "ConfigError", "EnvSpec", "TrainConfig",
            "config_differences"]
@@ -245,8 +246,6 @@ class TrainConfig:
     def _resolve_settings(self) -> None:
         """Fill each unset SETTING_DEFAULTS field from the task card, the algorithm or the base default,
         and record the source (a value already set — a flag, or a resumed run's — keeps its own)."""
-        from rlenv import task_card
-
         algorithm = algorithm_class(self.algo)
         # an env factory (from Python) names no task, so it has no card
         card = task_card(self.env) if self.task_card and isinstance(self.env, str) else {}

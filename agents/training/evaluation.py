@@ -23,9 +23,11 @@ from collections.abc import Sequence
 from dataclasses import dataclass, replace
 from typing import Any
 
+import gymnasium as gym
 import torch
 from torch import Tensor
 
+import rlenv
 from agents.training.config import EVAL_SEED, ConfigError, TrainConfig
 from agents.training.policy import LMPolicy, SamplingConfig, position_ids_from_mask
 from agents.training.rollout import RolloutBatch, collect_rollouts
@@ -61,10 +63,6 @@ class EvalProtocol:
 
 def has_splits(env_id: str) -> bool:
     """True when the registered task takes ``split=`` (every named LM task does)."""
-    import gymnasium as gym
-
-    import rlenv
-
     rlenv.check_env_id(env_id)
     entry = gym.spec(env_id).entry_point
     builder = getattr(entry, "builder", None)
@@ -79,8 +77,6 @@ def has_splits(env_id: str) -> bool:
 def make_eval_envs(env_id: str, tokenizer_path: str, protocol: EvalProtocol, env_kwargs: dict[str, Any] | None = None,
                    max_new_tokens: int | None = None) -> Any:
     """The evaluation vector env: ``protocol.batch_size`` sub-envs on the protocol's split."""
-    import gymnasium as gym
-
     kwargs = dict(env_kwargs or {})
     if protocol.split is not None:
         if not has_splits(env_id):

@@ -43,6 +43,7 @@ from transformers import (
 )
 from transformers.cache_utils import DynamicLayer
 
+from agents.errors import ConfigError
 from agents.training.losses import entropy_from_logprobs
 from agents.training.scoring import distinct_prompts, length_buckets
 from rlenv.tokenizer import check_tokenizer, check_tokenizer_files
@@ -145,8 +146,6 @@ def resolve_device(device: str | torch.device) -> torch.device:
         return torch.device("cuda" if torch.cuda.is_available() else "cpu")
     target = torch.device(device)
     if target.type == "cuda" and not torch.cuda.is_available():
-        from agents.training.config import ConfigError
-
         why = ("no CUDA device is visible" if torch.backends.cuda.is_built()
                else f"this torch build ({torch.__version__}) is CPU-only")
         raise ConfigError(f"--device {device}: {why}; pass --device auto (uses a GPU when there is one) or --device cpu")

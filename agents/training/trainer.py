@@ -23,9 +23,11 @@ from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any
 
+import gymnasium as gym
 import numpy as np
 import torch
 
+import rlenv
 from agents.algorithms import algorithm_class
 from agents.errors import ConfigError, TrainingDivergedError, built_from_user_input
 from agents.training.checkpoint import (
@@ -50,6 +52,7 @@ from agents.training.run_log import (
     read_metrics,
     truncate_metrics,
 )
+from rlenv import DEFAULT_MODEL
 
 logger = logging.getLogger(__name__)
 
@@ -107,10 +110,6 @@ def seed_everything(seed: int) -> None:
 
 def make_envs(config: TrainConfig, tokenizer_path: str) -> Any:
     """The synchronous vector env of ``batch_size`` sub-envs, in the policy's tokenizer."""
-    import gymnasium as gym
-
-    import rlenv
-
     if callable(config.env):
         return vector_env_from_factory(config.env, config.batch_size, config.max_new_tokens, tokenizer_path)
     check_trainable_env_id(config.env)
@@ -131,8 +130,6 @@ def make_envs(config: TrainConfig, tokenizer_path: str) -> Any:
 
 def check_trainable_env_id(env_id: str) -> None:
     """``env_id`` is registered; a run trained on a Python env factory says how to resume it instead."""
-    import rlenv
-
     if env_id.startswith("factory:"):
         raise ConfigError(
             f"this run trained on an env factory from Python ({env_id[len('factory:'):]}), which the command line "
@@ -209,8 +206,6 @@ class Trainer:
 
     def _build(self, resume: tuple[Path, dict[str, Any]] | None) -> None:
         config = self.config
-        from rlenv import DEFAULT_MODEL
-
         if not callable(config.env):
             check_trainable_env_id(config.env)  # a typo fails here, before any model is loaded
         if config.threads is not None:

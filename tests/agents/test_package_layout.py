@@ -33,6 +33,7 @@ def test_the_imports_users_already_write_still_work():
     from agents.config import TrainConfig
     from agents.sb3 import LMActorCriticPolicy
     from agents.trainer import train
+
     from agents.training.config import TrainConfig as NewTrainConfig
 
     assert TrainConfig is NewTrainConfig
@@ -43,6 +44,7 @@ def test_the_imports_users_already_write_still_work():
 
 def test_setting_an_attribute_through_an_old_path_is_seen_through_the_new(monkeypatch):
     import agents.trainer
+
     import agents.training.trainer
 
     monkeypatch.setattr(agents.trainer, "METRICS_FILE", "elsewhere.jsonl")
@@ -58,3 +60,27 @@ def test_an_old_path_alone_imports_nothing_heavy_before_it_is_asked_for():
 def test_an_unknown_old_name_is_still_an_import_error():
     with pytest.raises(ModuleNotFoundError):
         importlib.import_module("agents.no_such_module")
+
+
+def test_no_function_level_import_of_our_own_packages_outside_the_command_line():
+    """Only agents/cli.py defers imports of rlenv/agents/reward_models modules — for start-up, so that
+    `rlenv --help` and input errors answer without torch — and ``if TYPE_CHECKING:`` blocks import
+    for annotations only; anywhere else a deferred import would be hiding a cycle."""
+    import ast
+
+    ours = ("agents", "rlenv", "reward_models")
+    deferred = []
+    for path in sorted((ROOT / "agents").rglob("*.py")):
+        if path.name == "cli.py":
+            continue
+        tree = ast.parse(path.read_text())
+        allowed = {id(node) for node in tree.body}
+        for node in tree.body:  # the bodies of `if TYPE_CHECKING:` at module level
+            if isinstance(node, ast.If) and ast.unparse(node.test) == "TYPE_CHECKING":
+                allowed |= {id(child) for child in node.body}
+        for node in ast.walk(tree):
+            if isinstance(node, (ast.Import, ast.ImportFrom)) and id(node) not in allowed:
+                module = node.module if isinstance(node, ast.ImportFrom) else node.names[0].name
+                if module and module.split(".")[0] in ours:
+                    deferred.append(f"{path.relative_to(ROOT)}:{node.lineno} imports {module}")
+    assert not deferred, deferred
