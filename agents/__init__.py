@@ -15,10 +15,26 @@ agents.cli`` (the ``rlenv`` command) does not import torch and transformers befo
 command needs them.
 """
 
+from typing import TYPE_CHECKING
+
 from agents import compat
 from reward_models.lazy import lazy_getattr
 
 compat.install()
+
+if TYPE_CHECKING:  # the lazy names below, for type checkers and the API reference
+    from agents.training.advantages import gae_advantages, group_advantages, leave_one_out_advantages, whiten
+    from agents.training.kl import AdaptiveKLController, FixedKLController, kl_estimate
+    from agents.training.losses import (
+        aggregate,
+        clipped_surrogate_loss,
+        clipped_value_loss,
+        entropy_from_logits,
+        masked_mean,
+        policy_gradient_loss,
+    )
+    from agents.training.policy import LMPolicy, SamplingConfig, SequenceScores
+    from agents.training.rollout import RolloutBatch, collect_rollouts
 
 _LAZY = {
     "gae_advantages": "agents.training.advantages",

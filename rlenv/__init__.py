@@ -20,6 +20,8 @@ transformers' tokenizers with them, load on first access (``rlenv.TextGenEnv``) 
 made, so ``rlenv envs`` and an unknown id answer without the heavy stack.
 """
 
+from typing import TYPE_CHECKING
+
 from reward_models.lazy import lazy_getattr
 from rlenv.assets import DEFAULT_MODEL_DIR
 from rlenv.registration import (
@@ -36,6 +38,11 @@ DEFAULT_MODEL: str = str(DEFAULT_MODEL_DIR)
 """Path of the embedded GPT-2-style LM + tokenizer (loadable with ``from_pretrained``)."""
 
 _register_all()
+
+if TYPE_CHECKING:  # the lazy names below, for type checkers and the API reference
+    from rlenv.env import TextGenEnv
+    from rlenv.prompts import Prompt, PromptSource, PromptSourceError, as_prompt_source
+    from rlenv.vector_env import TextGenVectorEnv
 
 _LAZY = {
     "TextGenEnv": "rlenv.env",

@@ -598,7 +598,7 @@ def test_the_menu_learns_the_tiny_sentiment_task(tiny_model, tmp_path, algo):
     under the same seeded evaluation (64 episodes) as the untrained one, is well above it."""
     from agents.training.trainer import train
     from tests.agents.helpers_trainers import tiny_config
-    from tests.agents.test_trainers import evaluated_reward
+    from tests.agents.test_trainers import evaluation
 
     # the random tiny model never emits EOS, so DAPO's overlong penalty (-1 at the full 6-token budget)
     # would outweigh VADER's [-1, 1] and it would learn nothing else; the penalty is checked above
@@ -607,7 +607,8 @@ def test_the_menu_learns_the_tiny_sentiment_task(tiny_model, tmp_path, algo):
         tiny_model, tmp_path / "run", algo=algo, steps=40, batch_size=16, lr=3e-3, checkpoint_every=0, **extra
     )
     result = train(config)
-    before, after = evaluated_reward(tiny_model, config), evaluated_reward(result.checkpoint, config)
+    before = evaluation(tiny_model, config)["reward_mean"]
+    after = evaluation(result.checkpoint, config)["reward_mean"]
     assert before < 0.2
     assert after > before + 0.4, (before, after)
 
