@@ -6,7 +6,8 @@ Each cell is ``train(TrainConfig(...))`` â€” the code path of ``rlenv train`` â€
 held-out evaluation (:mod:`agents.training.evaluation`) every ``steps // eval_points`` updates, plus one
 evaluation of the untrained model before the first update. A cell's result is appended to
 ``<out>/results.jsonl`` as soon as it finishes, so a killed grid loses at most the cells in flight;
-``--resume`` skips the cells already there. Cells run in this process (``--jobs 1``), in
+``--resume`` skips the cells already there. A row names its cell's directory relative to the grid
+(``cells/<name>``; :func:`cell_dir` resolves it), so a grid moved or copied elsewhere still resumes and reports. Cells run in this process (``--jobs 1``), in
 ``--jobs N`` worker processes with ``cores // N`` torch threads each, or as Ray tasks
 (``--backend ray``; a local cluster, or ``--ray-address`` for a running one).
 When the grid is complete, :mod:`agents.benchmarking.bench_report` writes summary.md, summary.json and plots.
@@ -22,7 +23,7 @@ import sys
 import time
 from collections.abc import Callable, Iterable
 from dataclasses import asdict, dataclass, field, fields, replace
-from pathlib import Path
+from pathlib import Path, PurePath
 from typing import Any, Literal
 
 import torch
@@ -37,6 +38,8 @@ logger = logging.getLogger(__name__)
 
 RESULTS_FILE = "results.jsonl"
 CONFIG_FILE = "bench_config.json"
+CELLS_DIR = "cells"
+"""each cell trains into <out>/cells/<cell name>"""
 SUITE: tuple[str, ...] = ("rlenv/PositiveReview-v0", "rlenv/Brief-v0", "rlenv/Keyword-v0", "rlenv/ContinueReview-v0")
 
 # settings that only say how/where the grid runs; everything else shapes a cell's numbers
@@ -146,7 +149,7 @@ def train_config(bench: BenchConfig, cell: Cell) -> TrainConfig:
                        env_args=env_args, reward_funcs=bench.reward_funcs, reward_weights=bench.reward_weights,
                        device=bench.device, checkpoint_every=0, keep_checkpoints=1,
                        eval_every=bench.eval_every, eval_episodes=bench.eval_episodes, eval_greedy=bench.eval_greedy,
-                       out=str(Path(bench.out) / "cells" / cell.name), **overrides)
+                       out=str(Path(bench.out) / CELLS_DIR / cell.name), **overrides)
 
 
 def run_cell(config: TrainConfig, threads: int | None = None) -> dict[str, Any]:
@@ -181,17 +184,38 @@ def _strip(record: dict[str, Any]) -> dict[str, Any]:
 
 # ---- results file -----------------------------------------------------------------------------------
 def read_results(out: str | Path) -> list[dict[str, Any]]:
-    """The finished cells; a last line cut short by a kill is ignored (it will be rerun)."""
+    """The finished cells, each row's ``out`` relative to the grid (:func:`grid_relative`); a last line
+    cut short by a kill is ignored (it will be rerun)."""
     path = Path(out) / RESULTS_FILE
     if not path.exists():
         return []
     rows = []
     for line in path.read_text().splitlines():
         try:
-            rows.append(json.loads(line))
+            rows.append(grid_relative(json.loads(line)))
         except json.JSONDecodeError:
             logger.warning("ignoring a partial line in %s (a killed write); that cell will run again", path)
     return rows
+
+
+def grid_relative(row: dict[str, Any]) -> dict[str, Any]:
+    """``row`` with its cell directory as stored: ``cells/<name>``, relative to the grid directory.
+
+    A cell always trains into ``<grid>/cells/<name>``, so the last two parts of whatever path a row
+    holds name it wherever the grid has gone since. Rows written before paths were stored this way
+    hold the path as given then (absolute, or relative to the old working directory); they read the
+    same as new ones, and a grid moved or copied elsewhere publishes no machine's paths.
+    """
+    path = PurePath(row.get("out") or "")
+    if path.parent.name != CELLS_DIR:
+        return row  # no cell directory to rewrite (a row cut down by hand, say)
+    return {**row, "out": (PurePath(CELLS_DIR) / path.name).as_posix()}
+
+
+def cell_dir(grid: str | Path, row: dict[str, Any]) -> Path:
+    """The directory a result row's cell trained into (its metrics.jsonl and checkpoints), wherever
+    the grid directory ``grid`` is now."""
+    return Path(grid) / grid_relative(row)["out"]
 
 
 def _append(out: Path, row: dict[str, Any]) -> None:
@@ -291,6 +315,7 @@ def run_bench(bench: BenchConfig, on_cell: Callable[[dict[str, Any], int, int], 
               else _run_local(configs, bench.jobs))
     total = len(cells(bench))
     for row in runner:
+        row = grid_relative(row)
         _append(out, row)
         done.append(row)
         if on_cell is not None:

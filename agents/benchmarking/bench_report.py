@@ -69,7 +69,8 @@ def write_report(rows: list[dict[str, Any]], bench: Any) -> dict[str, Any]:
     }
     summary = {
         "warnings": too_few_runs({a: final[a].shape[0] for a in algos}),
-        "bench": json.loads(json.dumps(asdict(bench), default=str)),
+        # out: the grid directory is where this file sits; its path as given would publish the machine's
+        "bench": {**json.loads(json.dumps(asdict(bench), default=str)), "out": "."},
         "protocol": {"split": "heldout", "episodes": bench.eval_episodes, "greedy": bench.eval_greedy,
                      "eval_every": bench.eval_every, "normalisation": "(score - untrained) / (ceiling - untrained)",
                      "intervals": "95% stratified bootstrap (scipy.stats.bootstrap, percentile, 2000 resamples)"},

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import os
+import shutil
 import signal
 import subprocess
 import sys
@@ -12,7 +13,16 @@ from pathlib import Path
 
 import pytest
 
-from agents.benchmarking.bench import RESULTS_FILE, Cell, parse_args, read_results, run_cell, train_config
+from agents.benchmarking.bench import (
+    RESULTS_FILE,
+    Cell,
+    cell_dir,
+    grid_relative,
+    parse_args,
+    read_results,
+    run_cell,
+    train_config,
+)
 from agents.benchmarking.bench_report import PLOTS
 from agents.cli import main
 
@@ -87,6 +97,54 @@ def test_a_killed_grid_resumes_where_it_stopped(tiny_model, tmp_path) -> None:
     bench = parse_args([str(grid), "--out", str(tmp_path / "again")])
     row = next(r for r in read_results(out) if (r["algo"], r["env"], r["seed"]) == ("grpo", "rlenv/Keyword-v0", 1))
     assert run_cell(train_config(bench, Cell("grpo", "rlenv/Keyword-v0", 1)), threads=row["threads"])["evals"] == row["evals"]
+
+
+def test_a_moved_grid_with_old_absolute_rows_resumes_and_reports(tiny_model, tmp_path, monkeypatch) -> None:
+    """Rows name their cells relative to the grid, so a grid moved elsewhere resumes and reports; rows
+    written before that (absolute paths of where the grid was) read the same, and nothing the grid
+    writes holds a path of the machine."""
+    monkeypatch.chdir(tmp_path)
+    grid = grid_file(tmp_path, tiny_model)
+    one_task = ["--algos", "grpo", "--envs", "rlenv/Keyword-v0"]
+    # a relative --out, as users type it
+    assert main(["bench", str(grid), *one_task, "--seeds", "0", "--out", "first/bench"]) == 0
+    first = tmp_path / "first" / "bench"
+    assert [r["out"] for r in read_results(first)] == ["cells/grpo-Keyword-v0-seed0"]
+
+    (tmp_path / "moved").mkdir()
+    moved = Path(shutil.move(first, tmp_path / "moved" / "bench"))
+    # the row as grids wrote it before: the absolute path of a directory that is gone now
+    results = moved / RESULTS_FILE
+    old_row = {**json.loads(results.read_text()), "out": str(first / "cells" / "grpo-Keyword-v0-seed0")}
+    results.write_text(json.dumps(old_row) + "\n")
+
+    assert main(["bench", str(grid), *one_task, "--seeds", "0", "1", "--out", str(moved), "--resume"]) == 0
+    lines = results.read_text().splitlines()
+    assert len(lines) == 2 and json.loads(lines[0]) == old_row  # seed 0 was not rerun
+    rows = read_results(moved)
+    assert [r["out"] for r in rows] == ["cells/grpo-Keyword-v0-seed0", "cells/grpo-Keyword-v0-seed1"]
+    assert all((cell_dir(moved, r) / "metrics.jsonl").exists() for r in rows)
+    summary = json.loads((moved / "summary.json").read_text())
+    assert summary["cost"]["cells"] == 2 and summary["bench"]["out"] == "."
+    assert [r["out"] for r in summary["runs"]] == [r["out"] for r in rows]
+    # the model's path is the user's own input, kept as given
+    given = {k: v for k, v in summary["bench"].items() if k != "model"}
+    assert str(tmp_path) not in lines[1] and str(tmp_path) not in json.dumps({**summary, "bench": given})
+
+
+@pytest.mark.parametrize(
+    "stored",
+    [
+        "/work/grid5/bench-suite/cells/ppo-Brief-v0-seed3",  # an old row: absolute
+        "runs/bench/cells/ppo-Brief-v0-seed3",  # an old row: relative to the old working directory
+        "cells/ppo-Brief-v0-seed3",  # as rows are written now
+    ],
+)
+def test_a_row_names_its_cell_relative_to_the_grid(stored, tmp_path) -> None:
+    row = {"algo": "ppo", "env": "rlenv/Brief-v0", "seed": 3, "out": stored}
+    assert grid_relative(row) == {**row, "out": "cells/ppo-Brief-v0-seed3"}
+    assert cell_dir(tmp_path / "grid", row) == tmp_path / "grid" / "cells" / "ppo-Brief-v0-seed3"
+    assert grid_relative({"algo": "ppo"}) == {"algo": "ppo"}  # a row without a directory is left alone
 
 
 def test_resume_refuses_changed_settings(tiny_model, tmp_path) -> None:
