@@ -40,7 +40,12 @@ RESULTS_FILE = "results.jsonl"
 CONFIG_FILE = "bench_config.json"
 CELLS_DIR = "cells"
 """each cell trains into <out>/cells/<cell name>"""
-SUITE: tuple[str, ...] = ("rlenv/PositiveReview-v0", "rlenv/Brief-v0", "rlenv/Keyword-v0", "rlenv/ContinueReview-v0")
+SUITE: tuple[str, ...] = (
+    "rlenv/PositiveReview-v0",
+    "rlenv/Brief-v0",
+    "rlenv/Keyword-v0",
+    "rlenv/ContinueReview-v0",
+)
 
 # settings that only say how/where the grid runs; everything else shapes a cell's numbers
 RUN_ONLY_FIELDS = frozenset({"jobs", "backend", "ray_address", "resume", "out", "device", "kl_budget"})
@@ -94,19 +99,27 @@ class BenchConfig:
         if not self.algos or not self.envs or not self.seeds:
             raise ConfigError("the grid is empty: give at least one --algos, --envs and --seeds")
         if self.steps < 1 or self.eval_points < 1 or self.eval_points > self.steps:
-            raise ConfigError(f"need steps >= eval_points >= 1, got steps={self.steps}, eval_points={self.eval_points}")
+            raise ConfigError(
+                f"need steps >= eval_points >= 1, got steps={self.steps}, eval_points={self.eval_points}"
+            )
         if self.jobs < 1:
             raise ConfigError(f"--jobs must be >= 1, got {self.jobs}")
         if self.reward_funcs and self.reward_ceiling is None:
-            raise ConfigError("reward_funcs need reward_ceiling: the best score they can give, which a normalised "
-                              "score of 1 means (e.g. reward_ceiling = 1.0 for a reward in [0, 1])")
+            raise ConfigError(
+                "reward_funcs need reward_ceiling: the best score they can give, which a normalised "
+                "score of 1 means (e.g. reward_ceiling = 1.0 for a reward in [0, 1])"
+            )
         unknown = sorted(set(self.task_args) - set(self.envs))
         if unknown:
-            raise ConfigError(f"task_args names tasks not in the grid: {unknown}; add them to envs or drop them")
+            raise ConfigError(
+                f"task_args names tasks not in the grid: {unknown}; add them to envs or drop them"
+            )
         for env in self.envs:
             if not has_splits(env):
-                raise ConfigError(f"{env} has no held-out prompt split, so it cannot be benchmarked; "
-                                  f"use named tasks such as {', '.join(SUITE)}")
+                raise ConfigError(
+                    f"{env} has no held-out prompt split, so it cannot be benchmarked; "
+                    f"use named tasks such as {', '.join(SUITE)}"
+                )
 
     @property
     def eval_every(self) -> int:
@@ -142,14 +155,31 @@ def cells(bench: BenchConfig) -> list[Cell]:
 
 def train_config(bench: BenchConfig, cell: Cell) -> TrainConfig:
     """The ordinary TrainConfig of one cell (validated, so a bad grid fails before any run starts)."""
-    overrides: dict[str, Any] = {k: v for k, v in (("lr", bench.lr), ("kl_coef", bench.kl_coef)) if v is not None}
+    overrides: dict[str, Any] = {
+        k: v for k, v in (("lr", bench.lr), ("kl_coef", bench.kl_coef)) if v is not None
+    }
     env_args = tuple(bench.env_args) + tuple(bench.task_args.get(cell.env, ()))
-    return TrainConfig(algo=cell.algo, env=cell.env, seed=cell.seed, model=bench.model, steps=bench.steps,
-                       batch_size=bench.batch_size, group_size=bench.group_size, max_new_tokens=bench.max_new_tokens,
-                       env_args=env_args, reward_funcs=bench.reward_funcs, reward_weights=bench.reward_weights,
-                       device=bench.device, checkpoint_every=0, keep_checkpoints=1,
-                       eval_every=bench.eval_every, eval_episodes=bench.eval_episodes, eval_greedy=bench.eval_greedy,
-                       out=str(Path(bench.out) / CELLS_DIR / cell.name), **overrides)
+    return TrainConfig(
+        algo=cell.algo,
+        env=cell.env,
+        seed=cell.seed,
+        model=bench.model,
+        steps=bench.steps,
+        batch_size=bench.batch_size,
+        group_size=bench.group_size,
+        max_new_tokens=bench.max_new_tokens,
+        env_args=env_args,
+        reward_funcs=bench.reward_funcs,
+        reward_weights=bench.reward_weights,
+        device=bench.device,
+        checkpoint_every=0,
+        keep_checkpoints=1,
+        eval_every=bench.eval_every,
+        eval_episodes=bench.eval_episodes,
+        eval_greedy=bench.eval_greedy,
+        out=str(Path(bench.out) / CELLS_DIR / cell.name),
+        **overrides,
+    )
 
 
 def run_cell(config: TrainConfig, threads: int | None = None) -> dict[str, Any]:
@@ -158,7 +188,9 @@ def run_cell(config: TrainConfig, threads: int | None = None) -> dict[str, Any]:
     caller_threads = torch.get_num_threads()
     if threads:
         torch.set_num_threads(threads)
-    assert config.out is not None and config.eval_every > 0, "a cell comes from train_config(), which sets both"
+    assert config.out is not None and config.eval_every > 0, (
+        "a cell comes from train_config(), which sets both"
+    )
     shutil.rmtree(config.out, ignore_errors=True)  # no result line means the attempt did not finish
     start = time.perf_counter()
     try:
@@ -171,10 +203,17 @@ def run_cell(config: TrainConfig, threads: int | None = None) -> dict[str, Any]:
         torch.set_num_threads(caller_threads)
     evals += [{"step": r["step"], **_strip(r)} for r in result.metrics if "eval/reward_mean" in r]
     return {
-        "algo": config.algo, "env": config.env, "seed": config.seed, "steps": result.step,
-        "episodes": result.episodes, "train_s": round(result.elapsed_s, 2),
-        "wall_s": round(time.perf_counter() - start, 2), "threads": threads,
-        "evals": evals, "train_reward_last": result.final.get("reward_mean"), "out": str(result.out),
+        "algo": config.algo,
+        "env": config.env,
+        "seed": config.seed,
+        "steps": result.step,
+        "episodes": result.episodes,
+        "train_s": round(result.elapsed_s, 2),
+        "wall_s": round(time.perf_counter() - start, 2),
+        "threads": threads,
+        "evals": evals,
+        "train_reward_last": result.final.get("reward_mean"),
+        "out": str(result.out),
     }
 
 
@@ -237,11 +276,16 @@ def _prepare_out(bench: BenchConfig) -> list[dict[str, Any]]:
         if not bench.resume:
             raise ConfigError(f"{out} already holds a bench; continue it with --resume, or pass a new --out")
         saved = json.loads(saved_path.read_text()) if saved_path.exists() else {}
-        diffs = [f"{k}: {saved.get(k)!r} (saved) != {v!r} (now)" for k, v in bench.shaping().items()
-                 if k not in ("algos", "envs", "seeds") and saved.get(k) != v]
+        diffs = [
+            f"{k}: {saved.get(k)!r} (saved) != {v!r} (now)"
+            for k, v in bench.shaping().items()
+            if k not in ("algos", "envs", "seeds") and saved.get(k) != v
+        ]
         if diffs:
-            raise ConfigError(f"cannot resume {out} with different settings: {'; '.join(diffs)}; "
-                              "pass the original settings or a new --out")
+            raise ConfigError(
+                f"cannot resume {out} with different settings: {'; '.join(diffs)}; "
+                "pass the original settings or a new --out"
+            )
     out.mkdir(parents=True, exist_ok=True)
     saved_path.write_text(json.dumps(bench.shaping(), indent=2) + "\n")
     return done
@@ -287,8 +331,12 @@ def _run_ray(configs: list[TrainConfig], jobs: int, address: str | None) -> Iter
     path = os.pathsep.join([root, os.environ.get("PYTHONPATH", "")]).rstrip(os.pathsep)
     started = not ray.is_initialized()
     if started:
-        init: dict[str, Any] = dict(address=address, runtime_env={"env_vars": {"PYTHONPATH": path}},
-                                    include_dashboard=False, log_to_driver=False)
+        init: dict[str, Any] = dict(
+            address=address,
+            runtime_env={"env_vars": {"PYTHONPATH": path}},
+            include_dashboard=False,
+            log_to_driver=False,
+        )
         if address is None:
             init["num_cpus"] = jobs * threads
         ray.init(**init)
@@ -303,7 +351,9 @@ def _run_ray(configs: list[TrainConfig], jobs: int, address: str | None) -> Iter
             ray.shutdown()
 
 
-def run_bench(bench: BenchConfig, on_cell: Callable[[dict[str, Any], int, int], None] | None = None) -> dict[str, Any]:
+def run_bench(
+    bench: BenchConfig, on_cell: Callable[[dict[str, Any], int, int], None] | None = None
+) -> dict[str, Any]:
     """Run the grid's missing cells, append each result as it finishes, then write the report."""
     bench.validate()
     done = _prepare_out(bench)
@@ -311,8 +361,11 @@ def run_bench(bench: BenchConfig, on_cell: Callable[[dict[str, Any], int, int], 
     todo = [c for c in cells(bench) if (c.algo, c.env, c.seed) not in finished]
     configs = [train_config(bench, c) for c in todo]  # every config is validated before the first run
     out = Path(bench.out)
-    runner = (_run_ray(configs, bench.jobs, bench.ray_address) if bench.backend == "ray"
-              else _run_local(configs, bench.jobs))
+    runner = (
+        _run_ray(configs, bench.jobs, bench.ray_address)
+        if bench.backend == "ray"
+        else _run_local(configs, bench.jobs)
+    )
     total = len(cells(bench))
     for row in runner:
         row = grid_relative(row)
@@ -346,7 +399,9 @@ def parse_args(argv: list[str]) -> BenchConfig:
     default = BenchConfig()
     if argv and not argv[0].startswith("-"):
         default = replace(default, **load_grid_file(argv.pop(0)))
-    return tyro.cli(BenchConfig, args=argv, default=default, prog="rlenv bench [GRID.toml]", description=DESCRIPTION)
+    return tyro.cli(
+        BenchConfig, args=argv, default=default, prog="rlenv bench [GRID.toml]", description=DESCRIPTION
+    )
 
 
 def main(argv: list[str]) -> None:
@@ -364,17 +419,22 @@ def interrupted_message(bench: BenchConfig, argv: list[str]) -> str:
 
     done = len(read_results(bench.out))
     again = [a for a in argv if a != "--resume"] + ["--resume"]
-    return (f"interrupted; {done} of {len(cells(bench))} cells are finished and kept in "
-            f"{Path(bench.out) / RESULTS_FILE} (the cells in flight will run again). Continue the grid with:\n"
-            f"  rlenv bench {shlex.join(again)}")
+    return (
+        f"interrupted; {done} of {len(cells(bench))} cells are finished and kept in "
+        f"{Path(bench.out) / RESULTS_FILE} (the cells in flight will run again). Continue the grid with:\n"
+        f"  rlenv bench {shlex.join(again)}"
+    )
 
 
 def _main(bench: BenchConfig) -> None:
     def progress(row: dict[str, Any], n: int, total: int) -> None:
         last = row["evals"][-1]
-        print(f"[{n}/{total}] {row['algo']} {row['env']} seed {row['seed']}: held-out "
-              f"{row['evals'][0]['reward_mean']:+.3f} -> {last['reward_mean']:+.3f} (kl {last['kl']:.2f}) "
-              f"in {row['wall_s']:.0f}s", file=sys.stderr)
+        print(
+            f"[{n}/{total}] {row['algo']} {row['env']} seed {row['seed']}: held-out "
+            f"{row['evals'][0]['reward_mean']:+.3f} -> {last['reward_mean']:+.3f} (kl {last['kl']:.2f}) "
+            f"in {row['wall_s']:.0f}s",
+            file=sys.stderr,
+        )
 
     summary = run_bench(bench, progress)
     for warning in summary["warnings"]:

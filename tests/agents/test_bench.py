@@ -56,7 +56,11 @@ env_args = ["max_new_tokens=4"]
 def check_report(out: Path) -> dict:
     rows = read_results(out)
     assert sorted((r["algo"], r["env"], r["seed"]) for r in rows) == sorted(
-        (a, e, s) for a in ("reinforce", "grpo") for e in ("rlenv/Brief-v0", "rlenv/Keyword-v0") for s in (0, 1, 2))
+        (a, e, s)
+        for a in ("reinforce", "grpo")
+        for e in ("rlenv/Brief-v0", "rlenv/Keyword-v0")
+        for s in (0, 1, 2)
+    )
     assert all([e["step"] for e in r["evals"]] == [0, 1, 2] for r in rows)
     summary = json.loads((out / "summary.json").read_text())
     for algo in ("reinforce", "grpo"):
@@ -72,8 +76,13 @@ def test_a_killed_grid_resumes_where_it_stopped(tiny_model, tmp_path) -> None:
     grid, out = grid_file(tmp_path, tiny_model), tmp_path / "bench"
     argv = ["bench", str(grid), "--out", str(out)]
     env = {**os.environ, "OMP_NUM_THREADS": "1", "PYTHONPATH": str(ROOT)}
-    proc = subprocess.Popen([sys.executable, "-m", "agents.cli", *argv], cwd=ROOT, env=env,
-                            stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "agents.cli", *argv],
+        cwd=ROOT,
+        env=env,
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.PIPE,
+    )
     results = out / RESULTS_FILE
     deadline = time.monotonic() + 120
     while (not results.exists() or len(results.read_text().splitlines()) < 3) and time.monotonic() < deadline:
@@ -88,15 +97,22 @@ def test_a_killed_grid_resumes_where_it_stopped(tiny_model, tmp_path) -> None:
 
     assert main(argv) == 2  # an existing bench is not overwritten by accident
     assert main([*argv, "--resume"]) == 0
-    after = [line for line in results.read_text().splitlines() if line.startswith('{"algo"') and line.endswith("}")]
+    after = [
+        line for line in results.read_text().splitlines() if line.startswith('{"algo"') and line.endswith("}")
+    ]
     assert after[: len(before)] == before  # finished cells were not rerun
     summary = check_report(out)
     assert summary["cost"]["cells"] == 12
 
     # rerunning a cell with the same seed (and torch thread count: float sums follow it) gives the same numbers
     bench = parse_args([str(grid), "--out", str(tmp_path / "again")])
-    row = next(r for r in read_results(out) if (r["algo"], r["env"], r["seed"]) == ("grpo", "rlenv/Keyword-v0", 1))
-    assert run_cell(train_config(bench, Cell("grpo", "rlenv/Keyword-v0", 1)), threads=row["threads"])["evals"] == row["evals"]
+    row = next(
+        r for r in read_results(out) if (r["algo"], r["env"], r["seed"]) == ("grpo", "rlenv/Keyword-v0", 1)
+    )
+    assert (
+        run_cell(train_config(bench, Cell("grpo", "rlenv/Keyword-v0", 1)), threads=row["threads"])["evals"]
+        == row["evals"]
+    )
 
 
 def test_a_moved_grid_with_old_absolute_rows_resumes_and_reports(tiny_model, tmp_path, monkeypatch) -> None:
@@ -157,6 +173,19 @@ def test_resume_refuses_changed_settings(tiny_model, tmp_path) -> None:
 def test_ray_backend_runs_the_same_grid(tiny_model, tmp_path) -> None:
     pytest.importorskip("ray", reason="Ray is not installed (pip install 'rlenv[ray]')")
     out = tmp_path / "ray"
-    assert main(["bench", str(grid_file(tmp_path, tiny_model)), "--out", str(out), "--backend", "ray",
-                 "--jobs", "2"]) == 0
+    assert (
+        main(
+            [
+                "bench",
+                str(grid_file(tmp_path, tiny_model)),
+                "--out",
+                str(out),
+                "--backend",
+                "ray",
+                "--jobs",
+                "2",
+            ]
+        )
+        == 0
+    )
     check_report(out)
