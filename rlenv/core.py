@@ -133,7 +133,7 @@ def resolve_reward_model(spec: Any, options: dict[str, Any] | None = None) -> An
     if options is not None:
         if not isinstance(options, dict):
             raise ValueError(
-                f"reward_model_args must be a dict of the reward model's options, e.g. {{\"path\": \"runs/rm\"}}; "
+                f'reward_model_args must be a dict of the reward model\'s options, e.g. {{"path": "runs/rm"}}; '
                 f"got {type(options).__name__}"
             )
         if not isinstance(spec, str):
@@ -148,7 +148,9 @@ def resolve_reward_model(spec: Any, options: dict[str, Any] | None = None) -> An
         parts = {name: (reward_models.make(name), float(weight)) for name, weight in spec.items()}
         return reward_models.WeightedSum(parts)
     if callable(spec):
-        reward_models.check_reward_signature(spec)  # a wrong signature fails now, not at the first episode end
+        reward_models.check_reward_signature(
+            spec
+        )  # a wrong signature fails now, not at the first episode end
         return spec
     raise TypeError(
         f"reward_model must be a registry name (see reward_models.available()), a {{name: weight}} dict, "
@@ -188,8 +190,11 @@ def resolve_setup(
     return TextGenSetup(
         tokenizer=tok,
         prompts=as_prompt_source(default_prompts_path() if prompts is None else prompts),
-        reward_model=resolve_reward_model("vader" if reward_model is None else reward_model, reward_model_args)
-        if scored else None,
+        reward_model=resolve_reward_model(
+            "vader" if reward_model is None else reward_model, reward_model_args
+        )
+        if scored
+        else None,
         max_prompt_tokens=int(max_prompt_tokens) + int(episode_rules.prompt_overhead),
         max_new_tokens=int(max_new_tokens),
         stop_strings=tuple(stop_strings),
@@ -219,7 +224,9 @@ def check_actions(actions: Any, num_envs: int, vocab_size: int) -> np.ndarray:
         )
     if arr.size and (arr.min() < 0 or arr.max() >= vocab_size):
         bad = arr[(arr < 0) | (arr >= vocab_size)][0]
-        raise ValueError(f"action {int(bad)} is outside the vocabulary [0, {vocab_size}); sample from action_space")
+        raise ValueError(
+            f"action {int(bad)} is outside the vocabulary [0, {vocab_size}); sample from action_space"
+        )
     return arr.astype(np.int64, copy=False)
 
 
@@ -265,12 +272,12 @@ class EpisodeBatch:
     def encode_prompt(self, prompt: Prompt) -> list[int]:
         ids = self.setup.rules.prompt_ids(self.setup.tokenizer, prompt) or self._empty_prompt_ids
         if len(ids) > self.P:
-            msg = (
-                f"prompt of {len(ids)} tokens exceeds max_prompt_tokens={self.P}: {prompt.text[:60]!r}..."
-            )
+            msg = f"prompt of {len(ids)} tokens exceeds max_prompt_tokens={self.P}: {prompt.text[:60]!r}..."
             if self.setup.prompt_overflow == "error":
                 raise ValueError(msg + "; raise max_prompt_tokens or pass prompt_overflow='truncate'")
-            warnings.warn(msg + "; keeping its last tokens (pass prompt_overflow='error' to refuse)", stacklevel=4)
+            warnings.warn(
+                msg + "; keeping its last tokens (pass prompt_overflow='error' to refuse)", stacklevel=4
+            )
             ids = ids[-self.P :]
         return ids
 

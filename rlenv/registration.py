@@ -46,7 +46,9 @@ class EnvArgumentError(ValueError):
 
 def _named_parameters(func: Callable[..., Any]) -> list[str]:
     params = inspect.signature(func).parameters.values()
-    return [p.name for p in params if p.kind in (p.POSITIONAL_OR_KEYWORD, p.KEYWORD_ONLY) and p.name != "self"]
+    return [
+        p.name for p in params if p.kind in (p.POSITIONAL_OR_KEYWORD, p.KEYWORD_ONLY) and p.name != "self"
+    ]
 
 
 @dataclass(frozen=True)
@@ -64,8 +66,11 @@ class TaskEntryPoint:
     def __call__(self, num_envs: int = 1, **kwargs: Any) -> Any:
         module, name = self.builder.split(":")
         builder = getattr(importlib.import_module(module), name)
-        env_options = (["autoreset_mode", "render_mode", *_named_parameters(make_setup)] if self.vector
-                       else _named_parameters(TextGenEnv.__init__))
+        env_options = (
+            ["autoreset_mode", "render_mode", *_named_parameters(make_setup)]
+            if self.vector
+            else _named_parameters(TextGenEnv.__init__)
+        )
         self._check_kwargs(kwargs, _named_parameters(builder), env_options)
         env_kwargs = builder(**kwargs)
         if self.vector:
@@ -131,7 +136,9 @@ def check_env_id(env_id: str) -> str:
     candidates = list(dict.fromkeys([*ours, *gym.registry]))  # ours are in gym.registry too: list each once
     close = difflib.get_close_matches(env_id, candidates, n=3, cutoff=0.5)
     hint = f"; did you mean {', '.join(repr(c) for c in close)}?" if close else ""
-    raise UnknownEnvError(f"unknown env id {env_id!r}{hint} (`rlenv envs` lists them: {', '.join(sorted(ours))})")
+    raise UnknownEnvError(
+        f"unknown env id {env_id!r}{hint} (`rlenv envs` lists them: {', '.join(sorted(ours))})"
+    )
 
 
 def identity_builder(**kwargs: Any) -> dict[str, Any]:
@@ -160,16 +167,25 @@ class ResponderEntryPoint:
         return TextGenEnv(**kwargs)
 
 
-def register_responder_env(env_id: str, responder: Responder, prompts: Any, *, summary: str = "",
-                           **defaults: Any) -> None:
+def register_responder_env(
+    env_id: str, responder: Responder, prompts: Any, *, summary: str = "", **defaults: Any
+) -> None:
     """Register ``env_id`` as a multi-turn env for ``gym.make`` and ``gym.make_vec``.
 
     ``defaults`` are :class:`rlenv.TextGenEnv` keyword arguments (tokenizer, ``stop_strings``,
     ``end_of_turn``, ``max_new_tokens`` ...); ``gym.make(env_id, **kw)`` overrides them.
     """
     kwargs = {"responder": responder, "prompts": prompts, **defaults}
-    gym.register(id=env_id, entry_point=ResponderEntryPoint(kwargs),
-                 vector_entry_point=ResponderEntryPoint(kwargs, vector=True), disable_env_checker=False)
-    _INFOS[env_id] = EnvInfo(env_id, summary or f"multi-turn env answered by {_name(responder)}",
-                             f"per turn, from {_name(responder)}", str(getattr(prompts, "__name__", "prompts=")),
-                             {k: v for k, v in defaults.items() if isinstance(v, (int, float, str))})
+    gym.register(
+        id=env_id,
+        entry_point=ResponderEntryPoint(kwargs),
+        vector_entry_point=ResponderEntryPoint(kwargs, vector=True),
+        disable_env_checker=False,
+    )
+    _INFOS[env_id] = EnvInfo(
+        env_id,
+        summary or f"multi-turn env answered by {_name(responder)}",
+        f"per turn, from {_name(responder)}",
+        str(getattr(prompts, "__name__", "prompts=")),
+        {k: v for k, v in defaults.items() if isinstance(v, (int, float, str))},
+    )
