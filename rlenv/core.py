@@ -1,6 +1,7 @@
 """The machinery shared by the single and the vector environment.
 
-:func:`resolve_setup` turns user arguments into a validated :class:`TextGenSetup` once, and
+:class:`CoreOptions` checks the core's keyword options once and :func:`resolve_setup` turns them
+and the tokenizer, prompts and reward model into a :class:`TextGenSetup`;
 :class:`EpisodeBatch` holds N episodes in fixed-shape numpy buffers. ``TextGenEnv`` is an
 ``EpisodeBatch`` of one; ``TextGenVectorEnv`` is one of N. Keeping a single implementation is what
 makes the two agree step for step.
@@ -158,47 +159,61 @@ def resolve_reward_model(spec: Any, options: dict[str, Any] | None = None) -> An
     )
 
 
+@dataclass(frozen=True)
+class CoreOptions:
+    """The options of an environment that the core owns, validated when built (before anything loads).
+
+    A layer above takes them as keyword arguments beside its own and builds one of these, so their
+    names, defaults and checks live here once. ``stop_strings`` is a tuple after construction.
+    """
+
+    reward_model_args: dict[str, Any] | None = None
+    max_prompt_tokens: int = 32
+    max_new_tokens: int = 32
+    stop_strings: str | Sequence[str] = ()
+    prompt_overflow: PromptOverflow = "truncate"
+    trust_remote_code: bool = False
+
+    def __post_init__(self) -> None:
+        check_budgets(self.max_prompt_tokens, self.max_new_tokens)
+        if self.prompt_overflow not in ("truncate", "error"):
+            raise ValueError(f"prompt_overflow must be 'truncate' or 'error', got {self.prompt_overflow!r}")
+        stops = (self.stop_strings,) if isinstance(self.stop_strings, str) else tuple(self.stop_strings)
+        if any(not isinstance(s, str) or not s for s in stops):
+            raise ValueError(f"stop_strings must be non-empty strings, got {self.stop_strings!r}")
+        object.__setattr__(self, "stop_strings", stops)  # frozen: normalised once, here
+
+
 def resolve_setup(
     tokenizer: Any = None,
     prompts: Any = None,
     reward_model: Any = None,
     *,
-    reward_model_args: dict[str, Any] | None = None,
-    max_prompt_tokens: int = 32,
-    max_new_tokens: int = 32,
-    stop_strings: str | Sequence[str] = (),
-    prompt_overflow: PromptOverflow = "truncate",
-    trust_remote_code: bool = False,
+    options: CoreOptions | None = None,
     rules: Callable[[PreTrainedTokenizerBase], EpisodeRules] | None = None,
 ) -> TextGenSetup:
-    """Validate the user's arguments before any heavy work and build a :class:`TextGenSetup`.
+    """Build a :class:`TextGenSetup` from the user's arguments, already checked in ``options``.
 
     ``reward_model=None`` means ``"vader"`` when the rules are scored by a reward model.
     ``rules`` builds the setup's :class:`EpisodeRules` from the loaded tokenizer (a layer above
     passes it; None is the single-turn MDP).
     """
-    check_budgets(max_prompt_tokens, max_new_tokens)
-    if prompt_overflow not in ("truncate", "error"):
-        raise ValueError(f"prompt_overflow must be 'truncate' or 'error', got {prompt_overflow!r}")
-    if isinstance(stop_strings, str):
-        stop_strings = (stop_strings,)
-    if any(not isinstance(s, str) or not s for s in stop_strings):
-        raise ValueError(f"stop_strings must be non-empty strings, got {stop_strings!r}")
-    tok = load_tokenizer(tokenizer, trust_remote_code=trust_remote_code)
+    options = CoreOptions() if options is None else options
+    tok = load_tokenizer(tokenizer, trust_remote_code=options.trust_remote_code)
     episode_rules = SINGLE_TURN if rules is None else rules(tok)
     scored = episode_rules.scored_by_reward_model
     return TextGenSetup(
         tokenizer=tok,
         prompts=as_prompt_source(default_prompts_path() if prompts is None else prompts),
         reward_model=resolve_reward_model(
-            "vader" if reward_model is None else reward_model, reward_model_args
+            "vader" if reward_model is None else reward_model, options.reward_model_args
         )
         if scored
         else None,
-        max_prompt_tokens=int(max_prompt_tokens) + int(episode_rules.prompt_overhead),
-        max_new_tokens=int(max_new_tokens),
-        stop_strings=tuple(stop_strings),
-        prompt_overflow=prompt_overflow,
+        max_prompt_tokens=int(options.max_prompt_tokens) + int(episode_rules.prompt_overhead),
+        max_new_tokens=int(options.max_new_tokens),
+        stop_strings=tuple(options.stop_strings),
+        prompt_overflow=options.prompt_overflow,
         rules=episode_rules,
     )
 

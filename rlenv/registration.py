@@ -18,7 +18,6 @@ from typing import Any
 import gymnasium as gym
 
 from rlenv.env import TextGenEnv
-from rlenv.env_setup import make_setup
 from rlenv.turns import Responder
 from rlenv.vector_env import TextGenVectorEnv
 
@@ -66,11 +65,8 @@ class TaskEntryPoint:
     def __call__(self, num_envs: int = 1, **kwargs: Any) -> Any:
         module, name = self.builder.split(":")
         builder = getattr(importlib.import_module(module), name)
-        env_options = (
-            ["autoreset_mode", "render_mode", *_named_parameters(make_setup)]
-            if self.vector
-            else _named_parameters(TextGenEnv.__init__)
-        )
+        # the vector env takes the single env's keywords (render_mode included) and its autoreset mode
+        env_options = (["autoreset_mode"] if self.vector else []) + _named_parameters(TextGenEnv.__init__)
         self._check_kwargs(kwargs, _named_parameters(builder), env_options)
         env_kwargs = builder(**kwargs)
         if self.vector:
