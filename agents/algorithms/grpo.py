@@ -29,28 +29,22 @@ shared by the family: ``--scale-rewards``, ``--epsilon-high`` (clip-higher),
 
 from __future__ import annotations
 
-from typing import Any, ClassVar
+from typing import Any
 
 import torch
 from torch import Tensor
 
+from agents.algorithms import specs
 from agents.algorithms.base import Algorithm, batch_stats, mean
 from agents.algorithms.dynamic_sampling import overlong_penalty, refill_informative_groups
 from agents.training.advantages import RewardScaling, scaled_group_advantages
-from agents.training.kl import KLEstimator, kl_estimate
+from agents.training.kl import kl_estimate
 from agents.training.losses import aggregate, clipped_surrogate, high_entropy_mask, masked_mean, ratio_stats
 from agents.training.rollout import RolloutBatch
 
-GROUP_OPTIONS = frozenset({"epsilon_high", "scale_rewards", "mask_truncated_completions", "top_entropy_quantile",
-                           "dynamic_sampling", "max_extra_rollouts", "overlong_buffer"})
-
 
 class GRPO(Algorithm):
-    name = "grpo"
-    uses_groups = True
-    default_kl_estimator: ClassVar[KLEstimator] = "k3"
-    kl_in_loss = True
-    options = GROUP_OPTIONS
+    spec = specs.GRPO
 
     def __init__(self, *args: Any, **kwargs: Any) -> None:
         super().__init__(*args, **kwargs)

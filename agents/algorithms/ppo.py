@@ -21,6 +21,7 @@ from typing import Any
 import torch
 from torch import Tensor
 
+from agents.algorithms import specs
 from agents.algorithms.base import Algorithm, batch_stats, per_token_rewards
 from agents.training.advantages import gae_advantages, whiten
 from agents.training.kl import AdaptiveKLController, kl_estimate
@@ -29,20 +30,13 @@ from agents.training.rollout import RolloutBatch
 
 
 class PPO(Algorithm):
-    name = "ppo"
-    value_head = True
-    default_epochs = 4
-    supports_kl_target = True
+    spec = specs.PPO
 
     def __init__(self, *args: Any, **kwargs: Any) -> None:
         super().__init__(*args, **kwargs)
         if self.config.kl_target is not None:
             assert self.config.kl_coef is not None  # resolved when the config was built
             self.kl_controller = AdaptiveKLController(self.config.kl_coef, self.config.kl_target, self.config.kl_horizon)
-
-    @classmethod
-    def needs_reference(cls, config: Any) -> bool:
-        return config.kl_coef > 0 or config.kl_target is not None
 
     @torch.no_grad()
     def targets(self, batch: RolloutBatch, rewards: Tensor) -> dict[str, Any]:

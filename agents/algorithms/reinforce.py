@@ -17,15 +17,14 @@ from typing import Any
 
 from torch import Tensor
 
+from agents.algorithms import specs
 from agents.algorithms.base import Algorithm, batch_stats, corrected, mean
 from agents.training.losses import masked_mean, policy_gradient_loss
 from agents.training.rollout import RolloutBatch
 
 
 class Reinforce(Algorithm):
-    name = "reinforce"
-    max_epochs = 1
-    default_aggregation = "sequence-sum"
+    spec = specs.REINFORCE
 
     def __init__(self, *args: Any, **kwargs: Any) -> None:
         super().__init__(*args, **kwargs)

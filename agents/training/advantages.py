@@ -7,12 +7,10 @@ consecutive rows.
 
 from __future__ import annotations
 
-from typing import Literal
-
 import torch
 from torch import Tensor
 
-RewardScaling = Literal["group", "batch", "none"]
+from agents.training.choices import RewardScaling
 
 
 def gae_advantages(

@@ -2,9 +2,9 @@
 
 Field names map to the command line (``batch_size`` <-> ``--batch-size``). :meth:`TrainConfig.validate`
 rejects contradictions up front with errors that name the fix, so a bad flag costs milliseconds, not
-a model load. Algorithm-specific defaults and constraints are declared by each algorithm class
-(:mod:`agents.algorithms`); this file only asks the registry. Fields an algorithm does not use are
-ignored by it.
+a model load. Algorithm-specific defaults and constraints are declared by each algorithm's spec
+(:mod:`agents.algorithms.specs`, which imports no torch, so neither does this module); this file only
+asks the specs. Fields an algorithm does not use are ignored by it.
 """
 
 from __future__ import annotations
@@ -19,10 +19,9 @@ from typing import TYPE_CHECKING, Annotated, Any, Literal
 import tyro
 
 import reward_models
-from agents.algorithms import ALGOS, Algo, algorithm_class
+from agents.algorithms.specs import ALGOS, Algo, algo_help, algorithm_spec
 from agents.errors import ConfigError
-from agents.training.kl import KLEstimator
-from agents.training.losses import LossAggregation
+from agents.training.choices import KLEstimator, LossAggregation, RewardScaling
 from rlenv import task_card
 
 __all__ = ["ALGOS", "EVAL_SEED", "RESUMABLE_FIELDS", "SETTING_DEFAULTS", "ConfigError", "EnvSpec", "TrainConfig",
@@ -34,6 +33,7 @@ else:  # the command line parses an id; from Python, a callable is accepted as w
     EnvSpec = str
 
 Tracker = Literal["tensorboard", "wandb", "none"]
+ALGO_HELP = algo_help()  # --algo's menu, from the algorithms' specs
 
 EVAL_SEED = 20_150_000
 """the held-out protocol's fixed seed (agents.training.evaluation): independent of the training seed, so every
@@ -60,14 +60,9 @@ class TrainConfig:
     """Hyper-parameters of one training run (rlenv train)."""
 
     # ---- what to train, on what ---------------------------------------------------------------
-    algo: Algo = "ppo"
-    """the algorithm (agents/algorithms/; which to use: docs/algorithms.md):
-    reinforce: REINFORCE, batch-mean baseline | ppo: PPO with a value head and GAE (RLHF details) |
-    rloo: REINFORCE leave-one-out | grpo: group-normalised advantages, clipped ratio, KL in the loss |
-    dapo: GRPO + clip-higher, dynamic sampling, token mean, overlong penalty, no KL |
-    gspo: one clipped length-normalised ratio per sequence | cispo: capped, stop-gradient IS weight on every token |
-    sapo: a soft sigmoid gate in place of the clip | reinforce_pp: PPO clip, KL in the reward, batch-normalised returns |
-    rebn: REINFORCE on batch-normalised per-turn returns (multi-turn)"""
+    algo: Annotated[Algo, tyro.conf.arg(help=ALGO_HELP)] = "ppo"
+    """the algorithm (agents/algorithms/; which to use: docs/algorithms.md); ``--help`` lists each one's
+    summary from :data:`agents.algorithms.specs.SPECS`"""
     env: EnvSpec = "rlenv/PositiveReview-v0"
     """registered env id ('rlenv envs' lists them). From Python also an env factory: a callable with no
     arguments returning a TextGenEnv, e.g. lambda: gym.make("rlenv/TextGen-v0", reward_model=fn); the
@@ -149,7 +144,7 @@ class TrainConfig:
     epsilon_high: float | None = None
     """group methods, reinforce_pp: the clip's upper epsilon (clip-higher); cispo: its weights are capped at
     1 + epsilon_high; default: the algorithm's (dapo 0.28, gspo 4e-4, cispo 4.0), else --clip-range"""
-    scale_rewards: Literal["group", "batch", "none"] | None = None
+    scale_rewards: RewardScaling | None = None
     """group methods: divide centred rewards by the group's std, the batch's, or not at all (Dr. GRPO);
     default: group (grpo: none with --no-scale-advantages)"""
     mask_truncated_completions: bool = False
@@ -246,7 +241,7 @@ class TrainConfig:
     def _resolve_settings(self) -> None:
         """Fill each unset SETTING_DEFAULTS field from the task card, the algorithm or the base default,
         and record the source (a value already set — a flag, or a resumed run's — keeps its own)."""
-        algorithm = algorithm_class(self.algo)
+        algorithm = algorithm_spec(self.algo)
         # an env factory (from Python) names no task, so it has no card
         card = task_card(self.env) if self.task_card and isinstance(self.env, str) else {}
         unknown = sorted(set(card) - set(SETTING_DEFAULTS))
@@ -271,7 +266,7 @@ class TrainConfig:
     # ---- checks -----------------------------------------------------------------------------
     def validate(self) -> None:
         """Raise :class:`ConfigError` naming the first contradiction and how to fix it."""
-        algorithm = algorithm_class(self.algo)
+        algorithm = algorithm_spec(self.algo)
         if self.steps is None and self.time_budget is None:
             raise ConfigError("no stopping rule: pass --steps N (updates) or --time-budget S (seconds), or both")
         if self.steps is not None and self.steps < 1:
@@ -387,12 +382,12 @@ class TrainConfig:
     @property
     def kl_kind(self) -> KLEstimator:
         """The KL estimator in use: the explicit one, else the algorithm's default."""
-        return algorithm_class(self.algo).kl_estimator_for(self)
+        return algorithm_spec(self.algo).kl_estimator_for(self)
 
     @property
     def epochs(self) -> int:
         """Passes over each rollout batch (``ppo_epochs``, else the algorithm's default)."""
-        return algorithm_class(self.algo).epochs_for(self)
+        return algorithm_spec(self.algo).epochs_for(self)
 
     @property
     def minibatch(self) -> int:

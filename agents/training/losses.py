@@ -11,7 +11,7 @@ from typing import Literal
 import torch
 from torch import Tensor
 
-LossAggregation = Literal["token-mean", "sequence-mean", "sequence-sum"]
+from agents.training.choices import LossAggregation
 
 
 def masked_sum(x: Tensor, mask: Tensor, dim: int | None = None) -> Tensor:
