@@ -77,21 +77,40 @@ def test_grpo_accepts_k1_only_without_a_kl_term() -> None:
     make(algo="ppo", kl_estimator="k1")  # a reward penalty: k1 is the usual choice there
 
 
-def test_a_new_algorithm_is_one_class_plus_one_registry_entry(monkeypatch) -> None:
-    """The config asks the registry for defaults and constraints; it never tests names."""
-    from agents.algorithms import ALGORITHMS, Algorithm
+def test_a_new_algorithm_is_one_spec_plus_one_class_in_the_registry(monkeypatch) -> None:
+    """The config asks the specs for defaults and constraints (it never tests names); the class takes its
+    declarations from its spec."""
+    from agents.algorithms import ALGORITHMS, SPECS, AlgorithmSpec, Reinforce, algorithm_class
 
-    class TwoPassReinforce(Algorithm):
-        name = "two-pass"
-        uses_groups = True
-        default_epochs = 2
-        default_kl_estimator = "k2"
+    two_pass = AlgorithmSpec("two-pass", "REINFORCE twice over", uses_groups=True, default_epochs=2,
+                             default_kl_estimator="k2")
 
+    class TwoPassReinforce(Reinforce):
+        spec = two_pass
+
+    monkeypatch.setitem(SPECS, "two-pass", two_pass)
     monkeypatch.setitem(ALGORITHMS, "two-pass", TwoPassReinforce)
     cfg = make(algo="two-pass", batch_size=8, group_size=4)
     assert (cfg.epochs, cfg.kl_kind) == (2, "k2")
+    assert algorithm_class("two-pass").uses_groups and TwoPassReinforce.max_epochs is None  # all from its spec
     with pytest.raises(ConfigError, match="use --batch-size 8 or 12"):
         make(algo="two-pass", batch_size=10, group_size=4)
+
+
+def test_each_algorithm_class_declares_exactly_its_spec() -> None:
+    """One source per default: every registered class carries its spec's values, and the menu, the
+    specs and the classes name the same algorithms."""
+    from dataclasses import fields as spec_fields
+
+    from agents.algorithms import ALGORITHMS, ALGOS, SPECS
+
+    assert tuple(ALGORITHMS) == ALGOS == tuple(SPECS)
+    for name, cls in ALGORITHMS.items():
+        assert cls.spec is SPECS[name]
+        for f in spec_fields(cls.spec):
+            assert getattr(cls, f.name) == getattr(cls.spec, f.name), (name, f.name)
+    assert ALGORITHMS["dapo"].setting_defaults["epsilon_high"] == 0.28
+    assert ALGORITHMS["rloo"].max_epochs == 1 and ALGORITHMS["rloo"].uses_groups  # a REINFORCE variant
 
 
 def test_env_args_accept_a_dict_from_python():
