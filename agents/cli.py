@@ -521,13 +521,8 @@ def _training_failures() -> tuple[type[BaseException], ...]:
 def main(argv: Sequence[str] | None = None) -> int:
     """Console-script entry point; returns the exit code (0 ok, 2 bad input, 1 training failure)."""
     logging.basicConfig(level=logging.WARNING, format="%(levelname)s %(name)s: %(message)s")
-    # transformers' per-load "Loading weights" / "Writing model shards" bars would interleave with ours;
-    # the variable hides them in this process (read when transformers loads) and in any worker it starts
-    os.environ.setdefault("HF_HUB_DISABLE_PROGRESS_BARS", "1")
-    if "transformers" in sys.modules:  # already loaded (main() called in-process): switch them off directly
-        from transformers.utils import logging as hf_logging
-
-        hf_logging.disable_progress_bar()
+    # transformers' per-load "Loading weights" / "Writing model shards" bars are hidden where rlenv loads and
+    # saves (reward_models.hf_progress), in this process and in any worker, so nothing is switched off here
     debug = os.environ.get("RLENV_DEBUG") == "1"
     try:
         run(sys.argv[1:] if argv is None else argv)

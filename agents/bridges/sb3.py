@@ -60,6 +60,7 @@ from transformers import AutoModelForCausalLM, PreTrainedModel
 
 from agents.bridges.sb3_forward import ActingCache, prefix_grouped_forward
 from agents.training.policy import check_model_dir
+from reward_models.hf_progress import transformers_bars_hidden
 
 __all__ = [
     "EpisodeRolloutBuffer",
@@ -83,8 +84,9 @@ def load_causal_lm(model: str | Path | PreTrainedModel, *, trust_remote_code: bo
     if isinstance(model, (str, Path)):
         path = Path(model)
         check_model_dir(path)
-        return AutoModelForCausalLM.from_pretrained(str(path), use_safetensors=True,
-                                                    trust_remote_code=trust_remote_code)
+        with transformers_bars_hidden():
+            return AutoModelForCausalLM.from_pretrained(str(path), use_safetensors=True,
+                                                        trust_remote_code=trust_remote_code)
     raise TypeError(
         f"policy_kwargs['model'] must be a local path or a transformers PreTrainedModel, got {type(model).__name__}"
     )

@@ -46,6 +46,7 @@ from transformers.cache_utils import DynamicLayer
 from agents.errors import ConfigError
 from agents.training.losses import entropy_from_logprobs
 from agents.training.scoring import distinct_prompts, length_buckets
+from reward_models.hf_progress import transformers_bars_hidden
 from rlenv.tokenizer import check_tokenizer, check_tokenizer_files
 
 logger = logging.getLogger(__name__)
@@ -234,15 +235,16 @@ class LMPolicy(nn.Module):
         check_tokenizer_files(path)
         tokenizer = AutoTokenizer.from_pretrained(str(path), trust_remote_code=trust_remote_code)
         check_tokenizer(tokenizer)
-        model: Any = AutoModelForCausalLM.from_pretrained(  # a PeftModel once an adapter loads
-            str(path), use_safetensors=True, trust_remote_code=trust_remote_code, dtype=dtype
-        )
-        adapter = path / LORA_DIR
-        if (adapter / "adapter_config.json").exists():
-            from peft import PeftModel
+        with transformers_bars_hidden():
+            model: Any = AutoModelForCausalLM.from_pretrained(  # a PeftModel once an adapter loads
+                str(path), use_safetensors=True, trust_remote_code=trust_remote_code, dtype=dtype
+            )
+            adapter = path / LORA_DIR
+            if (adapter / "adapter_config.json").exists():
+                from peft import PeftModel
 
-            model = PeftModel.from_pretrained(model, str(adapter), is_trainable=True)
-            lora_rank = 0
+                model = PeftModel.from_pretrained(model, str(adapter), is_trainable=True)
+                lora_rank = 0
         target = resolve_device(device)
         policy = cls(model.to(target), tokenizer, value_head=value_head, lora_rank=lora_rank, sampling=sampling)
         head_file = path / VALUE_HEAD_FILE
@@ -261,15 +263,16 @@ class LMPolicy(nn.Module):
         """
         path = Path(path)
         path.mkdir(parents=True, exist_ok=True)
-        if self.is_lora:
-            base = self.model.get_base_model()
-            clean = {
-                k.replace(".base_layer.", "."): v for k, v in base.state_dict().items() if "lora_" not in k
-            }
-            base.save_pretrained(str(path), state_dict=clean)
-            self.model.save_pretrained(str(path / LORA_DIR))
-        else:
-            self.model.save_pretrained(str(path))
+        with transformers_bars_hidden():
+            if self.is_lora:
+                base = self.model.get_base_model()
+                clean = {
+                    k.replace(".base_layer.", "."): v for k, v in base.state_dict().items() if "lora_" not in k
+                }
+                base.save_pretrained(str(path), state_dict=clean)
+                self.model.save_pretrained(str(path / LORA_DIR))
+            else:
+                self.model.save_pretrained(str(path))
         self.tokenizer.save_pretrained(str(path))
         if self.value_head is not None:
             state = {k: v.detach().contiguous().cpu() for k, v in self.value_head.state_dict().items()}

@@ -193,6 +193,34 @@ def test_save_and_load_round_trip(tmp_path, lora_rank):
                                    policy.reference().score_sequences(ids, mask, 3).logprobs)
 
 
+@pytest.mark.parametrize("lora_rank", [0, 4])
+def test_loads_and_saves_draw_no_transformers_bars_and_leave_them_on(tmp_path, capfd, lora_rank):
+    """From Python (no CLI): transformers' "Loading weights" / "Writing model shards" bars stay out of
+    rlenv's loads and saves, and the user's setting (bars on) is what it was afterwards."""
+    import os
+
+    from transformers import AutoModelForCausalLM
+    from transformers.utils import logging as hf_logging
+
+    if os.environ.get("HF_HUB_DISABLE_PROGRESS_BARS"):
+        pytest.skip("HF_HUB_DISABLE_PROGRESS_BARS is set: there are no bars to hide")
+    was_on = hf_logging.is_progress_bar_enabled()
+    hf_logging.enable_progress_bar()
+    try:
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore")
+            make_policy("gpt2", lora_rank=lora_rank).save_pretrained(tmp_path)
+            LMPolicy.from_pretrained(tmp_path, device="cpu")
+        ours = capfd.readouterr().err
+        assert hf_logging.is_progress_bar_enabled()
+        AutoModelForCausalLM.from_pretrained(tmp_path)  # the user's own load still draws its bar
+        theirs = capfd.readouterr().err
+    finally:
+        (hf_logging.enable_progress_bar if was_on else hf_logging.disable_progress_bar)()
+    assert "Loading weights" not in ours and "Writing model shards" not in ours, ours
+    assert "Loading weights" in theirs
+
+
 def test_from_pretrained_is_safetensors_only_and_never_trusts_remote_code(tmp_path, monkeypatch):
     make_policy("gpt2").save_pretrained(tmp_path)
     import transformers
