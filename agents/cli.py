@@ -13,9 +13,10 @@
 set ``RLENV_DEBUG=1`` for the traceback.
 
 Start-up is part of the interface: this module imports only the standard library at the top, and each
-command imports what it needs (tyro, the config and its algorithms, torch and transformers) inside its
-function, so ``rlenv --help``, ``rlenv envs`` and the errors found before a model loads answer quickly
-(benchmarks/startup.py measures them).
+command imports what it needs (tyro, the config and the algorithms' torch-free specs, and only once a
+model loads torch and transformers) inside its function, so ``rlenv --help``, ``rlenv envs``, ``rlenv
+train --help`` and the errors found before a model loads answer quickly (benchmarks/startup.py measures
+them; tests/agents/test_own_things_cli.py checks that they import no torch).
 """
 
 from __future__ import annotations
@@ -477,8 +478,8 @@ def run(argv: Sequence[str]) -> None:
 
 
 def _check_env_flag(command: str, argv: Sequence[str]) -> None:
-    """A mistyped env id (``--env``, or serve's positional id) fails here, before the config and its
-    algorithms (and torch with them) are imported to parse the other flags."""
+    """A mistyped env id (``--env``, or serve's positional id) fails here, before tyro and the config are
+    imported to parse the other flags."""
     if "-h" in argv or "--help" in argv:
         return
     env = _flag_value(argv, "--env")
