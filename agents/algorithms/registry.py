@@ -19,9 +19,9 @@ from agents.algorithms.rloo import RLOO
 from agents.algorithms.sapo import SAPO
 from agents.algorithms.specs import algorithm_spec
 
-REGISTRY.update({
-    cls.name: cls for cls in (Reinforce, PPO, RLOO, GRPO, DAPO, GSPO, CISPO, SAPO, ReinforcePP, ReBN)
-})
+REGISTRY.update(
+    {cls.name: cls for cls in (Reinforce, PPO, RLOO, GRPO, DAPO, GSPO, CISPO, SAPO, ReinforcePP, ReBN)}
+)
 ALGORITHMS: dict[str, type[Algorithm]] = REGISTRY
 
 

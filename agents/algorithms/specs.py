@@ -35,8 +35,15 @@ if TYPE_CHECKING:
     from agents.training.config import TrainConfig
 
 OPTION_FIELDS: tuple[str, ...] = (
-    "epsilon_high", "scale_rewards", "mask_truncated_completions", "top_entropy_quantile", "dynamic_sampling",
-    "max_extra_rollouts", "overlong_buffer", "sapo_tau_pos", "sapo_tau_neg",
+    "epsilon_high",
+    "scale_rewards",
+    "mask_truncated_completions",
+    "top_entropy_quantile",
+    "dynamic_sampling",
+    "max_extra_rollouts",
+    "overlong_buffer",
+    "sapo_tau_pos",
+    "sapo_tau_neg",
 )
 """TrainConfig fields only some algorithms use: giving one to another algorithm is an error, not a no-op"""
 
@@ -72,8 +79,10 @@ class AlgorithmSpec:
         for name in OPTION_FIELDS:
             if given(config, name) and name not in self.options:
                 users = [spec.name for spec in SPECS.values() if name in spec.options]
-                raise ConfigError(f"--{name.replace('_', '-')} does not apply to {self.name}; drop it, or use an "
-                                  f"algorithm that uses it: {', '.join(users)}")
+                raise ConfigError(
+                    f"--{name.replace('_', '-')} does not apply to {self.name}; drop it, or use an "
+                    f"algorithm that uses it: {', '.join(users)}"
+                )
         if self.uses_groups:
             if config.group_size < 2:
                 raise ConfigError(
@@ -92,7 +101,9 @@ class AlgorithmSpec:
                 "grpo/ppo to reuse batches with a clipped ratio"
             )
         if config.kl_target is not None and not self.supports_kl_target:
-            raise ConfigError(f"--kl-target (adaptive KL) is not supported by {self.name}; drop it or use --algo ppo")
+            raise ConfigError(
+                f"--kl-target (adaptive KL) is not supported by {self.name}; drop it or use --algo ppo"
+            )
         if self.kl_in_loss and (config.kl_coef or 0.0) > 0 and self.kl_estimator_for(config) == "k1":
             raise ConfigError(
                 f"{self.name} puts the KL in its loss, where k1's gradient is zero in expectation (it would not pull "
@@ -111,35 +122,82 @@ class AlgorithmSpec:
         return (config.kl_coef or 0.0) > 0 or config.kl_target is not None  # kl_coef None: not yet resolved
 
 
-REINFORCE = AlgorithmSpec("reinforce", "REINFORCE, batch-mean baseline", max_epochs=1,
-                          default_aggregation="sequence-sum")
-PPO = AlgorithmSpec("ppo", "PPO with a value head and GAE (RLHF details)", value_head=True, default_epochs=4,
-                    supports_kl_target=True)
+REINFORCE = AlgorithmSpec(
+    "reinforce", "REINFORCE, batch-mean baseline", max_epochs=1, default_aggregation="sequence-sum"
+)
+PPO = AlgorithmSpec(
+    "ppo",
+    "PPO with a value head and GAE (RLHF details)",
+    value_head=True,
+    default_epochs=4,
+    supports_kl_target=True,
+)
 RLOO = replace(REINFORCE, name="rloo", summary="REINFORCE leave-one-out", uses_groups=True)
-REBN = replace(REINFORCE, name="rebn", summary="REINFORCE on batch-normalised per-turn returns (multi-turn)",
-               setting_defaults={"kl_coef": 0.0}, options=frozenset({"mask_truncated_completions"}))
+REBN = replace(
+    REINFORCE,
+    name="rebn",
+    summary="REINFORCE on batch-normalised per-turn returns (multi-turn)",
+    setting_defaults={"kl_coef": 0.0},
+    options=frozenset({"mask_truncated_completions"}),
+)
 
-GROUP_OPTIONS = frozenset({"epsilon_high", "scale_rewards", "mask_truncated_completions", "top_entropy_quantile",
-                           "dynamic_sampling", "max_extra_rollouts", "overlong_buffer"})
+GROUP_OPTIONS = frozenset(
+    {
+        "epsilon_high",
+        "scale_rewards",
+        "mask_truncated_completions",
+        "top_entropy_quantile",
+        "dynamic_sampling",
+        "max_extra_rollouts",
+        "overlong_buffer",
+    }
+)
 """the options GRPO and the menu built on it share"""
 
-GRPO = AlgorithmSpec("grpo", "group-normalised advantages, clipped ratio, KL in the loss", uses_groups=True,
-                     default_kl_estimator="k3", kl_in_loss=True, options=GROUP_OPTIONS)
-DAPO = replace(GRPO, name="dapo",
-               summary="GRPO + clip-higher, dynamic sampling, token mean, overlong penalty, no KL",
-               setting_defaults={"kl_coef": 0.0, "epsilon_high": 0.28, "dynamic_sampling": True,
-                                 "overlong_buffer": 0.2})
-GSPO = replace(GRPO, name="gspo", summary="one clipped length-normalised ratio per sequence",
-               default_aggregation="sequence-mean",
-               setting_defaults={"kl_coef": 0.0, "clip_range": 3e-4, "epsilon_high": 4e-4})
-CISPO = replace(GRPO, name="cispo", summary="capped, stop-gradient IS weight on every token",
-                setting_defaults={"kl_coef": 0.0, "epsilon_high": 4.0})
-SAPO = replace(GRPO, name="sapo", summary="a soft sigmoid gate in place of the clip",
-               default_aggregation="sequence-mean", setting_defaults={"kl_coef": 0.0},
-               options=(GROUP_OPTIONS - {"epsilon_high"}) | {"sapo_tau_pos", "sapo_tau_neg"})
-REINFORCE_PP = replace(GRPO, name="reinforce_pp", summary="PPO clip, KL in the reward, batch-normalised returns",
-                       uses_groups=False, kl_in_loss=False, default_kl_estimator="k1",
-                       options=frozenset({"epsilon_high", "mask_truncated_completions", "top_entropy_quantile"}))
+GRPO = AlgorithmSpec(
+    "grpo",
+    "group-normalised advantages, clipped ratio, KL in the loss",
+    uses_groups=True,
+    default_kl_estimator="k3",
+    kl_in_loss=True,
+    options=GROUP_OPTIONS,
+)
+DAPO = replace(
+    GRPO,
+    name="dapo",
+    summary="GRPO + clip-higher, dynamic sampling, token mean, overlong penalty, no KL",
+    setting_defaults={"kl_coef": 0.0, "epsilon_high": 0.28, "dynamic_sampling": True, "overlong_buffer": 0.2},
+)
+GSPO = replace(
+    GRPO,
+    name="gspo",
+    summary="one clipped length-normalised ratio per sequence",
+    default_aggregation="sequence-mean",
+    setting_defaults={"kl_coef": 0.0, "clip_range": 3e-4, "epsilon_high": 4e-4},
+)
+CISPO = replace(
+    GRPO,
+    name="cispo",
+    summary="capped, stop-gradient IS weight on every token",
+    setting_defaults={"kl_coef": 0.0, "epsilon_high": 4.0},
+)
+SAPO = replace(
+    GRPO,
+    name="sapo",
+    summary="a soft sigmoid gate in place of the clip",
+    default_aggregation="sequence-mean",
+    setting_defaults={"kl_coef": 0.0},
+    options=(GROUP_OPTIONS - {"epsilon_high"}) | {"sapo_tau_pos", "sapo_tau_neg"},
+)
+REINFORCE_PP = replace(
+    GRPO,
+    name="reinforce_pp",
+    summary="PPO clip, KL in the reward, batch-normalised returns",
+    uses_groups=False,
+    kl_in_loss=False,
+    default_kl_estimator="k1",
+    options=frozenset({"epsilon_high", "mask_truncated_completions", "top_entropy_quantile"}),
+)
 
 SPECS: dict[str, AlgorithmSpec] = {
     spec.name: spec for spec in (REINFORCE, PPO, RLOO, GRPO, DAPO, GSPO, CISPO, SAPO, REINFORCE_PP, REBN)

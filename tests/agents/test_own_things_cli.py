@@ -312,7 +312,12 @@ def heavy_modules_after(argv: list[str], cwd: Path) -> tuple[str, int, str]:
     )
     environ = {**os.environ, "PYTHONPATH": str(ROOT), "OMP_NUM_THREADS": "1"}
     done = subprocess.run(
-        [sys.executable, "-c", probe, *argv], cwd=cwd, env=environ, capture_output=True, text=True, timeout=300
+        [sys.executable, "-c", probe, *argv],
+        cwd=cwd,
+        env=environ,
+        capture_output=True,
+        text=True,
+        timeout=300,
     )
     assert done.stdout.strip(), done.stderr
     return done.stdout.strip().splitlines()[-1], done.returncode, done.stderr
@@ -354,7 +359,9 @@ def test_a_config_file_with_a_bad_combination_fails_before_torch(tmp_path) -> No
     (tmp_path / "cfg.toml").write_text('algo = "rloo"\nbatch_size = 6\ngroup_size = 4\nsteps = 1\n')
     heavy, _, stderr = heavy_modules_after(["train", "--config", "cfg.toml"], tmp_path)
     assert heavy == "HEAVY [] 2", stderr
-    assert stderr.startswith("error: --batch-size 6 is not divisible by --group-size 4; use --batch-size 4 or 8")
+    assert stderr.startswith(
+        "error: --batch-size 6 is not divisible by --group-size 4; use --batch-size 4 or 8"
+    )
 
 
 def test_train_config_and_its_checks_import_no_torch(tmp_path) -> None:
@@ -368,11 +375,14 @@ def test_train_config_and_its_checks_import_no_torch(tmp_path) -> None:
         f"print('HEAVY', [m for m in {HEAVY!r} if m in sys.modules])"
     )
     environ = {**os.environ, "PYTHONPATH": str(ROOT), "OMP_NUM_THREADS": "1"}
-    done = subprocess.run([sys.executable, "-c", probe], cwd=tmp_path, env=environ, capture_output=True, text=True,
-                          timeout=300)
-    assert done.stdout.strip().splitlines() == ["rloo makes 1 on-policy pass per batch; drop --ppo-epochs, or use "
-                                                "--algo grpo/ppo to reuse batches with a clipped ratio", "HEAVY []"], \
-        done.stderr
+    done = subprocess.run(
+        [sys.executable, "-c", probe], cwd=tmp_path, env=environ, capture_output=True, text=True, timeout=300
+    )
+    assert done.stdout.strip().splitlines() == [
+        "rloo makes 1 on-policy pass per batch; drop --ppo-epochs, or use "
+        "--algo grpo/ppo to reuse batches with a clipped ratio",
+        "HEAVY []",
+    ], done.stderr
 
 
 def test_a_mistyped_command_suggests_the_right_one(capsys) -> None:
