@@ -48,5 +48,24 @@ _LAZY = {
 
 __getattr__ = lazy_getattr(__name__, _LAZY)
 
-__all__ = ["ALGORITHMS", "ALGOS", "CISPO", "DAPO", "GRPO", "GSPO", "PPO", "RLOO", "SAPO", "SPECS", "Algo", "Algorithm",
-           "AlgorithmSpec", "ReBN", "Reinforce", "ReinforcePP", "algorithm_class", "algorithm_spec", "batch_stats"]
+__all__ = [
+    "ALGORITHMS",
+    "ALGOS",
+    "CISPO",
+    "DAPO",
+    "GRPO",
+    "GSPO",
+    "PPO",
+    "RLOO",
+    "SAPO",
+    "SPECS",
+    "Algo",
+    "Algorithm",
+    "AlgorithmSpec",
+    "ReBN",
+    "Reinforce",
+    "ReinforcePP",
+    "algorithm_class",
+    "algorithm_spec",
+    "batch_stats",
+]

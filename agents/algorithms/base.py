@@ -59,8 +59,14 @@ class Algorithm:
             for f in fields(cls.spec):
                 setattr(cls, f.name, getattr(cls.spec, f.name))
 
-    def __init__(self, policy: LMPolicy, config: TrainConfig, reference: LMPolicy | None = None, *,
-                 ranks: Ranks | None = None) -> None:
+    def __init__(
+        self,
+        policy: LMPolicy,
+        config: TrainConfig,
+        reference: LMPolicy | None = None,
+        *,
+        ranks: Ranks | None = None,
+    ) -> None:
         self.policy = policy
         self.config = config  # this process's share: batch_size and minibatch_size are per rank
         self.reference = reference
@@ -142,7 +148,9 @@ class Algorithm:
         """(B, T) logprobs of the batch's tokens under the frozen reference, or None without one."""
         if self.reference is None:
             return None
-        return self.reference.score_sequences(batch.input_ids, batch.attention_mask, batch.prompt_length).logprobs
+        return self.reference.score_sequences(
+            batch.input_ids, batch.attention_mask, batch.prompt_length
+        ).logprobs
 
     def rollout_logprobs(self, batch: RolloutBatch) -> Tensor:
         """(B, T) logprobs of the policy that sampled the batch, fit to learn from: the rollout's own,
@@ -155,7 +163,9 @@ class Algorithm:
         """(B, T) logprobs of the batch under the policy's weights now, from one full forward: the
         pi_old of importance ratios (the rollout's own logprobs come from the KV-cached forward and
         may differ by float noise, so the first ratio would not be exactly 1)."""
-        return self.policy.score_sequences(batch.input_ids, batch.attention_mask, batch.prompt_length).logprobs
+        return self.policy.score_sequences(
+            batch.input_ids, batch.attention_mask, batch.prompt_length
+        ).logprobs
 
     def loss_mask(self, batch: RolloutBatch) -> Tensor:
         """(B, T) the tokens the loss learns from: the policy's, less the episodes cut at the token budget
@@ -164,8 +174,9 @@ class Algorithm:
             return batch.response_mask
         return batch.response_mask * (~batch.truncated).to(batch.response_mask.dtype).unsqueeze(1)
 
-    def rollout_correction(self, train_logprobs: Tensor, sample_logprobs: Tensor,
-                           mask: Tensor) -> tuple[Tensor | None, float]:
+    def rollout_correction(
+        self, train_logprobs: Tensor, sample_logprobs: Tensor, mask: Tensor
+    ) -> tuple[Tensor | None, float]:
         """Importance weights (B, T) pi_train / pi_sample for a reduced-precision rollout, truncated or
         masked at the cap (``--rollout-correction``; None when off), and the mismatch KL(pi_sample ||
         pi_train) summed per episode, averaged. ``train_logprobs`` are the update's precision, taken at
@@ -175,9 +186,13 @@ class Algorithm:
         mismatch = masked_sum(per_token, mask, dim=1).mean().item()
         if config.rollout_correction == "none":
             return None, mismatch
-        weights = rollout_importance_weights(train_logprobs.detach() - sample_logprobs, mask,
-                                             mode=config.rollout_correction, level=config.rollout_correction_level,
-                                             cap=config.rollout_correction_cap)
+        weights = rollout_importance_weights(
+            train_logprobs.detach() - sample_logprobs,
+            mask,
+            mode=config.rollout_correction,
+            level=config.rollout_correction_level,
+            cap=config.rollout_correction_cap,
+        )
         return weights, mismatch
 
     def sequence_kl(self, logprobs: Tensor, ref_logprobs: Tensor, mask: Tensor) -> Tensor:
@@ -238,8 +253,12 @@ class Algorithm:
         self.generator.set_state(state["generator"])
 
 
-def batch_stats(batch: RolloutBatch, ref_logprobs: Tensor | None = None, kind: KLEstimator = "k1",
-                logprobs: Tensor | None = None) -> dict[str, Any]:
+def batch_stats(
+    batch: RolloutBatch,
+    ref_logprobs: Tensor | None = None,
+    kind: KLEstimator = "k1",
+    logprobs: Tensor | None = None,
+) -> dict[str, Any]:
     """Rollout statistics every algorithm logs: reward, length, EOS rate, and the summed per-token
     KL of the sampling policy to the reference (``kind`` estimator), averaged over episodes.
     ``logprobs`` (B, T) replaces the rollout's own in the KL (after a bf16 rollout, the fp32 ones)."""

@@ -24,8 +24,16 @@ from agents.errors import ConfigError
 from agents.training.choices import KLEstimator, LossAggregation, RewardScaling
 from rlenv import task_card
 
-__all__ = ["ALGOS", "EVAL_SEED", "RESUMABLE_FIELDS", "SETTING_DEFAULTS", "ConfigError", "EnvSpec", "TrainConfig",
-           "config_differences"]
+__all__ = [
+    "ALGOS",
+    "EVAL_SEED",
+    "RESUMABLE_FIELDS",
+    "SETTING_DEFAULTS",
+    "ConfigError",
+    "EnvSpec",
+    "TrainConfig",
+    "config_differences",
+]
 
 if TYPE_CHECKING:
     EnvSpec = str | Callable[[], Any]
@@ -42,14 +50,37 @@ run is evaluated on the same episodes"""
 # Fields that may change between a run and its resumption: how long to run, where to write and
 # what to watch. Everything else shapes the learning curve, so resuming with a change is refused.
 RESUMABLE_FIELDS: frozenset[str] = frozenset(
-    {"steps", "time_budget", "out", "resume", "device", "tensorboard", "checkpoint_every", "keep_checkpoints",
-     "eval_every", "eval_episodes", "eval_greedy", "setting_sources", "report_to",
-     # exact work savers: the same numbers to float rounding, so a run may resume with them switched
-     "rollout_cache", "shared_prefill", "shared_scoring", "threads"}
+    {
+        "steps",
+        "time_budget",
+        "out",
+        "resume",
+        "device",
+        "tensorboard",
+        "checkpoint_every",
+        "keep_checkpoints",
+        "eval_every",
+        "eval_episodes",
+        "eval_greedy",
+        "setting_sources",
+        "report_to",
+        # exact work savers: the same numbers to float rounding, so a run may resume with them switched
+        "rollout_cache",
+        "shared_prefill",
+        "shared_scoring",
+        "threads",
+    }
 )
 
-SETTING_DEFAULTS: dict[str, Any] = {"lr": 1e-4, "kl_coef": 0.05, "clip_range": 0.2, "epsilon_high": None,
-                                    "scale_rewards": None, "dynamic_sampling": False, "overlong_buffer": 0.0}
+SETTING_DEFAULTS: dict[str, Any] = {
+    "lr": 1e-4,
+    "kl_coef": 0.05,
+    "clip_range": 0.2,
+    "epsilon_high": None,
+    "scale_rewards": None,
+    "dynamic_sampling": False,
+    "overlong_buffer": 0.0,
+}
 """Settings resolved when the config is built, where no flag gives them: from the task's card
 (``rlenv envs`` shows it), else the algorithm's declared defaults, else these values. The config's
 ``setting_sources`` records which one each value came from."""
@@ -246,8 +277,10 @@ class TrainConfig:
         card = task_card(self.env) if self.task_card and isinstance(self.env, str) else {}
         unknown = sorted(set(card) - set(SETTING_DEFAULTS))
         if unknown:
-            raise ConfigError(f"the task card of {self.env} sets {unknown}, which a card cannot set; "
-                              f"a card may set {', '.join(SETTING_DEFAULTS)}")
+            raise ConfigError(
+                f"the task card of {self.env} sets {unknown}, which a card cannot set; "
+                f"a card may set {', '.join(SETTING_DEFAULTS)}"
+            )
         sources = dict(self.setting_sources)
         for name, default in SETTING_DEFAULTS.items():
             if getattr(self, name) is not None:
@@ -268,7 +301,9 @@ class TrainConfig:
         """Raise :class:`ConfigError` naming the first contradiction and how to fix it."""
         algorithm = algorithm_spec(self.algo)
         if self.steps is None and self.time_budget is None:
-            raise ConfigError("no stopping rule: pass --steps N (updates) or --time-budget S (seconds), or both")
+            raise ConfigError(
+                "no stopping rule: pass --steps N (updates) or --time-budget S (seconds), or both"
+            )
         if self.steps is not None and self.steps < 1:
             raise ConfigError(f"--steps must be >= 1, got {self.steps}")
         if self.time_budget is not None and not self.time_budget > 0:
@@ -320,7 +355,9 @@ class TrainConfig:
         if self.eval_every < 0 or self.eval_episodes < 1:
             raise ConfigError("--eval-every must be >= 0 (0 = never) and --eval-episodes >= 1")
         if self.threads is not None and self.threads < 1:
-            raise ConfigError(f"--threads must be >= 1 (or left unset for torch's default), got {self.threads}")
+            raise ConfigError(
+                f"--threads must be >= 1 (or left unset for torch's default), got {self.threads}"
+            )
         if self.checkpoint_every < 0 or self.keep_checkpoints < 1:
             raise ConfigError("--checkpoint-every must be >= 0 and --keep-checkpoints >= 1")
         if self.epsilon_high is not None and not self.epsilon_high > 0:
@@ -331,7 +368,9 @@ class TrainConfig:
             raise ConfigError(f"--max-extra-rollouts must be >= 0, got {self.max_extra_rollouts}")
         assert self.overlong_buffer is not None  # resolved when the config was built
         if not 0 <= self.overlong_buffer < 1:
-            raise ConfigError(f"--overlong-buffer is a share of the token budget in [0, 1), got {self.overlong_buffer}")
+            raise ConfigError(
+                f"--overlong-buffer is a share of the token budget in [0, 1), got {self.overlong_buffer}"
+            )
         if not (self.sapo_tau_pos > 0 and self.sapo_tau_neg > 0):
             raise ConfigError("--sapo-tau-pos and --sapo-tau-neg must be > 0")
         if self.rollout_correction != "none":
@@ -347,26 +386,36 @@ class TrainConfig:
         if not self.temperature > 0:
             raise ConfigError(f"--temperature must be > 0, got {self.temperature}")
         if self.top_k < 0 or not 0 < self.top_p <= 1:
-            raise ConfigError(f"--top-k must be >= 0 and --top-p in (0, 1], got {self.top_k} and {self.top_p}")
+            raise ConfigError(
+                f"--top-k must be >= 0 and --top-p in (0, 1], got {self.top_k} and {self.top_p}"
+            )
         self.parsed_env_args()  # malformed key=value pairs fail here too
         self._check_rewards_and_trackers()
         algorithm.check_config(self)
 
     def _check_rewards_and_trackers(self) -> None:
         if callable(self.env) and self.eval_every:
-            raise ConfigError("--eval-every scores a named task's held-out split; an env factory has none. Drop "
-                              "eval_every, or evaluate the checkpoints yourself")
+            raise ConfigError(
+                "--eval-every scores a named task's held-out split; an env factory has none. Drop "
+                "eval_every, or evaluate the checkpoints yourself"
+            )
         if callable(self.env) and (self.env_args or self.reward_funcs):
-            raise ConfigError("env_args and reward_funcs configure an env id; an env factory builds its own env, so "
-                              "pass those options to gym.make inside the factory")
+            raise ConfigError(
+                "env_args and reward_funcs configure an env id; an env factory builds its own env, so "
+                "pass those options to gym.make inside the factory"
+            )
         if self.reward_weights and len(self.reward_weights) != len(self.reward_funcs):
-            raise ConfigError(f"--reward-weights has {len(self.reward_weights)} value(s) for {len(self.reward_funcs)} "
-                              "--reward-funcs; give one weight per function (or none: 1.0 each)")
+            raise ConfigError(
+                f"--reward-weights has {len(self.reward_weights)} value(s) for {len(self.reward_funcs)} "
+                "--reward-funcs; give one weight per function (or none: 1.0 each)"
+            )
         if self.reward_funcs and "reward_model" in self.parsed_env_args():
             raise ConfigError("both --reward-funcs and --env-args reward_model=... name the reward; keep one")
         for spec in self.reward_funcs:
             if ":" not in spec:
-                raise ConfigError(f"--reward-funcs {spec!r} is not an import path; write MODULE:FN or path/to/file.py:FN")
+                raise ConfigError(
+                    f"--reward-funcs {spec!r} is not an import path; write MODULE:FN or path/to/file.py:FN"
+                )
             try:  # a missing file, module or name fails now, before any model loads
                 reward = reward_models.load_object(spec)
                 if reward_models.is_reward_function(reward):
@@ -374,7 +423,9 @@ class TrainConfig:
             except reward_models.RewardModelError as err:
                 raise ConfigError(f"--reward-funcs: {err}") from err
         if "none" in self.report_to and len(self.report_to) > 1:
-            raise ConfigError(f"--report-to {' '.join(self.report_to)}: 'none' cannot be combined with a tracker")
+            raise ConfigError(
+                f"--report-to {' '.join(self.report_to)}: 'none' cannot be combined with a tracker"
+            )
         if "wandb" in self.report_to and importlib.util.find_spec("wandb") is None:
             raise ConfigError("--report-to wandb needs the wandb package: pip install 'rlenv[wandb]'")
 
@@ -446,8 +497,14 @@ class TrainConfig:
         known = {f.name for f in fields(cls)}
         unknown = sorted(set(data) - known)
         if unknown:
-            raise ConfigError(f"unknown config fields {unknown}; this checkpoint was written by another version")
-        tuples: dict[str, tuple[Any, ...]] = {k: tuple(data[k]) for k in ("env_args", "reward_funcs", "reward_weights", "report_to") if k in data}
+            raise ConfigError(
+                f"unknown config fields {unknown}; this checkpoint was written by another version"
+            )
+        tuples: dict[str, tuple[Any, ...]] = {
+            k: tuple(data[k])
+            for k in ("env_args", "reward_funcs", "reward_weights", "report_to")
+            if k in data
+        }
         return cls(**{**data, **tuples})
 
 
@@ -470,7 +527,9 @@ def env_args_tuple(env_args: Mapping[str, Any] | Sequence[str]) -> tuple[str, ..
     """``env_args`` given as a dict ``{key: JSON value}`` (or a list of ``key=value``) as the tuple of
     ``key=value`` strings the config stores, so that it prints, compares and saves like a CLI one."""
     if isinstance(env_args, str):
-        raise ConfigError(f"env_args must be a dict or a sequence of key=value strings, got the string {env_args!r}")
+        raise ConfigError(
+            f"env_args must be a dict or a sequence of key=value strings, got the string {env_args!r}"
+        )
     if not isinstance(env_args, Mapping):
         return tuple(env_args)
     items = []

@@ -80,7 +80,12 @@ class AdaptiveKLController:
         self.value *= 1.0 + error * n_steps / self.horizon
 
     def state_dict(self) -> dict[str, Any]:
-        return {"value": self.value, "target": self.target, "horizon": self.horizon, "max_error": self.max_error}
+        return {
+            "value": self.value,
+            "target": self.target,
+            "horizon": self.horizon,
+            "max_error": self.max_error,
+        }
 
     def load_state_dict(self, state: dict[str, Any]) -> None:
         self.value = float(state["value"])

@@ -82,8 +82,9 @@ def test_a_new_algorithm_is_one_spec_plus_one_class_in_the_registry(monkeypatch)
     declarations from its spec."""
     from agents.algorithms import ALGORITHMS, SPECS, AlgorithmSpec, Reinforce, algorithm_class
 
-    two_pass = AlgorithmSpec("two-pass", "REINFORCE twice over", uses_groups=True, default_epochs=2,
-                             default_kl_estimator="k2")
+    two_pass = AlgorithmSpec(
+        "two-pass", "REINFORCE twice over", uses_groups=True, default_epochs=2, default_kl_estimator="k2"
+    )
 
     class TwoPassReinforce(Reinforce):
         spec = two_pass
@@ -92,7 +93,9 @@ def test_a_new_algorithm_is_one_spec_plus_one_class_in_the_registry(monkeypatch)
     monkeypatch.setitem(ALGORITHMS, "two-pass", TwoPassReinforce)
     cfg = make(algo="two-pass", batch_size=8, group_size=4)
     assert (cfg.epochs, cfg.kl_kind) == (2, "k2")
-    assert algorithm_class("two-pass").uses_groups and TwoPassReinforce.max_epochs is None  # all from its spec
+    assert (
+        algorithm_class("two-pass").uses_groups and TwoPassReinforce.max_epochs is None
+    )  # all from its spec
     with pytest.raises(ConfigError, match="use --batch-size 8 or 12"):
         make(algo="two-pass", batch_size=10, group_size=4)
 
@@ -116,13 +119,27 @@ def test_each_algorithm_class_declares_exactly_its_spec() -> None:
 def test_env_args_accept_a_dict_from_python():
     from pathlib import Path
 
-    config = TrainConfig(steps=1, env_args={"reward_model": "learned", "reward_model_args": {"path": "runs/rm"},
-                                            "max_prompt_tokens": 16, "prompts": Path("p.txt")})
-    assert config.parsed_env_args() == {"reward_model": "learned", "reward_model_args": {"path": "runs/rm"},
-                                        "max_prompt_tokens": 16, "prompts": "p.txt"}
+    config = TrainConfig(
+        steps=1,
+        env_args={
+            "reward_model": "learned",
+            "reward_model_args": {"path": "runs/rm"},
+            "max_prompt_tokens": 16,
+            "prompts": Path("p.txt"),
+        },
+    )
+    assert config.parsed_env_args() == {
+        "reward_model": "learned",
+        "reward_model_args": {"path": "runs/rm"},
+        "max_prompt_tokens": 16,
+        "prompts": "p.txt",
+    }
     assert all(isinstance(item, str) for item in config.env_args)  # stored like the CLI's key=value
     assert TrainConfig.from_dict(config.to_dict()) == config
     assert TrainConfig(steps=1, env_args={"max_prompt_tokens": 16}) == TrainConfig(
-        steps=1, env_args=("max_prompt_tokens=16",))
-    with pytest.raises(ConfigError, match=r"env_args\['reward_model'\] is a function; .*reward_funcs=.*env factory"):
+        steps=1, env_args=("max_prompt_tokens=16",)
+    )
+    with pytest.raises(
+        ConfigError, match=r"env_args\['reward_model'\] is a function; .*reward_funcs=.*env factory"
+    ):
         TrainConfig(steps=1, env_args={"reward_model": lambda completions, **kw: [0.0]})
