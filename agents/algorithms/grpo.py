@@ -125,9 +125,8 @@ class GRPO(Algorithm):
                 old = scores.logprobs.detach() if old_logprobs is None else old_logprobs[idx]
                 step: dict[str, Any] = {}
                 weights = None
-                if (
-                    batch.low_precision
-                ):  # the rollout's bf16 sampler is not pi_old: weight by pi_old / pi_sample
+                # the rollout's bf16 sampler is not pi_old: weight by pi_old / pi_sample
+                if batch.low_precision:
                     weights, step["rollout_mismatch_kl"] = self.rollout_correction(
                         old, batch.logprobs[idx], batch.response_mask[idx]
                     )

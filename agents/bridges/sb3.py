@@ -183,9 +183,8 @@ class LMFeaturesExtractor(BaseFeaturesExtractor):
             logits, hidden = last_token_forward(self.model, ids, mask)
         elif torch.is_grad_enabled():  # the update: one forward per episode of the minibatch
             logits, hidden = prefix_grouped_forward(self.model, ids, mask)
-        elif self.acting_cache.usable(self.model) and self._is_acting_batch(
-            ids
-        ):  # acting: one token per step
+        elif self.acting_cache.usable(self.model) and self._is_acting_batch(ids):
+            # acting: one token per step
             logits, hidden = self.acting_cache(self.model, ids, mask)
         else:
             logits, hidden = prefix_grouped_forward(self.model, ids, mask)
@@ -312,9 +311,8 @@ class LMPolicyMixin:
         super().train(mode)  # type: ignore[misc]
         if not self.lm_dropout:
             self.features_extractor.model.eval()  # gradients still flow; only dropout is off
-        if (
-            switched
-        ):  # SB3 switches to training for every update: the acting cache holds the old weights' keys
+        # SB3 switches to training for every update: the acting cache holds the old weights' keys
+        if switched:
             self.features_extractor.acting_cache.reset()
         return self
 
