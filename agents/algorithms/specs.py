@@ -34,7 +34,7 @@ from agents.training.choices import KLEstimator, LossAggregation
 if TYPE_CHECKING:
     from agents.training.config import TrainConfig
 
-OPTION_FIELDS: tuple[str, ...] = (
+GROUP_OPTION_FIELDS: tuple[str, ...] = (
     "epsilon_high",
     "scale_rewards",
     "mask_truncated_completions",
@@ -42,9 +42,9 @@ OPTION_FIELDS: tuple[str, ...] = (
     "dynamic_sampling",
     "max_extra_rollouts",
     "overlong_buffer",
-    "sapo_tau_pos",
-    "sapo_tau_neg",
 )
+"""the options GRPO and the menu built on it share (``GROUP_OPTIONS``)"""
+OPTION_FIELDS: tuple[str, ...] = (*GROUP_OPTION_FIELDS, "sapo_tau_pos", "sapo_tau_neg")
 """TrainConfig fields only some algorithms use: giving one to another algorithm is an error, not a no-op"""
 
 
@@ -141,18 +141,7 @@ REBN = replace(
     options=frozenset({"mask_truncated_completions"}),
 )
 
-GROUP_OPTIONS = frozenset(
-    {
-        "epsilon_high",
-        "scale_rewards",
-        "mask_truncated_completions",
-        "top_entropy_quantile",
-        "dynamic_sampling",
-        "max_extra_rollouts",
-        "overlong_buffer",
-    }
-)
-"""the options GRPO and the menu built on it share"""
+GROUP_OPTIONS = frozenset(GROUP_OPTION_FIELDS)
 
 GRPO = AlgorithmSpec(
     "grpo",
