@@ -19,7 +19,7 @@ from typing import TYPE_CHECKING, Annotated, Any, Literal
 import tyro
 
 import reward_models
-from agents.algorithms.specs import ALGOS, Algo, algo_help, algorithm_spec
+from agents.algorithms.specs import ALGOS, Algo, algo_help, algorithm_spec, setting_default_help
 from agents.errors import ConfigError
 from agents.training.choices import KLEstimator, LossAggregation, RewardScaling
 from rlenv import task_card
@@ -86,6 +86,38 @@ SETTING_DEFAULTS: dict[str, Any] = {
 ``setting_sources`` records which one each value came from."""
 
 
+def setting_help(text: str, setting: str, otherwise: str | None = None) -> str:
+    """``rlenv train --help``'s text for a SETTING_DEFAULTS field: ``text``, then the order its default is
+    taken in, with the algorithms' own values read from their specs (no number is copied into prose)."""
+    own = setting_default_help(setting)
+    algorithms = f"the algorithm's ({own}), else " if own else ""
+    fallback = otherwise or repr(SETTING_DEFAULTS[setting])
+    return f"{text}; default: the task card's (rlenv envs), else {algorithms}{fallback}"
+
+
+KL_COEF_HELP = setting_help("KL penalty weight (beta); 0 means no reference model is loaded", "kl_coef")
+CLIP_RANGE_HELP = setting_help(
+    "the clip's lower epsilon (and upper, unless --epsilon-high): ratios outside [1 - eps, 1 + eps_high] are "
+    "clipped",
+    "clip_range",
+)
+EPSILON_HIGH_HELP = setting_help(
+    "group methods, reinforce_pp: the clip's upper epsilon (clip-higher); cispo: its weights are capped at "
+    "1 + epsilon_high",
+    "epsilon_high",
+    otherwise="--clip-range",
+)
+DYNAMIC_SAMPLING_HELP = setting_help(
+    "group methods: drop groups whose rewards are all equal and refill the batch from fresh prompts (DAPO)",
+    "dynamic_sampling",
+)
+OVERLONG_BUFFER_HELP = setting_help(
+    "group methods: DAPO's soft overlong penalty, falling linearly from 0 to -1 over this last share of the "
+    "token budget (0: off)",
+    "overlong_buffer",
+)
+
+
 @dataclass(frozen=True)
 class TrainConfig:
     """Hyper-parameters of one training run (rlenv train)."""
@@ -140,9 +172,9 @@ class TrainConfig:
     """> 0 trains LoRA adapters of this rank instead of all weights (needs peft)"""
 
     # ---- KL to the frozen reference ---------------------------------------------------------
-    kl_coef: float | None = None
-    """KL penalty weight (beta); default: the algorithm's (0 for dapo/gspo/cispo/sapo/rebn, as TRL; else 0.05);
-    0 means no reference model is loaded"""
+    kl_coef: Annotated[float | None, tyro.conf.arg(help=KL_COEF_HELP)] = None
+    """KL penalty weight (beta); 0 means no reference model is loaded. Default: ``KL_COEF_HELP`` (the
+    task card's, else the algorithm's spec's, else SETTING_DEFAULTS')"""
     kl_estimator: KLEstimator | None = None
     """k1 | k2 | k3; default: the algorithm's (k3 for grpo, whose KL is in the loss; k1 elsewhere, in the reward)"""
     kl_target: float | None = None
@@ -169,12 +201,12 @@ class TrainConfig:
     minibatch_size: int | None = None
     """episodes per forward pass; default: the whole batch. ppo/grpo take an optimizer step per minibatch
     (with the importance ratio); reinforce/rloo accumulate the minibatches into one on-policy step"""
-    clip_range: float | None = None
+    clip_range: Annotated[float | None, tyro.conf.arg(help=CLIP_RANGE_HELP)] = None
     """the clip's lower epsilon (and upper, unless --epsilon-high): ratios outside [1 - eps, 1 + eps_high] are
-    clipped; default: the algorithm's (gspo 3e-4, a sequence ratio's), else 0.2"""
-    epsilon_high: float | None = None
+    clipped (gspo's default is a sequence ratio's, far smaller). Default: ``CLIP_RANGE_HELP``"""
+    epsilon_high: Annotated[float | None, tyro.conf.arg(help=EPSILON_HIGH_HELP)] = None
     """group methods, reinforce_pp: the clip's upper epsilon (clip-higher); cispo: its weights are capped at
-    1 + epsilon_high; default: the algorithm's (dapo 0.28, gspo 4e-4, cispo 4.0), else --clip-range"""
+    1 + epsilon_high. Default: ``EPSILON_HIGH_HELP``"""
     scale_rewards: RewardScaling | None = None
     """group methods: divide centred rewards by the group's std, the batch's, or not at all (Dr. GRPO);
     default: group (grpo: none with --no-scale-advantages)"""
@@ -183,15 +215,15 @@ class TrainConfig:
     top_entropy_quantile: float = 1.0
     """group methods, reinforce_pp: learn only from this top share of the minibatch's tokens by entropy
     (Wang et al., 2025 use 0.2); 1.0 = every token"""
-    dynamic_sampling: bool | None = None
+    dynamic_sampling: Annotated[bool | None, tyro.conf.arg(help=DYNAMIC_SAMPLING_HELP)] = None
     """group methods: drop groups whose rewards are all equal and refill the batch from fresh prompts
-    (DAPO); default: on for dapo"""
+    (DAPO). Default: ``DYNAMIC_SAMPLING_HELP``"""
     max_extra_rollouts: int = 4
     """dynamic sampling: at most this many extra rollout batches per update; groups still short are left
     out of the loss"""
-    overlong_buffer: float | None = None
+    overlong_buffer: Annotated[float | None, tyro.conf.arg(help=OVERLONG_BUFFER_HELP)] = None
     """group methods: DAPO's soft overlong penalty, falling linearly from 0 to -1 over this last share of
-    the token budget; default: dapo 0.2, else 0 (off)"""
+    the token budget (0: off). Default: ``OVERLONG_BUFFER_HELP``"""
     sapo_tau_pos: float = 1.0
     """sapo: gate temperature for tokens with positive advantage (TRL's sapo_temperature_pos)"""
     sapo_tau_neg: float = 1.05

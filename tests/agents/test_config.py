@@ -143,3 +143,30 @@ def test_env_args_accept_a_dict_from_python():
         ConfigError, match=r"env_args\['reward_model'\] is a function; .*reward_funcs=.*env factory"
     ):
         TrainConfig(steps=1, env_args={"reward_model": lambda completions, **kw: [0.0]})
+
+
+def test_the_setting_flags_help_names_each_algorithm_default_from_its_spec() -> None:
+    """`rlenv train --help` states the algorithms' own defaults of --kl-coef, --clip-range ... as their
+    specs declare them (no number copied into prose), and the base default after them."""
+    from typing import get_type_hints
+
+    from agents.algorithms import SPECS
+    from agents.training.config import SETTING_DEFAULTS
+
+    hints = get_type_hints(TrainConfig, include_extras=True)
+    checked = 0
+    for setting in ("kl_coef", "clip_range", "epsilon_high", "dynamic_sampling", "overlong_buffer"):
+        text = hints[setting].__metadata__[0].help
+        for spec in SPECS.values():
+            if setting in spec.setting_defaults:
+                assert spec.name in text and repr(spec.setting_defaults[setting]) in text, (
+                    setting,
+                    spec.name,
+                )
+                checked += 1
+        if SETTING_DEFAULTS[setting] is not None:
+            assert text.endswith(f"else {SETTING_DEFAULTS[setting]!r}"), text
+    assert checked == sum(len(spec.setting_defaults) for spec in SPECS.values())
+    assert (
+        "(dapo 0.28; gspo 0.0004; cispo 4.0), else --clip-range" in hints["epsilon_high"].__metadata__[0].help
+    )
