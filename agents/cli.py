@@ -13,9 +13,10 @@
 set ``RLENV_DEBUG=1`` for the traceback.
 
 Start-up is part of the interface: this module imports only the standard library at the top, and each
-command imports what it needs (tyro, the config and its algorithms, torch and transformers) inside its
-function, so ``rlenv --help``, ``rlenv envs`` and the errors found before a model loads answer quickly
-(benchmarks/startup.py measures them).
+command imports what it needs (tyro, the config and the algorithms' torch-free specs, and only once a
+model loads torch and transformers) inside its function, so ``rlenv --help``, ``rlenv envs``, ``rlenv
+train --help`` and the errors found before a model loads answer quickly (benchmarks/startup.py measures
+them; tests/agents/test_own_things_cli.py checks that they import no torch).
 """
 
 from __future__ import annotations
@@ -69,8 +70,12 @@ def cmd_train(config: TrainConfig) -> None:
     resolve_device(config.device)  # a device this torch cannot use fails before any model loads
     total = config.steps if config.steps is not None else config.time_budget
     assert total is not None  # TrainConfig requires one of the two
-    columns = [TextColumn("[bold]{task.description}"), BarColumn(), TextColumn("{task.fields[status]}"),
-               TimeElapsedColumn()]
+    columns = [
+        TextColumn("[bold]{task.description}"),
+        BarColumn(),
+        TextColumn("{task.fields[status]}"),
+        TimeElapsedColumn(),
+    ]
     trainer = Trainer(config)  # bad paths and ids fail here, before the bar is drawn
     if not trainer.ranks.is_main:  # accelerate launch: rank 0 alone draws the bar and prints the summary
         trainer.run()
@@ -96,12 +101,16 @@ def interrupted_message(trainer: Any) -> str:
     out = shlex.quote(str(trainer.out))
     ckpt = trainer.last_checkpoint
     if ckpt is None:
-        return (f"interrupted at update {trainer.step + 1}, before the first checkpoint (one is written every "
-                f"--checkpoint-every {trainer.config.checkpoint_every} updates); nothing to resume: delete {out} "
-                "and start again")
-    return (f"interrupted at update {trainer.step + 1}; {ckpt.name} is kept. Continue the run (its saved flags are "
-            f"the defaults; add --steps N or --time-budget S to change its length) with:\n"
-            f"  rlenv train --resume {out}")
+        return (
+            f"interrupted at update {trainer.step + 1}, before the first checkpoint (one is written every "
+            f"--checkpoint-every {trainer.config.checkpoint_every} updates); nothing to resume: delete {out} "
+            "and start again"
+        )
+    return (
+        f"interrupted at update {trainer.step + 1}; {ckpt.name} is kept. Continue the run (its saved flags are "
+        f"the defaults; add --steps N or --time-budget S to change its length) with:\n"
+        f"  rlenv train --resume {out}"
+    )
 
 
 def _run_with_progress(trainer: Any, config: TrainConfig, progress: Any, total: float) -> Any:
@@ -110,8 +119,11 @@ def _run_with_progress(trainer: Any, config: TrainConfig, progress: Any, total: 
 
         def on_update(record: dict[str, Any]) -> None:
             kl = record.get("kl")
-            status = (f"step {record['step']}  reward {record['reward_mean']:+.3f}"
-                      + (f"  kl {kl:.3f}" if kl is not None else "") + f"  loss {record['loss']:+.4f}")
+            status = (
+                f"step {record['step']}  reward {record['reward_mean']:+.3f}"
+                + (f"  kl {kl:.3f}" if kl is not None else "")
+                + f"  loss {record['loss']:+.4f}"
+            )
             done = record["step"] if config.steps is not None else record["elapsed_s"]
             progress.update(task, completed=min(done, total), status=status)
 
@@ -132,16 +144,22 @@ def cmd_eval(args: EvalArgs) -> None:
         raise ConfigError(f"--transcripts must be in [0, --episodes={args.episodes}], got {args.transcripts}")
     resolve_device(args.device)
     split = ("heldout" if has_splits(args.env) else None) if args.split == "auto" else args.split
-    protocol = EvalProtocol(episodes=args.episodes, batch_size=min(args.batch_size, args.episodes), seed=args.seed,
-                            greedy=args.greedy, temperature=args.temperature,
-                            split=None if split == "none" else split)
+    protocol = EvalProtocol(
+        episodes=args.episodes,
+        batch_size=min(args.batch_size, args.episodes),
+        seed=args.seed,
+        greedy=args.greedy,
+        temperature=args.temperature,
+        split=None if split == "none" else split,
+    )
     model = _model_dir(args.model) if args.model else DEFAULT_MODEL
     reward_funcs, reward_weights = _reward_funcs(args, _run_config(model), args.env)
     env_kwargs = _env_kwargs(args.env, args.env_args, reward_funcs, reward_weights)
     with built_from_user_input(f"cannot load the model in {model}"):
         policy = LMPolicy.from_pretrained(model, device=args.device)
-        reference = LMPolicy.from_pretrained(args.reference or _base_model(model) or DEFAULT_MODEL,
-                                             device=args.device).reference()
+        reference = LMPolicy.from_pretrained(
+            args.reference or _base_model(model) or DEFAULT_MODEL, device=args.device
+        ).reference()
     with built_from_user_input(f"cannot build {args.env} from its arguments"):
         envs = make_eval_envs(args.env, model, protocol, env_kwargs, args.max_new_tokens)
     try:
@@ -151,8 +169,18 @@ def cmd_eval(args: EvalArgs) -> None:
     if args.transcripts:
         write_transcripts(summary.pop("transcripts"), args.transcripts_out)
     reward = {"reward_funcs": list(reward_funcs)} if reward_funcs else {}
-    print(json.dumps({"env": args.env, "model": str(model), "split": protocol.split, "seed": args.seed, **reward,
-                      **summary}))
+    print(
+        json.dumps(
+            {
+                "env": args.env,
+                "model": str(model),
+                "split": protocol.split,
+                "seed": args.seed,
+                **reward,
+                **summary,
+            }
+        )
+    )
 
 
 def cmd_sample(args: SampleArgs) -> None:
@@ -168,7 +196,9 @@ def cmd_sample(args: SampleArgs) -> None:
     run = _run_config(model)
     env = args.env or run.get("env")
     if env is None:
-        raise ConfigError(f"{model} is not a training checkpoint, so it names no env; pass --env ID (`rlenv envs`)")
+        raise ConfigError(
+            f"{model} is not a training checkpoint, so it names no env; pass --env ID (`rlenv envs`)"
+        )
     check_env_id(env)
     same_env = run.get("env") == env
     env_args = args.env_args or (tuple(run.get("env_args") or ()) if same_env else ())
@@ -194,7 +224,11 @@ def cmd_sample(args: SampleArgs) -> None:
             return
         for i, transcript in enumerate(sample(policy, envs, seed=args.seed, prompt=args.prompt)):
             if args.json:
-                print(json.dumps({"turns": transcript.turns, "reward": transcript.reward, "ended": transcript.ended}))
+                print(
+                    json.dumps(
+                        {"turns": transcript.turns, "reward": transcript.reward, "ended": transcript.ended}
+                    )
+                )
             else:
                 print(f"--- {i + 1}/{n}  reward {transcript.reward:+.3f}  ended: {transcript.ended}")
                 print(transcript.render(roles))
@@ -206,8 +240,14 @@ def _sample_envs(env: str, n: int, model: str, env_kwargs: dict[str, Any]) -> An
     import gymnasium as gym
 
     with built_from_user_input(f"cannot build {env} from its arguments"):
-        return gym.make_vec(env, num_envs=n, vectorization_mode="vector_entry_point", autoreset_mode="Disabled",
-                            tokenizer=model, **env_kwargs)
+        return gym.make_vec(
+            env,
+            num_envs=n,
+            vectorization_mode="vector_entry_point",
+            autoreset_mode="Disabled",
+            tokenizer=model,
+            **env_kwargs,
+        )
 
 
 def _chat(policy: Any, envs: Any, seed: int) -> None:
@@ -239,14 +279,20 @@ def _reward_funcs(args: Any, run: dict[str, Any], env: str) -> tuple[tuple[str, 
     return tuple(run.get("reward_funcs") or ()), tuple(run.get("reward_weights") or ())
 
 
-def _env_kwargs(env: str, env_args: Sequence[str], reward_funcs: Sequence[str],
-                reward_weights: Sequence[float]) -> dict[str, Any]:
+def _env_kwargs(
+    env: str, env_args: Sequence[str], reward_funcs: Sequence[str], reward_weights: Sequence[float]
+) -> dict[str, Any]:
     """The env's kwargs, parsed and checked the way `rlenv train` checks them (--env-args key=value pairs,
     --reward-funcs import paths), before any model loads."""
     from agents.training.config import TrainConfig
 
-    return TrainConfig(env=env, steps=1, env_args=tuple(env_args), reward_funcs=tuple(reward_funcs),
-                       reward_weights=tuple(reward_weights)).env_kwargs()
+    return TrainConfig(
+        env=env,
+        steps=1,
+        env_args=tuple(env_args),
+        reward_funcs=tuple(reward_funcs),
+        reward_weights=tuple(reward_weights),
+    ).env_kwargs()
 
 
 def write_transcripts(transcripts: list[dict[str, Any]], path: str) -> None:
@@ -287,15 +333,27 @@ def cmd_envs(args: EnvsArgs) -> None:
         return
     from rich.table import Table
 
-    table = Table(title="rlenv environments (untrained held-out: benchmarks/untrained_heldout.py)", show_lines=True)
+    table = Table(
+        title="rlenv environments (untrained held-out: benchmarks/untrained_heldout.py)", show_lines=True
+    )
     table.add_column("id", no_wrap=True, style="bold")
-    for column in ("summary", "reward", "prompts", "defaults", "task card (train settings)", "untrained held-out"):
+    for column in (
+        "summary",
+        "reward",
+        "prompts",
+        "defaults",
+        "task card (train settings)",
+        "untrained held-out",
+    ):
         table.add_column(column, overflow="fold")
     for info in records:
         defaults = ", ".join(f"{k}={v}" for k, v in info.defaults.items())
         score = untrained.get(info.id)
-        shown = (f"{score['sampled']['reward_mean']:+.3f} sampled, {score['greedy']['reward_mean']:+.3f} greedy"
-                 if score else "-")
+        shown = (
+            f"{score['sampled']['reward_mean']:+.3f} sampled, {score['greedy']['reward_mean']:+.3f} greedy"
+            if score
+            else "-"
+        )
         card = ", ".join(f"{k}={v}" for k, v in info.card.items()) or "-"
         table.add_row(info.id, info.summary, info.reward, info.prompts, defaults, card, shown)
     _console().print(table)
@@ -320,11 +378,24 @@ def cmd_rm_train(argv: Sequence[str]) -> None:
     except RMTrainError as err:  # a bad flag or data path: bad input, not a training failure
         raise ConfigError(str(err)) from None
     if config.out is not None and Path(config.out).is_dir() and any(Path(config.out).iterdir()):
-        raise ConfigError(f"--out {config.out} already exists and is not empty; pass a new --out directory, "
-                          "or delete that one first (rlenv rm train does not overwrite)")
+        raise ConfigError(
+            f"--out {config.out} already exists and is not empty; pass a new --out directory, "
+            "or delete that one first (rlenv rm train does not overwrite)"
+        )
     result = train_reward_model(config)
-    print(json.dumps({"loss": config.loss, "data": config.data, "out": result.out, "num_train": result.num_train,
-                      "num_val": result.num_val, "val": result.val_metrics, "constant_baseline": result.baseline_metrics}))
+    print(
+        json.dumps(
+            {
+                "loss": config.loss,
+                "data": config.data,
+                "out": result.out,
+                "num_train": result.num_train,
+                "num_val": result.num_val,
+                "val": result.val_metrics,
+                "constant_baseline": result.baseline_metrics,
+            }
+        )
+    )
 
 
 def cmd_serve(args: ServeArgs) -> None:
@@ -340,10 +411,19 @@ def cmd_serve(args: ServeArgs) -> None:
     if not args.idle_timeout > 0:
         raise ConfigError(f"--idle-timeout must be > 0 seconds, got {args.idle_timeout}")
     env_kwargs = _env_kwargs(args.env, args.env_args, args.reward_funcs, args.reward_weights)
-    print(f"serving {args.env} at http://{args.host}:{args.port} (WebSocket /ws, health /health; {args.max_sessions} "
-          f"episodes at once, idle ones closed after {args.idle_timeout:g}s); Ctrl-C stops", file=sys.stderr)
-    serve(args.env, host=args.host, port=args.port, max_sessions=args.max_sessions, env_kwargs=env_kwargs,
-          idle_timeout=args.idle_timeout)
+    print(
+        f"serving {args.env} at http://{args.host}:{args.port} (WebSocket /ws, health /health; {args.max_sessions} "
+        f"episodes at once, idle ones closed after {args.idle_timeout:g}s); Ctrl-C stops",
+        file=sys.stderr,
+    )
+    serve(
+        args.env,
+        host=args.host,
+        port=args.port,
+        max_sessions=args.max_sessions,
+        env_kwargs=env_kwargs,
+        idle_timeout=args.idle_timeout,
+    )
 
 
 # ---- entry point ----------------------------------------------------------------------------------
@@ -387,8 +467,13 @@ def _train_args(argv: list[str]) -> TrainConfig:
         values.update(read_config_file(config_file, (f.name for f in fields(TrainConfig)), "--config file"))
     if not values:
         return tyro.cli(TrainConfig, args=argv, prog="rlenv train", description=TRAIN_DESCRIPTION)
-    return tyro.cli(TrainConfig, args=argv, default=_unchecked_config(values), prog="rlenv train",
-                    description=TRAIN_DESCRIPTION)
+    return tyro.cli(
+        TrainConfig,
+        args=argv,
+        default=_unchecked_config(values),
+        prog="rlenv train",
+        description=TRAIN_DESCRIPTION,
+    )
 
 
 def _without_flag(argv: list[str], flag: str) -> list[str]:
@@ -445,7 +530,9 @@ def run(argv: Sequence[str]) -> None:
 
         close = difflib.get_close_matches(command, COMMANDS, n=1, cutoff=0.6)
         hint = f"did you mean {close[0]!r}? " if close else ""
-        raise ConfigError(f"unknown command {command!r}; {hint}use one of {', '.join(COMMANDS)} (rlenv --help)")
+        raise ConfigError(
+            f"unknown command {command!r}; {hint}use one of {', '.join(COMMANDS)} (rlenv --help)"
+        )
     if command == "rm" and rest[:1] in (["-h"], ["--help"]):
         print(RM_USAGE)
         return
@@ -477,8 +564,8 @@ def run(argv: Sequence[str]) -> None:
 
 
 def _check_env_flag(command: str, argv: Sequence[str]) -> None:
-    """A mistyped env id (``--env``, or serve's positional id) fails here, before the config and its
-    algorithms (and torch with them) are imported to parse the other flags."""
+    """A mistyped env id (``--env``, or serve's positional id) fails here, before tyro and the config are
+    imported to parse the other flags."""
     if "-h" in argv or "--help" in argv:
         return
     env = _flag_value(argv, "--env")
@@ -498,9 +585,16 @@ def _user_input_errors() -> tuple[type[BaseException], ...]:
 
     Only the classes of modules already imported are looked up: an exception cannot be of a class
     whose module never loaded, and importing them here would cost a one-line error seconds."""
-    return (ConfigError, FileNotFoundError, *_loaded_classes(
-        "reward_models.base:RewardModelError", "reward_models.data:RMDataError", "rlenv.prompts:PromptSourceError",
-        "rlenv.registration:UnknownEnvError"))
+    return (
+        ConfigError,
+        FileNotFoundError,
+        *_loaded_classes(
+            "reward_models.base:RewardModelError",
+            "reward_models.data:RMDataError",
+            "rlenv.prompts:PromptSourceError",
+            "rlenv.registration:UnknownEnvError",
+        ),
+    )
 
 
 def _loaded_classes(*paths: str) -> tuple[type[BaseException], ...]:
@@ -521,13 +615,8 @@ def _training_failures() -> tuple[type[BaseException], ...]:
 def main(argv: Sequence[str] | None = None) -> int:
     """Console-script entry point; returns the exit code (0 ok, 2 bad input, 1 training failure)."""
     logging.basicConfig(level=logging.WARNING, format="%(levelname)s %(name)s: %(message)s")
-    # transformers' per-load "Loading weights" / "Writing model shards" bars would interleave with ours;
-    # the variable hides them in this process (read when transformers loads) and in any worker it starts
-    os.environ.setdefault("HF_HUB_DISABLE_PROGRESS_BARS", "1")
-    if "transformers" in sys.modules:  # already loaded (main() called in-process): switch them off directly
-        from transformers.utils import logging as hf_logging
-
-        hf_logging.disable_progress_bar()
+    # transformers' per-load "Loading weights" / "Writing model shards" bars are hidden where rlenv loads and
+    # saves (reward_models.hf_progress), in this process and in any worker, so nothing is switched off here
     debug = os.environ.get("RLENV_DEBUG") == "1"
     try:
         run(sys.argv[1:] if argv is None else argv)

@@ -1,8 +1,8 @@
 """The flags of ``rlenv eval``, ``sample`` and ``serve`` as frozen dataclasses (tyro reads them).
 
 ``rlenv train`` parses :class:`agents.training.config.TrainConfig`, ``rlenv bench`` :class:`agents.benchmarking.bench.BenchConfig`
-and ``rlenv envs`` its one flag in :mod:`agents.cli`. This module imports the config (and with it the
-algorithms and torch), so the CLI imports it only for the commands that load a model anyway.
+and ``rlenv envs`` its one flag in :mod:`agents.cli`. Like the config it imports (and the algorithms'
+specs with it), this module imports no torch: the flags parse and fail before a model is near.
 """
 
 from __future__ import annotations

@@ -10,6 +10,7 @@ import torch
 
 from reward_models.base import RewardModelError
 from reward_models.batch import BatchReward
+from reward_models.hf_progress import transformers_bars_hidden
 
 ClassifierMode = Literal["logit", "probability", "indicator"]
 
@@ -95,9 +96,10 @@ class ClassifierReward(BatchReward):
                 f"classifier: model directory {path} does not exist; pass a local checkpoint"
             )
         try:
-            model = AutoModelForSequenceClassification.from_pretrained(
-                path, local_files_only=True, use_safetensors=True, trust_remote_code=trust_remote_code
-            )
+            with transformers_bars_hidden():
+                model = AutoModelForSequenceClassification.from_pretrained(
+                    path, local_files_only=True, use_safetensors=True, trust_remote_code=trust_remote_code
+                )
         except OSError as exc:
             raise RewardModelError(
                 f"classifier: could not load safetensors weights from {path}: {exc}; "

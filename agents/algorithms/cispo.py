@@ -14,13 +14,13 @@ from __future__ import annotations
 
 from torch import Tensor
 
+from agents.algorithms import specs
 from agents.algorithms.grpo import GRPO
 from agents.training.losses import capped_weight_policy_gradient
 
 
 class CISPO(GRPO):
-    name = "cispo"
-    setting_defaults = {"kl_coef": 0.0, "epsilon_high": 4.0}
+    spec = specs.CISPO
 
     @property
     def clip_low(self) -> float:

@@ -18,14 +18,9 @@ A_i is GRPO's group-normalised advantage. Everything is :class:`GRPO`'s machiner
 
 from __future__ import annotations
 
+from agents.algorithms import specs
 from agents.algorithms.grpo import GRPO
 
 
 class DAPO(GRPO):
-    name = "dapo"
-    setting_defaults = {
-        "kl_coef": 0.0,
-        "epsilon_high": 0.28,
-        "dynamic_sampling": True,
-        "overlong_buffer": 0.2,
-    }
+    spec = specs.DAPO

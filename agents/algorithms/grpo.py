@@ -29,28 +29,22 @@ shared by the family: ``--scale-rewards``, ``--epsilon-high`` (clip-higher),
 
 from __future__ import annotations
 
-from typing import Any, ClassVar
+from typing import Any
 
 import torch
 from torch import Tensor
 
+from agents.algorithms import specs
 from agents.algorithms.base import Algorithm, batch_stats, mean
 from agents.algorithms.dynamic_sampling import overlong_penalty, refill_informative_groups
 from agents.training.advantages import RewardScaling, scaled_group_advantages
-from agents.training.kl import KLEstimator, kl_estimate
+from agents.training.kl import kl_estimate
 from agents.training.losses import aggregate, clipped_surrogate, high_entropy_mask, masked_mean, ratio_stats
 from agents.training.rollout import RolloutBatch
 
-GROUP_OPTIONS = frozenset({"epsilon_high", "scale_rewards", "mask_truncated_completions", "top_entropy_quantile",
-                           "dynamic_sampling", "max_extra_rollouts", "overlong_buffer"})
-
 
 class GRPO(Algorithm):
-    name = "grpo"
-    uses_groups = True
-    default_kl_estimator: ClassVar[KLEstimator] = "k3"
-    kl_in_loss = True
-    options = GROUP_OPTIONS
+    spec = specs.GRPO
 
     def __init__(self, *args: Any, **kwargs: Any) -> None:
         super().__init__(*args, **kwargs)
@@ -77,10 +71,13 @@ class GRPO(Algorithm):
         """(B,) group-relative advantages of the episode rewards (B,) (the KL is in the loss)."""
         return scaled_group_advantages(rewards, self.config.group_size, self.reward_scaling)
 
-    def surrogate(self, logprobs: Tensor, old_logprobs: Tensor, advantages: Tensor,
-                  mask: Tensor) -> tuple[Tensor, Tensor]:
+    def surrogate(
+        self, logprobs: Tensor, old_logprobs: Tensor, advantages: Tensor, mask: Tensor
+    ) -> tuple[Tensor, Tensor]:
         """(b, T) per-token policy loss and the (b, T) importance ratio it used."""
-        return clipped_surrogate(logprobs, old_logprobs, advantages, clip_low=self.clip_low, clip_high=self.clip_high)
+        return clipped_surrogate(
+            logprobs, old_logprobs, advantages, clip_low=self.clip_low, clip_high=self.clip_high
+        )
 
     def episode_rewards(self, batch: RolloutBatch) -> Tensor:
         """The env's rewards, less the missing-EOS penalty and DAPO's soft overlong penalty (--overlong-buffer)."""
@@ -103,7 +100,8 @@ class GRPO(Algorithm):
         if not self.config.dynamic_sampling:
             return rollout(0)
         batch, self.extra_rollouts, self.unfilled_groups = refill_informative_groups(
-            rollout, self.episode_rewards, self.config.group_size, self.config.max_extra_rollouts)
+            rollout, self.episode_rewards, self.config.group_size, self.config.max_extra_rollouts
+        )
         return batch
 
     # ---- the update ------------------------------------------------------------------------------
@@ -120,15 +118,18 @@ class GRPO(Algorithm):
         history: dict[str, list[float]] = {}
         for epoch in range(self.epochs):
             for idx in self.minibatches(batch.batch_size):
-                scores = self.policy.score_sequences(batch.input_ids[idx], batch.attention_mask[idx],
-                                                     batch.prompt_length, with_entropy=True)
+                scores = self.policy.score_sequences(
+                    batch.input_ids[idx], batch.attention_mask[idx], batch.prompt_length, with_entropy=True
+                )
                 assert scores.entropy is not None  # with_entropy=True
                 old = scores.logprobs.detach() if old_logprobs is None else old_logprobs[idx]
                 step: dict[str, Any] = {}
                 weights = None
-                if batch.low_precision:  # the rollout's bf16 sampler is not pi_old: weight by pi_old / pi_sample
-                    weights, step["rollout_mismatch_kl"] = self.rollout_correction(old, batch.logprobs[idx],
-                                                                                   batch.response_mask[idx])
+                # the rollout's bf16 sampler is not pi_old: weight by pi_old / pi_sample
+                if batch.low_precision:
+                    weights, step["rollout_mismatch_kl"] = self.rollout_correction(
+                        old, batch.logprobs[idx], batch.response_mask[idx]
+                    )
                 if epoch == 0:
                     train_logprobs[idx] = old
                 per_token, ratio = self.surrogate(scores.logprobs, old, advantages[idx], mask[idx])
@@ -147,8 +148,14 @@ class GRPO(Algorithm):
                 step["grad_norm"] = self.optimizer_step(loss)
                 step["loss"] = loss.item()
                 step["entropy"] = masked_mean(scores.entropy, mask[idx]).item()
-                step.update({k: v.item() for k, v in ratio_stats(ratio.detach(), mask[idx], self.clip_low,
-                                                                 self.clip_high).items()})
+                step.update(
+                    {
+                        k: v.item()
+                        for k, v in ratio_stats(
+                            ratio.detach(), mask[idx], self.clip_low, self.clip_high
+                        ).items()
+                    }
+                )
                 for key, value in step.items():
                     history.setdefault(key, []).append(value)
         sampled = train_logprobs if batch.low_precision else None

@@ -13,14 +13,13 @@ from __future__ import annotations
 
 from torch import Tensor
 
+from agents.algorithms import specs
 from agents.algorithms.grpo import GRPO
 from agents.training.losses import sequence_clipped_surrogate
 
 
 class GSPO(GRPO):
-    name = "gspo"
-    default_aggregation = "sequence-mean"
-    setting_defaults = {"kl_coef": 0.0, "clip_range": 3e-4, "epsilon_high": 4e-4}
+    spec = specs.GSPO
 
     def surrogate(
         self, logprobs: Tensor, old_logprobs: Tensor, advantages: Tensor, mask: Tensor

@@ -21,6 +21,7 @@ from typing import Any
 import torch
 from torch import Tensor
 
+from agents.algorithms import specs
 from agents.algorithms.base import Algorithm, batch_stats, per_token_rewards
 from agents.training.advantages import gae_advantages, whiten
 from agents.training.kl import AdaptiveKLController, kl_estimate
@@ -29,28 +30,24 @@ from agents.training.rollout import RolloutBatch
 
 
 class PPO(Algorithm):
-    name = "ppo"
-    value_head = True
-    default_epochs = 4
-    supports_kl_target = True
+    spec = specs.PPO
 
     def __init__(self, *args: Any, **kwargs: Any) -> None:
         super().__init__(*args, **kwargs)
         if self.config.kl_target is not None:
             assert self.config.kl_coef is not None  # resolved when the config was built
-            self.kl_controller = AdaptiveKLController(self.config.kl_coef, self.config.kl_target, self.config.kl_horizon)
-
-    @classmethod
-    def needs_reference(cls, config: Any) -> bool:
-        return config.kl_coef > 0 or config.kl_target is not None
+            self.kl_controller = AdaptiveKLController(
+                self.config.kl_coef, self.config.kl_target, self.config.kl_horizon
+            )
 
     @torch.no_grad()
     def targets(self, batch: RolloutBatch, rewards: Tensor) -> dict[str, Any]:
         """Old logprobs and values, per-token rewards, advantages (rollout-corrected) and returns; all (B, T)
         (the KL entries None without a reference)."""
         config, mask = self.config, batch.response_mask
-        old = self.policy.score_sequences(batch.input_ids, batch.attention_mask, batch.prompt_length,
-                                          with_values=True)
+        old = self.policy.score_sequences(
+            batch.input_ids, batch.attention_mask, batch.prompt_length, with_values=True
+        )
         old_logprobs = old.logprobs  # (B, T)
         assert old.values is not None  # with_values=True
         values = torch.where(mask.bool(), old.values, torch.zeros_like(mask))  # (B, T) V(s_t)
@@ -58,15 +55,20 @@ class PPO(Algorithm):
         ref_logprobs = self.reference_logprobs(batch)
         kl = None
         if ref_logprobs is not None:
-            kl = torch.where(mask.bool(), kl_estimate(old_logprobs, ref_logprobs, self.kl_kind), torch.zeros_like(mask))
+            kl = torch.where(
+                mask.bool(), kl_estimate(old_logprobs, ref_logprobs, self.kl_kind), torch.zeros_like(mask)
+            )
             token_rewards = token_rewards - self.kl_controller.value * kl
         if config.whiten_rewards:
             token_rewards = whiten(token_rewards, mask, shift_mean=False)
         # every episode's return is complete (module docstring): no bootstrap after the last token
         advantages, returns = gae_advantages(token_rewards, values, mask, gamma=config.gamma, lam=config.lam)
         advantages = whiten(advantages, mask)
-        weights, mismatch = self.rollout_correction(old_logprobs, batch.logprobs, mask) if batch.low_precision \
+        weights, mismatch = (
+            self.rollout_correction(old_logprobs, batch.logprobs, mask)
+            if batch.low_precision
             else (None, None)
+        )
         return {
             "old_logprobs": old_logprobs,
             "values": values,
@@ -83,18 +85,39 @@ class PPO(Algorithm):
         history: dict[str, list[float]] = {}
         for _ in range(self.epochs):
             for idx in self.minibatches(batch.batch_size):
-                new = self.policy.score_sequences(batch.input_ids[idx], batch.attention_mask[idx],
-                                                  batch.prompt_length, with_values=True, with_entropy=True)
+                new = self.policy.score_sequences(
+                    batch.input_ids[idx],
+                    batch.attention_mask[idx],
+                    batch.prompt_length,
+                    with_values=True,
+                    with_entropy=True,
+                )
                 assert new.values is not None and new.entropy is not None  # asked for both
-                pg_loss, pg_stats = clipped_surrogate_loss(new.logprobs, t["old_logprobs"][idx], t["advantages"][idx],
-                                                           mask[idx], clip_range=self.clip_range, mode=self.aggregation)
-                vf_loss, vf_stats = clipped_value_loss(new.values, t["values"][idx], t["returns"][idx], mask[idx],
-                                                       clip_range=config.value_clip_range)
+                pg_loss, pg_stats = clipped_surrogate_loss(
+                    new.logprobs,
+                    t["old_logprobs"][idx],
+                    t["advantages"][idx],
+                    mask[idx],
+                    clip_range=self.clip_range,
+                    mode=self.aggregation,
+                )
+                vf_loss, vf_stats = clipped_value_loss(
+                    new.values,
+                    t["values"][idx],
+                    t["returns"][idx],
+                    mask[idx],
+                    clip_range=config.value_clip_range,
+                )
                 loss = pg_loss + config.vf_coef * vf_loss
                 grad_norm = self.optimizer_step(loss)
-                step_stats = {"loss": loss.item(), "pg_loss": pg_loss.item(), "vf_loss": vf_loss.item(),
-                              "entropy": masked_mean(new.entropy, mask[idx]).item(), "grad_norm": grad_norm,
-                              **{k: v.item() for k, v in {**pg_stats, **vf_stats}.items()}}
+                step_stats = {
+                    "loss": loss.item(),
+                    "pg_loss": pg_loss.item(),
+                    "vf_loss": vf_loss.item(),
+                    "entropy": masked_mean(new.entropy, mask[idx]).item(),
+                    "grad_norm": grad_norm,
+                    **{k: v.item() for k, v in {**pg_stats, **vf_stats}.items()},
+                }
                 for key, value in step_stats.items():
                     history.setdefault(key, []).append(value)
         if t["kl_per_episode"] is not None:
@@ -102,7 +125,9 @@ class PPO(Algorithm):
             kl_mean = self.ranks.mean(t["kl_per_episode"].mean().item())
             self.kl_controller.update(kl_mean, batch.batch_size * self.ranks.world_size)
         return {
-            **batch_stats(batch, t["ref_logprobs"], self.kl_kind, t["old_logprobs"] if batch.low_precision else None),
+            **batch_stats(
+                batch, t["ref_logprobs"], self.kl_kind, t["old_logprobs"] if batch.low_precision else None
+            ),
             **{key: sum(values) / len(values) for key, values in history.items()},
             "return_mean": masked_mean(t["returns"], mask).item(),
             "rollout_mismatch_kl": t["rollout_mismatch_kl"],

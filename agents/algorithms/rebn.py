@@ -18,6 +18,7 @@ from __future__ import annotations
 import torch
 from torch import Tensor
 
+from agents.algorithms import specs
 from agents.algorithms.base import per_token_rewards
 from agents.algorithms.reinforce import Reinforce
 from agents.training.advantages import turn_returns
@@ -25,9 +26,7 @@ from agents.training.rollout import RolloutBatch
 
 
 class ReBN(Reinforce):
-    name = "rebn"
-    setting_defaults = {"kl_coef": 0.0}
-    options = frozenset({"mask_truncated_completions"})
+    spec = specs.REBN
 
     def token_advantages(self, batch: RolloutBatch, shaped_rewards: Tensor) -> Tensor:
         """(B, T) each token's turn's batch-normalised return."""

@@ -17,15 +17,14 @@ from typing import Any
 
 from torch import Tensor
 
+from agents.algorithms import specs
 from agents.algorithms.base import Algorithm, batch_stats, corrected, mean
 from agents.training.losses import masked_mean, policy_gradient_loss
 from agents.training.rollout import RolloutBatch
 
 
 class Reinforce(Algorithm):
-    name = "reinforce"
-    max_epochs = 1
-    default_aggregation = "sequence-sum"
+    spec = specs.REINFORCE
 
     def __init__(self, *args: Any, **kwargs: Any) -> None:
         super().__init__(*args, **kwargs)
@@ -38,7 +37,9 @@ class Reinforce(Algorithm):
             return shaped_rewards - batch_mean
         baseline = batch_mean if self.running_baseline is None else self.running_baseline
         m = self.config.baseline_momentum
-        self.running_baseline = batch_mean if self.running_baseline is None else m * baseline + (1 - m) * batch_mean
+        self.running_baseline = (
+            batch_mean if self.running_baseline is None else m * baseline + (1 - m) * batch_mean
+        )
         return shaped_rewards - baseline
 
     def token_advantages(self, batch: RolloutBatch, shaped_rewards: Tensor) -> Tensor:
@@ -57,15 +58,19 @@ class Reinforce(Algorithm):
         loss_total, entropies, mismatches = 0.0, [], []
         self.optimizer.zero_grad(set_to_none=True)
         for idx in self.minibatches(batch.batch_size):
-            scores = self.policy.score_sequences(batch.input_ids[idx], batch.attention_mask[idx],
-                                                 batch.prompt_length, with_entropy=True)
+            scores = self.policy.score_sequences(
+                batch.input_ids[idx], batch.attention_mask[idx], batch.prompt_length, with_entropy=True
+            )
             assert scores.entropy is not None  # with_entropy=True
             weights = None
             if batch.low_precision:  # on-policy: this forward is pi_train at the rollout's weights
-                weights, mismatch = self.rollout_correction(scores.logprobs, batch.logprobs[idx], batch.response_mask[idx])
+                weights, mismatch = self.rollout_correction(
+                    scores.logprobs, batch.logprobs[idx], batch.response_mask[idx]
+                )
                 mismatches.append(mismatch)
-            loss = policy_gradient_loss(scores.logprobs, corrected(advantages[idx], weights), mask[idx],
-                                        self.aggregation)
+            loss = policy_gradient_loss(
+                scores.logprobs, corrected(advantages[idx], weights), mask[idx], self.aggregation
+            )
             weighted = self.minibatch_weight(idx, mask) * loss
             self.backward(weighted)
             loss_total += weighted.item()

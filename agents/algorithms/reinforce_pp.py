@@ -16,6 +16,7 @@ from __future__ import annotations
 import torch
 from torch import Tensor
 
+from agents.algorithms import specs
 from agents.algorithms.base import per_token_rewards
 from agents.algorithms.grpo import GRPO
 from agents.training.advantages import discounted_returns, whiten
@@ -24,11 +25,7 @@ from agents.training.rollout import RolloutBatch
 
 
 class ReinforcePP(GRPO):
-    name = "reinforce_pp"
-    uses_groups = False
-    kl_in_loss = False
-    default_kl_estimator = "k1"
-    options = frozenset({"epsilon_high", "mask_truncated_completions", "top_entropy_quantile"})
+    spec = specs.REINFORCE_PP
 
     def advantages(self, batch: RolloutBatch, rewards: Tensor, ref_logprobs: Tensor | None) -> Tensor:
         """(B, T) batch-normalised returns of the per-token rewards, KL penalty included."""

@@ -14,13 +14,13 @@ from __future__ import annotations
 
 from torch import Tensor
 
+from agents.algorithms import specs
 from agents.algorithms.reinforce import Reinforce
 from agents.training.advantages import leave_one_out_advantages
 
 
 class RLOO(Reinforce):
-    name = "rloo"
-    uses_groups = True
+    spec = specs.RLOO
 
     def advantages(self, shaped_rewards: Tensor) -> Tensor:
         advantages = leave_one_out_advantages(shaped_rewards, self.config.group_size)  # (B,)

@@ -14,15 +14,13 @@ from __future__ import annotations
 
 from torch import Tensor
 
-from agents.algorithms.grpo import GROUP_OPTIONS, GRPO
+from agents.algorithms import specs
+from agents.algorithms.grpo import GRPO
 from agents.training.losses import soft_gated_surrogate
 
 
 class SAPO(GRPO):
-    name = "sapo"
-    default_aggregation = "sequence-mean"
-    setting_defaults = {"kl_coef": 0.0}
-    options = (GROUP_OPTIONS - {"epsilon_high"}) | {"sapo_tau_pos", "sapo_tau_neg"}
+    spec = specs.SAPO
 
     def surrogate(
         self, logprobs: Tensor, old_logprobs: Tensor, advantages: Tensor, mask: Tensor

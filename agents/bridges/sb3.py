@@ -60,6 +60,7 @@ from transformers import AutoModelForCausalLM, PreTrainedModel
 
 from agents.bridges.sb3_forward import ActingCache, prefix_grouped_forward
 from agents.training.policy import check_model_dir
+from reward_models.hf_progress import transformers_bars_hidden
 
 __all__ = [
     "EpisodeRolloutBuffer",
@@ -72,10 +73,17 @@ __all__ = [
 ]
 
 # Arguments that would break the "LM is the whole network" layout; rejected with a fix.
-_FIXED_KWARGS = ("net_arch", "features_extractor_class", "features_extractor_kwargs", "share_features_extractor")
+_FIXED_KWARGS = (
+    "net_arch",
+    "features_extractor_class",
+    "features_extractor_kwargs",
+    "share_features_extractor",
+)
 
 
-def load_causal_lm(model: str | Path | PreTrainedModel, *, trust_remote_code: bool = False) -> PreTrainedModel:
+def load_causal_lm(
+    model: str | Path | PreTrainedModel, *, trust_remote_code: bool = False
+) -> PreTrainedModel:
     """Return ``model`` itself, or load a causal LM from a local directory (never from a hub;
     safetensors weights only, checked as :meth:`agents.training.policy.LMPolicy.from_pretrained` does)."""
     if isinstance(model, PreTrainedModel):
@@ -83,8 +91,10 @@ def load_causal_lm(model: str | Path | PreTrainedModel, *, trust_remote_code: bo
     if isinstance(model, (str, Path)):
         path = Path(model)
         check_model_dir(path)
-        return AutoModelForCausalLM.from_pretrained(str(path), use_safetensors=True,
-                                                    trust_remote_code=trust_remote_code)
+        with transformers_bars_hidden():
+            return AutoModelForCausalLM.from_pretrained(
+                str(path), use_safetensors=True, trust_remote_code=trust_remote_code
+            )
     raise TypeError(
         f"policy_kwargs['model'] must be a local path or a transformers PreTrainedModel, got {type(model).__name__}"
     )
@@ -99,7 +109,9 @@ def check_observation_space(space: spaces.Space) -> None:
         )
 
 
-def last_token_forward(model: PreTrainedModel, input_ids: Tensor, attention_mask: Tensor) -> tuple[Tensor, Tensor]:
+def last_token_forward(
+    model: PreTrainedModel, input_ids: Tensor, attention_mask: Tensor
+) -> tuple[Tensor, Tensor]:
     """Next-token logits and last hidden state at each row's last real token.
 
     Args:
@@ -122,8 +134,14 @@ def last_token_forward(model: PreTrainedModel, input_ids: Tensor, attention_mask
     first = int(mask.argmax(-1).min()) if bool(mask.any()) else L - 1
     ids, mask = ids[:, first:], mask[:, first:]
     position_ids = (mask.cumsum(-1) - 1).clamp(min=0)
-    out = model(input_ids=ids, attention_mask=mask, position_ids=position_ids, use_cache=False,
-                output_hidden_states=True, logits_to_keep=1)
+    out = model(
+        input_ids=ids,
+        attention_mask=mask,
+        position_ids=position_ids,
+        use_cache=False,
+        output_hidden_states=True,
+        logits_to_keep=1,
+    )
     return out.logits[:, -1].float(), out.hidden_states[-1][:, -1].float()
 
 
@@ -134,8 +152,13 @@ class LMFeaturesExtractor(BaseFeaturesExtractor):
     matrix is padded beyond the tokenizer), ``H`` the model's hidden size.
     """
 
-    def __init__(self, observation_space: spaces.Dict, model: str | Path | PreTrainedModel, vocab_size: int,
-                 trust_remote_code: bool = False) -> None:
+    def __init__(
+        self,
+        observation_space: spaces.Dict,
+        model: str | Path | PreTrainedModel,
+        vocab_size: int,
+        trust_remote_code: bool = False,
+    ) -> None:
         check_observation_space(observation_space)
         lm = load_causal_lm(model, trust_remote_code=trust_remote_code)
         model_vocab = lm.get_output_embeddings().weight.shape[0]
@@ -160,7 +183,8 @@ class LMFeaturesExtractor(BaseFeaturesExtractor):
             logits, hidden = last_token_forward(self.model, ids, mask)
         elif torch.is_grad_enabled():  # the update: one forward per episode of the minibatch
             logits, hidden = prefix_grouped_forward(self.model, ids, mask)
-        elif self.acting_cache.usable(self.model) and self._is_acting_batch(ids):  # acting: one token per step
+        elif self.acting_cache.usable(self.model) and self._is_acting_batch(ids):
+            # acting: one token per step
             logits, hidden = self.acting_cache(self.model, ids, mask)
         else:
             logits, hidden = prefix_grouped_forward(self.model, ids, mask)
@@ -210,9 +234,17 @@ class LMPolicyMixin:
 
     features_extractor: LMFeaturesExtractor
 
-    def __init__(self, observation_space: spaces.Space, action_space: spaces.Space, lr_schedule: Schedule,
-                 model: str | Path | PreTrainedModel | None = None, *, lm_dropout: bool = False,
-                 trust_remote_code: bool = False, **kwargs: Any) -> None:
+    def __init__(
+        self,
+        observation_space: spaces.Space,
+        action_space: spaces.Space,
+        lr_schedule: Schedule,
+        model: str | Path | PreTrainedModel | None = None,
+        *,
+        lm_dropout: bool = False,
+        trust_remote_code: bool = False,
+        **kwargs: Any,
+    ) -> None:
         if model is None:
             raise ValueError(
                 "LM policies need a model: PPO(LMActorCriticPolicy, env, policy_kwargs=dict(model=PATH_OR_MODEL))"
@@ -230,11 +262,16 @@ class LMPolicyMixin:
         self.lm_dropout = lm_dropout
         self.trust_remote_code = trust_remote_code
         super().__init__(  # type: ignore[call-arg]
-            observation_space, action_space, lr_schedule, net_arch=[],
+            observation_space,
+            action_space,
+            lr_schedule,
+            net_arch=[],
             features_extractor_class=LMFeaturesExtractor,
-            features_extractor_kwargs=dict(model=model, vocab_size=int(action_space.n),
-                                           trust_remote_code=trust_remote_code),
-            share_features_extractor=True, **kwargs,
+            features_extractor_kwargs=dict(
+                model=model, vocab_size=int(action_space.n), trust_remote_code=trust_remote_code
+            ),
+            share_features_extractor=True,
+            **kwargs,
         )
         self.train(self.training)  # type: ignore[attr-defined]  # nn.Module's, via the SB3 base; dropout off from the start, not only after SB3's first set_training_mode
 
@@ -253,15 +290,20 @@ class LMPolicyMixin:
         self.value_net = nn.Linear(self.features_extractor.hidden_size, 1)
         self.init_weights(self.value_net, gain=1.0)  # type: ignore[attr-defined]
         self.optimizer = self.optimizer_class(  # type: ignore[attr-defined]
-            self.parameters(), lr=lr_schedule(1), **self.optimizer_kwargs  # type: ignore[attr-defined]
+            self.parameters(),
+            lr=lr_schedule(1),
+            **self.optimizer_kwargs,  # type: ignore[attr-defined]
         )
 
     def _get_constructor_parameters(self) -> dict[str, Any]:
         data = super()._get_constructor_parameters()  # type: ignore[misc]
         for key in (*_FIXED_KWARGS, "ortho_init"):
             data.pop(key, None)
-        data.update(model=self.features_extractor.model_source, lm_dropout=self.lm_dropout,
-                    trust_remote_code=self.trust_remote_code)
+        data.update(
+            model=self.features_extractor.model_source,
+            lm_dropout=self.lm_dropout,
+            trust_remote_code=self.trust_remote_code,
+        )
         return data
 
     def train(self, mode: bool = True) -> Any:
@@ -269,7 +311,8 @@ class LMPolicyMixin:
         super().train(mode)  # type: ignore[misc]
         if not self.lm_dropout:
             self.features_extractor.model.eval()  # gradients still flow; only dropout is off
-        if switched:  # SB3 switches to training for every update: the acting cache holds the old weights' keys
+        # SB3 switches to training for every update: the acting cache holds the old weights' keys
+        if switched:
             self.features_extractor.acting_cache.reset()
         return self
 
@@ -351,7 +394,9 @@ class SB3VectorEnv(VecEnv):
         seeds = None if all(s is None for s in self._seeds) else [s for s in self._seeds]
         options = self._options[0] if self._options and self._options[0] else None
         if any(o != self._options[0] for o in self._options):
-            raise ValueError("SB3VectorEnv resets all sub-envs together; pass the same options to every sub-env")
+            raise ValueError(
+                "SB3VectorEnv resets all sub-envs together; pass the same options to every sub-env"
+            )
         obs, info = self.venv.reset(seed=seeds, options=options)
         self.reset_infos = [{"prompt": p} for p in info.get("prompt", [None] * self.num_envs)]
         self._reset_seeds()
@@ -391,8 +436,9 @@ class SB3VectorEnv(VecEnv):
     def set_attr(self, attr_name: str, value: Any, indices: VecEnvIndices = None) -> None:
         setattr(self.venv, attr_name, value)
 
-    def env_method(self, method_name: str, *method_args: Any, indices: VecEnvIndices = None,
-                   **method_kwargs: Any) -> list[Any]:
+    def env_method(
+        self, method_name: str, *method_args: Any, indices: VecEnvIndices = None, **method_kwargs: Any
+    ) -> list[Any]:
         result = getattr(self.venv, method_name)(*method_args, **method_kwargs)
         return [result] * self._count(indices)
 
@@ -406,7 +452,12 @@ def make_sb3_vec_env(env_id: str, n_envs: int, *, monitor: bool = True, **env_kw
     With ``monitor=True`` it is wrapped in SB3's ``VecMonitor`` so ``learn`` logs ``ep_rew_mean``.
     ``env_kwargs`` are the env's own (``tokenizer=``, ``max_new_tokens=`` ...).
     """
-    venv = gym.make_vec(env_id, num_envs=n_envs, vectorization_mode="vector_entry_point",
-                        autoreset_mode=AutoresetMode.SAME_STEP, **env_kwargs)
+    venv = gym.make_vec(
+        env_id,
+        num_envs=n_envs,
+        vectorization_mode="vector_entry_point",
+        autoreset_mode=AutoresetMode.SAME_STEP,
+        **env_kwargs,
+    )
     sb3_env: VecEnv = SB3VectorEnv(venv)
     return VecMonitor(sb3_env) if monitor else sb3_env

@@ -7,12 +7,10 @@ consecutive rows.
 
 from __future__ import annotations
 
-from typing import Literal
-
 import torch
 from torch import Tensor
 
-RewardScaling = Literal["group", "batch", "none"]
+from agents.training.choices import RewardScaling
 
 
 def gae_advantages(
@@ -105,7 +103,9 @@ def group_advantages(
     return centered.reshape(-1)
 
 
-def scaled_group_advantages(rewards: Tensor, group_size: int, scale: RewardScaling, *, eps: float = 1e-4) -> Tensor:
+def scaled_group_advantages(
+    rewards: Tensor, group_size: int, scale: RewardScaling, *, eps: float = 1e-4
+) -> Tensor:
     """Group-centred rewards (B,) -> (B,), divided by the group's std (GRPO), the whole batch's reward
     std (``batch``: PPO-Lite, TRL's ``scale_rewards="batch"``) or nothing (``none``: Dr. GRPO)."""
     if scale == "group":

@@ -2,9 +2,9 @@
 
 Field names map to the command line (``batch_size`` <-> ``--batch-size``). :meth:`TrainConfig.validate`
 rejects contradictions up front with errors that name the fix, so a bad flag costs milliseconds, not
-a model load. Algorithm-specific defaults and constraints are declared by each algorithm class
-(:mod:`agents.algorithms`); this file only asks the registry. Fields an algorithm does not use are
-ignored by it.
+a model load. Algorithm-specific defaults and constraints are declared by each algorithm's spec
+(:mod:`agents.algorithms.specs`, which imports no torch, so neither does this module); this file only
+asks the specs. Fields an algorithm does not use are ignored by it.
 """
 
 from __future__ import annotations
@@ -19,14 +19,21 @@ from typing import TYPE_CHECKING, Annotated, Any, Literal
 import tyro
 
 import reward_models
-from agents.algorithms import ALGOS, Algo, algorithm_class
+from agents.algorithms.specs import ALGOS, Algo, algo_help, algorithm_spec, setting_default_help
 from agents.errors import ConfigError
-from agents.training.kl import KLEstimator
-from agents.training.losses import LossAggregation
+from agents.training.choices import KLEstimator, LossAggregation, RewardScaling
 from rlenv import task_card
 
-__all__ = ["ALGOS", "EVAL_SEED", "RESUMABLE_FIELDS", "SETTING_DEFAULTS", "ConfigError", "EnvSpec", "TrainConfig",
-           "config_differences"]
+__all__ = [
+    "ALGOS",
+    "EVAL_SEED",
+    "RESUMABLE_FIELDS",
+    "SETTING_DEFAULTS",
+    "ConfigError",
+    "EnvSpec",
+    "TrainConfig",
+    "config_differences",
+]
 
 if TYPE_CHECKING:
     EnvSpec = str | Callable[[], Any]
@@ -34,6 +41,7 @@ else:  # the command line parses an id; from Python, a callable is accepted as w
     EnvSpec = str
 
 Tracker = Literal["tensorboard", "wandb", "none"]
+ALGO_HELP = algo_help()  # --algo's menu, from the algorithms' specs
 
 EVAL_SEED = 20_150_000
 """the held-out protocol's fixed seed (agents.training.evaluation): independent of the training seed, so every
@@ -42,17 +50,72 @@ run is evaluated on the same episodes"""
 # Fields that may change between a run and its resumption: how long to run, where to write and
 # what to watch. Everything else shapes the learning curve, so resuming with a change is refused.
 RESUMABLE_FIELDS: frozenset[str] = frozenset(
-    {"steps", "time_budget", "out", "resume", "device", "tensorboard", "checkpoint_every", "keep_checkpoints",
-     "eval_every", "eval_episodes", "eval_greedy", "setting_sources", "report_to",
-     # exact work savers: the same numbers to float rounding, so a run may resume with them switched
-     "rollout_cache", "shared_prefill", "shared_scoring", "threads"}
+    {
+        "steps",
+        "time_budget",
+        "out",
+        "resume",
+        "device",
+        "tensorboard",
+        "checkpoint_every",
+        "keep_checkpoints",
+        "eval_every",
+        "eval_episodes",
+        "eval_greedy",
+        "setting_sources",
+        "report_to",
+        # exact work savers: the same numbers to float rounding, so a run may resume with them switched
+        "rollout_cache",
+        "shared_prefill",
+        "shared_scoring",
+        "threads",
+    }
 )
 
-SETTING_DEFAULTS: dict[str, Any] = {"lr": 1e-4, "kl_coef": 0.05, "clip_range": 0.2, "epsilon_high": None,
-                                    "scale_rewards": None, "dynamic_sampling": False, "overlong_buffer": 0.0}
+SETTING_DEFAULTS: dict[str, Any] = {
+    "lr": 1e-4,
+    "kl_coef": 0.05,
+    "clip_range": 0.2,
+    "epsilon_high": None,
+    "scale_rewards": None,
+    "dynamic_sampling": False,
+    "overlong_buffer": 0.0,
+}
 """Settings resolved when the config is built, where no flag gives them: from the task's card
 (``rlenv envs`` shows it), else the algorithm's declared defaults, else these values. The config's
 ``setting_sources`` records which one each value came from."""
+
+
+def setting_help(text: str, setting: str, otherwise: str | None = None) -> str:
+    """``rlenv train --help``'s text for a SETTING_DEFAULTS field: ``text``, then the order its default is
+    taken in, with the algorithms' own values read from their specs (no number is copied into prose)."""
+    own = setting_default_help(setting)
+    algorithms = f"the algorithm's ({own}), else " if own else ""
+    fallback = otherwise or repr(SETTING_DEFAULTS[setting])
+    return f"{text}; default: the task card's (rlenv envs), else {algorithms}{fallback}"
+
+
+KL_COEF_HELP = setting_help("KL penalty weight (beta); 0 means no reference model is loaded", "kl_coef")
+CLIP_RANGE_HELP = setting_help(
+    "the clip's lower epsilon (and upper, unless --epsilon-high): ratios outside [1 - eps, 1 + eps_high] are "
+    "clipped",
+    "clip_range",
+)
+EPSILON_HIGH_HELP = setting_help(
+    "group methods, reinforce_pp: the clip's upper epsilon (clip-higher); cispo: its weights are capped at "
+    "1 + epsilon_high",
+    "epsilon_high",
+    otherwise="--clip-range",
+)
+DYNAMIC_SAMPLING_HELP = setting_help(
+    "group methods: drop groups whose rewards are all equal and refill the batch from fresh prompts (DAPO)",
+    "dynamic_sampling",
+)
+OVERLONG_BUFFER_HELP = setting_help(
+    "group methods: DAPO's soft overlong penalty, falling linearly from 0 to -1 over this last share of the "
+    "token budget (0: off)",
+    "overlong_buffer",
+)
 
 
 @dataclass(frozen=True)
@@ -60,14 +123,9 @@ class TrainConfig:
     """Hyper-parameters of one training run (rlenv train)."""
 
     # ---- what to train, on what ---------------------------------------------------------------
-    algo: Algo = "ppo"
-    """the algorithm (agents/algorithms/; which to use: docs/algorithms.md):
-    reinforce: REINFORCE, batch-mean baseline | ppo: PPO with a value head and GAE (RLHF details) |
-    rloo: REINFORCE leave-one-out | grpo: group-normalised advantages, clipped ratio, KL in the loss |
-    dapo: GRPO + clip-higher, dynamic sampling, token mean, overlong penalty, no KL |
-    gspo: one clipped length-normalised ratio per sequence | cispo: capped, stop-gradient IS weight on every token |
-    sapo: a soft sigmoid gate in place of the clip | reinforce_pp: PPO clip, KL in the reward, batch-normalised returns |
-    rebn: REINFORCE on batch-normalised per-turn returns (multi-turn)"""
+    algo: Annotated[Algo, tyro.conf.arg(help=ALGO_HELP)] = "ppo"
+    """the algorithm (agents/algorithms/; which to use: docs/algorithms.md); ``--help`` lists each one's
+    summary from :data:`agents.algorithms.specs.SPECS`"""
     env: EnvSpec = "rlenv/PositiveReview-v0"
     """registered env id ('rlenv envs' lists them). From Python also an env factory: a callable with no
     arguments returning a TextGenEnv, e.g. lambda: gym.make("rlenv/TextGen-v0", reward_model=fn); the
@@ -114,9 +172,9 @@ class TrainConfig:
     """> 0 trains LoRA adapters of this rank instead of all weights (needs peft)"""
 
     # ---- KL to the frozen reference ---------------------------------------------------------
-    kl_coef: float | None = None
-    """KL penalty weight (beta); default: the algorithm's (0 for dapo/gspo/cispo/sapo/rebn, as TRL; else 0.05);
-    0 means no reference model is loaded"""
+    kl_coef: Annotated[float | None, tyro.conf.arg(help=KL_COEF_HELP)] = None
+    """KL penalty weight (beta); 0 means no reference model is loaded. Default: ``KL_COEF_HELP`` (the
+    task card's, else the algorithm's spec's, else SETTING_DEFAULTS')"""
     kl_estimator: KLEstimator | None = None
     """k1 | k2 | k3; default: the algorithm's (k3 for grpo, whose KL is in the loss; k1 elsewhere, in the reward)"""
     kl_target: float | None = None
@@ -143,13 +201,13 @@ class TrainConfig:
     minibatch_size: int | None = None
     """episodes per forward pass; default: the whole batch. ppo/grpo take an optimizer step per minibatch
     (with the importance ratio); reinforce/rloo accumulate the minibatches into one on-policy step"""
-    clip_range: float | None = None
+    clip_range: Annotated[float | None, tyro.conf.arg(help=CLIP_RANGE_HELP)] = None
     """the clip's lower epsilon (and upper, unless --epsilon-high): ratios outside [1 - eps, 1 + eps_high] are
-    clipped; default: the algorithm's (gspo 3e-4, a sequence ratio's), else 0.2"""
-    epsilon_high: float | None = None
+    clipped (gspo's default is a sequence ratio's, far smaller). Default: ``CLIP_RANGE_HELP``"""
+    epsilon_high: Annotated[float | None, tyro.conf.arg(help=EPSILON_HIGH_HELP)] = None
     """group methods, reinforce_pp: the clip's upper epsilon (clip-higher); cispo: its weights are capped at
-    1 + epsilon_high; default: the algorithm's (dapo 0.28, gspo 4e-4, cispo 4.0), else --clip-range"""
-    scale_rewards: Literal["group", "batch", "none"] | None = None
+    1 + epsilon_high. Default: ``EPSILON_HIGH_HELP``"""
+    scale_rewards: RewardScaling | None = None
     """group methods: divide centred rewards by the group's std, the batch's, or not at all (Dr. GRPO);
     default: group (grpo: none with --no-scale-advantages)"""
     mask_truncated_completions: bool = False
@@ -157,15 +215,15 @@ class TrainConfig:
     top_entropy_quantile: float = 1.0
     """group methods, reinforce_pp: learn only from this top share of the minibatch's tokens by entropy
     (Wang et al., 2025 use 0.2); 1.0 = every token"""
-    dynamic_sampling: bool | None = None
+    dynamic_sampling: Annotated[bool | None, tyro.conf.arg(help=DYNAMIC_SAMPLING_HELP)] = None
     """group methods: drop groups whose rewards are all equal and refill the batch from fresh prompts
-    (DAPO); default: on for dapo"""
+    (DAPO). Default: ``DYNAMIC_SAMPLING_HELP``"""
     max_extra_rollouts: int = 4
     """dynamic sampling: at most this many extra rollout batches per update; groups still short are left
     out of the loss"""
-    overlong_buffer: float | None = None
+    overlong_buffer: Annotated[float | None, tyro.conf.arg(help=OVERLONG_BUFFER_HELP)] = None
     """group methods: DAPO's soft overlong penalty, falling linearly from 0 to -1 over this last share of
-    the token budget; default: dapo 0.2, else 0 (off)"""
+    the token budget (0: off). Default: ``OVERLONG_BUFFER_HELP``"""
     sapo_tau_pos: float = 1.0
     """sapo: gate temperature for tokens with positive advantage (TRL's sapo_temperature_pos)"""
     sapo_tau_neg: float = 1.05
@@ -246,13 +304,15 @@ class TrainConfig:
     def _resolve_settings(self) -> None:
         """Fill each unset SETTING_DEFAULTS field from the task card, the algorithm or the base default,
         and record the source (a value already set — a flag, or a resumed run's — keeps its own)."""
-        algorithm = algorithm_class(self.algo)
+        algorithm = algorithm_spec(self.algo)
         # an env factory (from Python) names no task, so it has no card
         card = task_card(self.env) if self.task_card and isinstance(self.env, str) else {}
         unknown = sorted(set(card) - set(SETTING_DEFAULTS))
         if unknown:
-            raise ConfigError(f"the task card of {self.env} sets {unknown}, which a card cannot set; "
-                              f"a card may set {', '.join(SETTING_DEFAULTS)}")
+            raise ConfigError(
+                f"the task card of {self.env} sets {unknown}, which a card cannot set; "
+                f"a card may set {', '.join(SETTING_DEFAULTS)}"
+            )
         sources = dict(self.setting_sources)
         for name, default in SETTING_DEFAULTS.items():
             if getattr(self, name) is not None:
@@ -271,9 +331,11 @@ class TrainConfig:
     # ---- checks -----------------------------------------------------------------------------
     def validate(self) -> None:
         """Raise :class:`ConfigError` naming the first contradiction and how to fix it."""
-        algorithm = algorithm_class(self.algo)
+        algorithm = algorithm_spec(self.algo)
         if self.steps is None and self.time_budget is None:
-            raise ConfigError("no stopping rule: pass --steps N (updates) or --time-budget S (seconds), or both")
+            raise ConfigError(
+                "no stopping rule: pass --steps N (updates) or --time-budget S (seconds), or both"
+            )
         if self.steps is not None and self.steps < 1:
             raise ConfigError(f"--steps must be >= 1, got {self.steps}")
         if self.time_budget is not None and not self.time_budget > 0:
@@ -325,7 +387,9 @@ class TrainConfig:
         if self.eval_every < 0 or self.eval_episodes < 1:
             raise ConfigError("--eval-every must be >= 0 (0 = never) and --eval-episodes >= 1")
         if self.threads is not None and self.threads < 1:
-            raise ConfigError(f"--threads must be >= 1 (or left unset for torch's default), got {self.threads}")
+            raise ConfigError(
+                f"--threads must be >= 1 (or left unset for torch's default), got {self.threads}"
+            )
         if self.checkpoint_every < 0 or self.keep_checkpoints < 1:
             raise ConfigError("--checkpoint-every must be >= 0 and --keep-checkpoints >= 1")
         if self.epsilon_high is not None and not self.epsilon_high > 0:
@@ -336,7 +400,9 @@ class TrainConfig:
             raise ConfigError(f"--max-extra-rollouts must be >= 0, got {self.max_extra_rollouts}")
         assert self.overlong_buffer is not None  # resolved when the config was built
         if not 0 <= self.overlong_buffer < 1:
-            raise ConfigError(f"--overlong-buffer is a share of the token budget in [0, 1), got {self.overlong_buffer}")
+            raise ConfigError(
+                f"--overlong-buffer is a share of the token budget in [0, 1), got {self.overlong_buffer}"
+            )
         if not (self.sapo_tau_pos > 0 and self.sapo_tau_neg > 0):
             raise ConfigError("--sapo-tau-pos and --sapo-tau-neg must be > 0")
         if self.rollout_correction != "none":
@@ -352,26 +418,36 @@ class TrainConfig:
         if not self.temperature > 0:
             raise ConfigError(f"--temperature must be > 0, got {self.temperature}")
         if self.top_k < 0 or not 0 < self.top_p <= 1:
-            raise ConfigError(f"--top-k must be >= 0 and --top-p in (0, 1], got {self.top_k} and {self.top_p}")
+            raise ConfigError(
+                f"--top-k must be >= 0 and --top-p in (0, 1], got {self.top_k} and {self.top_p}"
+            )
         self.parsed_env_args()  # malformed key=value pairs fail here too
         self._check_rewards_and_trackers()
         algorithm.check_config(self)
 
     def _check_rewards_and_trackers(self) -> None:
         if callable(self.env) and self.eval_every:
-            raise ConfigError("--eval-every scores a named task's held-out split; an env factory has none. Drop "
-                              "eval_every, or evaluate the checkpoints yourself")
+            raise ConfigError(
+                "--eval-every scores a named task's held-out split; an env factory has none. Drop "
+                "eval_every, or evaluate the checkpoints yourself"
+            )
         if callable(self.env) and (self.env_args or self.reward_funcs):
-            raise ConfigError("env_args and reward_funcs configure an env id; an env factory builds its own env, so "
-                              "pass those options to gym.make inside the factory")
+            raise ConfigError(
+                "env_args and reward_funcs configure an env id; an env factory builds its own env, so "
+                "pass those options to gym.make inside the factory"
+            )
         if self.reward_weights and len(self.reward_weights) != len(self.reward_funcs):
-            raise ConfigError(f"--reward-weights has {len(self.reward_weights)} value(s) for {len(self.reward_funcs)} "
-                              "--reward-funcs; give one weight per function (or none: 1.0 each)")
+            raise ConfigError(
+                f"--reward-weights has {len(self.reward_weights)} value(s) for {len(self.reward_funcs)} "
+                "--reward-funcs; give one weight per function (or none: 1.0 each)"
+            )
         if self.reward_funcs and "reward_model" in self.parsed_env_args():
             raise ConfigError("both --reward-funcs and --env-args reward_model=... name the reward; keep one")
         for spec in self.reward_funcs:
             if ":" not in spec:
-                raise ConfigError(f"--reward-funcs {spec!r} is not an import path; write MODULE:FN or path/to/file.py:FN")
+                raise ConfigError(
+                    f"--reward-funcs {spec!r} is not an import path; write MODULE:FN or path/to/file.py:FN"
+                )
             try:  # a missing file, module or name fails now, before any model loads
                 reward = reward_models.load_object(spec)
                 if reward_models.is_reward_function(reward):
@@ -379,7 +455,9 @@ class TrainConfig:
             except reward_models.RewardModelError as err:
                 raise ConfigError(f"--reward-funcs: {err}") from err
         if "none" in self.report_to and len(self.report_to) > 1:
-            raise ConfigError(f"--report-to {' '.join(self.report_to)}: 'none' cannot be combined with a tracker")
+            raise ConfigError(
+                f"--report-to {' '.join(self.report_to)}: 'none' cannot be combined with a tracker"
+            )
         if "wandb" in self.report_to and importlib.util.find_spec("wandb") is None:
             raise ConfigError("--report-to wandb needs the wandb package: pip install 'rlenv[wandb]'")
 
@@ -387,12 +465,12 @@ class TrainConfig:
     @property
     def kl_kind(self) -> KLEstimator:
         """The KL estimator in use: the explicit one, else the algorithm's default."""
-        return algorithm_class(self.algo).kl_estimator_for(self)
+        return algorithm_spec(self.algo).kl_estimator_for(self)
 
     @property
     def epochs(self) -> int:
         """Passes over each rollout batch (``ppo_epochs``, else the algorithm's default)."""
-        return algorithm_class(self.algo).epochs_for(self)
+        return algorithm_spec(self.algo).epochs_for(self)
 
     @property
     def minibatch(self) -> int:
@@ -451,8 +529,14 @@ class TrainConfig:
         known = {f.name for f in fields(cls)}
         unknown = sorted(set(data) - known)
         if unknown:
-            raise ConfigError(f"unknown config fields {unknown}; this checkpoint was written by another version")
-        tuples: dict[str, tuple[Any, ...]] = {k: tuple(data[k]) for k in ("env_args", "reward_funcs", "reward_weights", "report_to") if k in data}
+            raise ConfigError(
+                f"unknown config fields {unknown}; this checkpoint was written by another version"
+            )
+        tuples: dict[str, tuple[Any, ...]] = {
+            k: tuple(data[k])
+            for k in ("env_args", "reward_funcs", "reward_weights", "report_to")
+            if k in data
+        }
         return cls(**{**data, **tuples})
 
 
@@ -475,7 +559,9 @@ def env_args_tuple(env_args: Mapping[str, Any] | Sequence[str]) -> tuple[str, ..
     """``env_args`` given as a dict ``{key: JSON value}`` (or a list of ``key=value``) as the tuple of
     ``key=value`` strings the config stores, so that it prints, compares and saves like a CLI one."""
     if isinstance(env_args, str):
-        raise ConfigError(f"env_args must be a dict or a sequence of key=value strings, got the string {env_args!r}")
+        raise ConfigError(
+            f"env_args must be a dict or a sequence of key=value strings, got the string {env_args!r}"
+        )
     if not isinstance(env_args, Mapping):
         return tuple(env_args)
     items = []

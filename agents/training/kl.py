@@ -18,12 +18,12 @@ the sampled tokens and not differentiating the sampling itself:
 
 from __future__ import annotations
 
-from typing import Any, Literal
+from typing import Any
 
 import torch
 from torch import Tensor
 
-KLEstimator = Literal["k1", "k2", "k3"]
+from agents.training.choices import KLEstimator
 
 
 def kl_estimate(logprobs: Tensor, ref_logprobs: Tensor, kind: KLEstimator = "k1") -> Tensor:
@@ -80,7 +80,12 @@ class AdaptiveKLController:
         self.value *= 1.0 + error * n_steps / self.horizon
 
     def state_dict(self) -> dict[str, Any]:
-        return {"value": self.value, "target": self.target, "horizon": self.horizon, "max_error": self.max_error}
+        return {
+            "value": self.value,
+            "target": self.target,
+            "horizon": self.horizon,
+            "max_error": self.max_error,
+        }
 
     def load_state_dict(self, state: dict[str, Any]) -> None:
         self.value = float(state["value"])

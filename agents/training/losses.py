@@ -11,7 +11,7 @@ from typing import Literal
 import torch
 from torch import Tensor
 
-LossAggregation = Literal["token-mean", "sequence-mean", "sequence-sum"]
+from agents.training.choices import LossAggregation
 
 
 def masked_sum(x: Tensor, mask: Tensor, dim: int | None = None) -> Tensor:
@@ -70,7 +70,13 @@ def clipped_surrogate(
 
 
 def sequence_clipped_surrogate(
-    logprobs: Tensor, old_logprobs: Tensor, advantages: Tensor, mask: Tensor, *, clip_low: float, clip_high: float
+    logprobs: Tensor,
+    old_logprobs: Tensor,
+    advantages: Tensor,
+    mask: Tensor,
+    *,
+    clip_low: float,
+    clip_high: float,
 ) -> tuple[Tensor, Tensor]:
     """GSPO's sequence-level clip: s = exp(mean_t log(pi / pi_old)) over each row's valid tokens, and
     max(-A s, -A clip(s, 1 - eps_low, 1 + eps_high)) per sequence, broadcast to its tokens.
@@ -79,8 +85,9 @@ def sequence_clipped_surrogate(
     """
     log_ratio = torch.where(mask.bool(), logprobs - old_logprobs.detach(), torch.zeros_like(logprobs))
     seq_log_ratio = log_ratio.sum(1) / mask.sum(1).clamp_min(1)  # (B,)
-    loss, seq_ratio = clipped_surrogate(seq_log_ratio, torch.zeros_like(seq_log_ratio), advantages,
-                                        clip_low=clip_low, clip_high=clip_high)  # (B,), (B,)
+    loss, seq_ratio = clipped_surrogate(
+        seq_log_ratio, torch.zeros_like(seq_log_ratio), advantages, clip_low=clip_low, clip_high=clip_high
+    )  # (B,), (B,)
     return loss.unsqueeze(1).expand_as(logprobs), seq_ratio.unsqueeze(1).expand_as(logprobs)
 
 
@@ -122,7 +129,9 @@ def clipped_surrogate_loss(
     the numbers compare across libraries); ``approx_kl`` — k3 estimate of KL(pi_old || pi) over valid
     tokens; ``ratio_mean``.
     """
-    per_token, ratio = clipped_surrogate(logprobs, old_logprobs, advantages, clip_low=clip_range, clip_high=clip_range)
+    per_token, ratio = clipped_surrogate(
+        logprobs, old_logprobs, advantages, clip_low=clip_range, clip_high=clip_range
+    )
     loss = aggregate(per_token, mask, mode)
     return loss, ratio_stats(ratio.detach(), mask, clip_range, clip_range)
 
@@ -140,7 +149,12 @@ def ratio_stats(ratio: Tensor, mask: Tensor, clip_low: float, clip_high: float) 
 
 
 def rollout_importance_weights(
-    log_ratio: Tensor, mask: Tensor, *, mode: Literal["tis", "mis"], level: Literal["token", "sequence"], cap: float
+    log_ratio: Tensor,
+    mask: Tensor,
+    *,
+    mode: Literal["tis", "mis"],
+    level: Literal["token", "sequence"],
+    cap: float,
 ) -> Tensor:
     """Weights (B, T) correcting a rollout sampled by a numerically different policy:
     w = pi_train / pi_sample from ``log_ratio`` (B, T) = log pi_train - log pi_sample, per token or one

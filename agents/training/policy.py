@@ -46,6 +46,7 @@ from transformers.cache_utils import DynamicLayer
 from agents.errors import ConfigError
 from agents.training.losses import entropy_from_logprobs
 from agents.training.scoring import distinct_prompts, length_buckets
+from reward_models.hf_progress import transformers_bars_hidden
 from rlenv.tokenizer import check_tokenizer, check_tokenizer_files
 
 logger = logging.getLogger(__name__)
@@ -55,7 +56,9 @@ SCORING_OVERHEAD = 0.1
 (:func:`agents.training.scoring.length_buckets`): a split must save more than this"""
 
 VALUE_HEAD_FILE = "value_head.safetensors"
-LORA_DIR = "lora_adapter"  # a subfolder: an adapter_config.json at the top would make HF load it as a hub adapter
+LORA_DIR = (
+    "lora_adapter"  # a subfolder: an adapter_config.json at the top would make HF load it as a hub adapter
+)
 
 
 @dataclass(frozen=True)
@@ -68,7 +71,9 @@ class SamplingConfig:
 
     def __post_init__(self) -> None:
         if not self.temperature > 0:
-            raise ValueError(f"temperature must be > 0, got {self.temperature} (for greedy use a small value)")
+            raise ValueError(
+                f"temperature must be > 0, got {self.temperature} (for greedy use a small value)"
+            )
         if self.top_k < 0:
             raise ValueError(f"top_k must be >= 0 (0 disables it), got {self.top_k}")
         if not 0 < self.top_p <= 1:
@@ -146,9 +151,14 @@ def resolve_device(device: str | torch.device) -> torch.device:
         return torch.device("cuda" if torch.cuda.is_available() else "cpu")
     target = torch.device(device)
     if target.type == "cuda" and not torch.cuda.is_available():
-        why = ("no CUDA device is visible" if torch.backends.cuda.is_built()
-               else f"this torch build ({torch.__version__}) is CPU-only")
-        raise ConfigError(f"--device {device}: {why}; pass --device auto (uses a GPU when there is one) or --device cpu")
+        why = (
+            "no CUDA device is visible"
+            if torch.backends.cuda.is_built()
+            else f"this torch build ({torch.__version__}) is CPU-only"
+        )
+        raise ConfigError(
+            f"--device {device}: {why}; pass --device auto (uses a GPU when there is one) or --device cpu"
+        )
     return target
 
 
@@ -234,17 +244,20 @@ class LMPolicy(nn.Module):
         check_tokenizer_files(path)
         tokenizer = AutoTokenizer.from_pretrained(str(path), trust_remote_code=trust_remote_code)
         check_tokenizer(tokenizer)
-        model: Any = AutoModelForCausalLM.from_pretrained(  # a PeftModel once an adapter loads
-            str(path), use_safetensors=True, trust_remote_code=trust_remote_code, dtype=dtype
-        )
-        adapter = path / LORA_DIR
-        if (adapter / "adapter_config.json").exists():
-            from peft import PeftModel
+        with transformers_bars_hidden():
+            model: Any = AutoModelForCausalLM.from_pretrained(  # a PeftModel once an adapter loads
+                str(path), use_safetensors=True, trust_remote_code=trust_remote_code, dtype=dtype
+            )
+            adapter = path / LORA_DIR
+            if (adapter / "adapter_config.json").exists():
+                from peft import PeftModel
 
-            model = PeftModel.from_pretrained(model, str(adapter), is_trainable=True)
-            lora_rank = 0
+                model = PeftModel.from_pretrained(model, str(adapter), is_trainable=True)
+                lora_rank = 0
         target = resolve_device(device)
-        policy = cls(model.to(target), tokenizer, value_head=value_head, lora_rank=lora_rank, sampling=sampling)
+        policy = cls(
+            model.to(target), tokenizer, value_head=value_head, lora_rank=lora_rank, sampling=sampling
+        )
         head_file = path / VALUE_HEAD_FILE
         if value_head and head_file.exists():
             assert policy.value_head is not None  # value_head=True
@@ -261,15 +274,18 @@ class LMPolicy(nn.Module):
         """
         path = Path(path)
         path.mkdir(parents=True, exist_ok=True)
-        if self.is_lora:
-            base = self.model.get_base_model()
-            clean = {
-                k.replace(".base_layer.", "."): v for k, v in base.state_dict().items() if "lora_" not in k
-            }
-            base.save_pretrained(str(path), state_dict=clean)
-            self.model.save_pretrained(str(path / LORA_DIR))
-        else:
-            self.model.save_pretrained(str(path))
+        with transformers_bars_hidden():
+            if self.is_lora:
+                base = self.model.get_base_model()
+                clean = {
+                    k.replace(".base_layer.", "."): v
+                    for k, v in base.state_dict().items()
+                    if "lora_" not in k
+                }
+                base.save_pretrained(str(path), state_dict=clean)
+                self.model.save_pretrained(str(path / LORA_DIR))
+            else:
+                self.model.save_pretrained(str(path))
         self.tokenizer.save_pretrained(str(path))
         if self.value_head is not None:
             state = {k: v.detach().contiguous().cpu() for k, v in self.value_head.state_dict().items()}
@@ -438,8 +454,9 @@ class LMPolicy(nn.Module):
             return self._score_shared(input_ids, attention_mask, P, with_values, with_entropy)
         return self._score_padded(input_ids, attention_mask, P, with_values, with_entropy)
 
-    def _score_padded(self, input_ids: Tensor, attention_mask: Tensor, P: int, with_values: bool,
-                      with_entropy: bool) -> SequenceScores:
+    def _score_padded(
+        self, input_ids: Tensor, attention_mask: Tensor, P: int, with_values: bool, with_entropy: bool
+    ) -> SequenceScores:
         """Every row in ONE forward, padded to the batch's longest prompt and response."""
         T = input_ids.shape[1] - P
         # Only the columns some row uses are run through the model: leading prompt columns that are
@@ -455,12 +472,14 @@ class LMPolicy(nn.Module):
         )
         tokens = ids[:, P - first :]  # (B, used)
         # the logits at column c predict token c+1: columns [P-1, P+used-1) score the response
-        scores = self._score_columns(logits[:, :-1], values[:, :-1] if values is not None else None, tokens,
-                                     with_entropy)
+        scores = self._score_columns(
+            logits[:, :-1], values[:, :-1] if values is not None else None, tokens, with_entropy
+        )
         return _pad_scores(scores, T)
 
-    def _score_shared(self, input_ids: Tensor, attention_mask: Tensor, P: int, with_values: bool,
-                      with_entropy: bool) -> SequenceScores:
+    def _score_shared(
+        self, input_ids: Tensor, attention_mask: Tensor, P: int, with_values: bool, with_entropy: bool
+    ) -> SequenceScores:
         """Each distinct prompt once, then the responses in length buckets on its cache (agents.training.scoring)."""
         T = input_ids.shape[1] - P
         real = attention_mask.bool()
@@ -468,21 +487,29 @@ class LMPolicy(nn.Module):
         prompt_ids, prompt_mask = input_ids[:, first:P], attention_mask[:, first:P]  # (B, Pc)
         Pc = P - first
         response = real[:, P:]
-        lengths = torch.where(response.any(1), T - response.flip(1).long().argmax(1), 1)  # (B,) columns to score
+        lengths = torch.where(
+            response.any(1), T - response.flip(1).long().argmax(1), 1
+        )  # (B,) columns to score
         prompt_rows, inverse = distinct_prompts(prompt_ids, prompt_mask)
         B, U = input_ids.shape[0], prompt_rows.numel()
         longest = int(lengths.max())
         if (B - U) * Pc <= SCORING_OVERHEAD * B * (Pc + longest):  # too few repeats to pay a second forward
             prompt_lengths = prompt_mask.sum(1)
             buckets = length_buckets(prompt_lengths + lengths, overhead=SCORING_OVERHEAD)
-            parts = [self._score_padded(input_ids[rows], attention_mask[rows], P, with_values, with_entropy)
-                     for rows in buckets]
+            parts = [
+                self._score_padded(input_ids[rows], attention_mask[rows], P, with_values, with_entropy)
+                for rows in buckets
+            ]
             return _gather_scores(parts, buckets)
 
         ids, mask = prompt_ids[prompt_rows], prompt_mask[prompt_rows]  # (U, Pc)
         head_logits, head_values, cache = self.forward_tokens(
-            ids, mask, position_ids_from_mask(mask), cache=DynamicCache(config=self.model.config),
-            logits_to_keep=1, with_values=with_values,
+            ids,
+            mask,
+            position_ids_from_mask(mask),
+            cache=DynamicCache(config=self.model.config),
+            logits_to_keep=1,
+            with_values=with_values,
         )  # (U, 1, V), (U, 1): they score each row's first response token
         layers = [(layer.keys, layer.values) for layer in cache.layers]  # (U, H, Pc, D) each
         buckets = length_buckets(lengths, overhead=SCORING_OVERHEAD, fixed=Pc)
@@ -492,18 +519,26 @@ class LMPolicy(nn.Module):
             u = inverse[rows]  # (n,) each row's prompt
             logits, values = head_logits[u], head_values[u] if head_values is not None else None
             if width > 1:  # feed the response but its last token (nothing reads the logits after it)
-                block_mask = torch.cat([mask[u], attention_mask[rows, P : P + width - 1]], 1)  # (n, Pc + w - 1)
+                block_mask = torch.cat(
+                    [mask[u], attention_mask[rows, P : P + width - 1]], 1
+                )  # (n, Pc + w - 1)
                 repeated = DynamicCache(ddp_cache_data=[(k[u], v[u]) for k, v in layers])
                 block_logits, block_values, _ = self.forward_tokens(
-                    input_ids[rows, P : P + width - 1], block_mask, position_ids_from_mask(block_mask)[:, Pc:],
-                    cache=repeated, with_values=with_values,
+                    input_ids[rows, P : P + width - 1],
+                    block_mask,
+                    position_ids_from_mask(block_mask)[:, Pc:],
+                    cache=repeated,
+                    with_values=with_values,
                 )
                 logits = torch.cat([logits, block_logits], 1)  # (n, w, V)
                 if values is not None:
                     assert block_values is not None  # both forwards ran with the same with_values
                     values = torch.cat([values, block_values], 1)
-            parts.append(_pad_scores(self._score_columns(logits, values, input_ids[rows, P : P + width],
-                                                         with_entropy), T))
+            parts.append(
+                _pad_scores(
+                    self._score_columns(logits, values, input_ids[rows, P : P + width], with_entropy), T
+                )
+            )
         return _gather_scores(parts, buckets)
 
     @functools.cached_property
@@ -512,8 +547,9 @@ class LMPolicy(nn.Module):
         repeated to its rows (sliding-window layers keep their plain padded forward)."""
         return all(type(layer) is DynamicLayer for layer in DynamicCache(config=self.model.config).layers)
 
-    def _score_columns(self, logits: Tensor, values: Tensor | None, tokens: Tensor,
-                       with_entropy: bool) -> SequenceScores:
+    def _score_columns(
+        self, logits: Tensor, values: Tensor | None, tokens: Tensor, with_entropy: bool
+    ) -> SequenceScores:
         """Logprobs, values and entropy of ``tokens`` (B, S) from the logits (B, S, V) and values (B, S)
         of the states before them."""
         with self._model_context():
@@ -573,7 +609,9 @@ def _gather_scores(parts: list[SequenceScores], buckets: list[Tensor]) -> Sequen
         pieces = [getattr(p, field) for p in parts]
         return None if pieces[0] is None else join(pieces)
 
-    return SequenceScores(join([p.logprobs for p in parts]), join_optional("values"), join_optional("entropy"))
+    return SequenceScores(
+        join([p.logprobs for p in parts]), join_optional("values"), join_optional("entropy")
+    )
 
 
 def fuse_tanh_gelu(model: nn.Module) -> int:
@@ -584,8 +622,12 @@ def fuse_tanh_gelu(model: nn.Module) -> int:
     and what ``save_pretrained`` writes stay as they were. Returns how many modules were swapped."""
     from transformers.activations import FastGELUActivation, NewGELUActivation
 
-    swaps = [(parent, name) for parent in model.modules() for name, child in parent.named_children()
-             if type(child) in (NewGELUActivation, FastGELUActivation)]
+    swaps = [
+        (parent, name)
+        for parent in model.modules()
+        for name, child in parent.named_children()
+        if type(child) in (NewGELUActivation, FastGELUActivation)
+    ]
     for parent, name in swaps:
         setattr(parent, name, nn.GELU(approximate="tanh"))
     return len(swaps)
@@ -624,7 +666,9 @@ def check_model_dir(path: Path) -> None:
             f"{str(path)!r} has no config.json, so it is not a saved model; point at the directory that "
             "model.save_pretrained(...) wrote"
         )
-    if not any(path.glob("*.safetensors")) or all(p.name == VALUE_HEAD_FILE for p in path.glob("*.safetensors")):
+    if not any(path.glob("*.safetensors")) or all(
+        p.name == VALUE_HEAD_FILE for p in path.glob("*.safetensors")
+    ):
         legacy = [p.name for p in path.glob("*.bin")] + [p.name for p in path.glob("*.pt")]
         hint = (
             f"; found {legacy}, which is pickle-based and not loaded for safety: convert it once with "

@@ -77,33 +77,96 @@ def test_grpo_accepts_k1_only_without_a_kl_term() -> None:
     make(algo="ppo", kl_estimator="k1")  # a reward penalty: k1 is the usual choice there
 
 
-def test_a_new_algorithm_is_one_class_plus_one_registry_entry(monkeypatch) -> None:
-    """The config asks the registry for defaults and constraints; it never tests names."""
-    from agents.algorithms import ALGORITHMS, Algorithm
+def test_a_new_algorithm_is_one_spec_plus_one_class_in_the_registry(monkeypatch) -> None:
+    """The config asks the specs for defaults and constraints (it never tests names); the class takes its
+    declarations from its spec."""
+    from agents.algorithms import ALGORITHMS, SPECS, AlgorithmSpec, Reinforce, algorithm_class
 
-    class TwoPassReinforce(Algorithm):
-        name = "two-pass"
-        uses_groups = True
-        default_epochs = 2
-        default_kl_estimator = "k2"
+    two_pass = AlgorithmSpec(
+        "two-pass", "REINFORCE twice over", uses_groups=True, default_epochs=2, default_kl_estimator="k2"
+    )
 
+    class TwoPassReinforce(Reinforce):
+        spec = two_pass
+
+    monkeypatch.setitem(SPECS, "two-pass", two_pass)
     monkeypatch.setitem(ALGORITHMS, "two-pass", TwoPassReinforce)
     cfg = make(algo="two-pass", batch_size=8, group_size=4)
     assert (cfg.epochs, cfg.kl_kind) == (2, "k2")
+    assert (
+        algorithm_class("two-pass").uses_groups and TwoPassReinforce.max_epochs is None
+    )  # all from its spec
     with pytest.raises(ConfigError, match="use --batch-size 8 or 12"):
         make(algo="two-pass", batch_size=10, group_size=4)
+
+
+def test_each_algorithm_class_declares_exactly_its_spec() -> None:
+    """One source per default: every registered class carries its spec's values, and the menu, the
+    specs and the classes name the same algorithms."""
+    from dataclasses import fields as spec_fields
+
+    from agents.algorithms import ALGORITHMS, ALGOS, SPECS
+
+    assert tuple(ALGORITHMS) == ALGOS == tuple(SPECS)
+    for name, cls in ALGORITHMS.items():
+        assert cls.spec is SPECS[name]
+        for f in spec_fields(cls.spec):
+            assert getattr(cls, f.name) == getattr(cls.spec, f.name), (name, f.name)
+    assert ALGORITHMS["dapo"].setting_defaults["epsilon_high"] == 0.28
+    assert ALGORITHMS["rloo"].max_epochs == 1 and ALGORITHMS["rloo"].uses_groups  # a REINFORCE variant
 
 
 def test_env_args_accept_a_dict_from_python():
     from pathlib import Path
 
-    config = TrainConfig(steps=1, env_args={"reward_model": "learned", "reward_model_args": {"path": "runs/rm"},
-                                            "max_prompt_tokens": 16, "prompts": Path("p.txt")})
-    assert config.parsed_env_args() == {"reward_model": "learned", "reward_model_args": {"path": "runs/rm"},
-                                        "max_prompt_tokens": 16, "prompts": "p.txt"}
+    config = TrainConfig(
+        steps=1,
+        env_args={
+            "reward_model": "learned",
+            "reward_model_args": {"path": "runs/rm"},
+            "max_prompt_tokens": 16,
+            "prompts": Path("p.txt"),
+        },
+    )
+    assert config.parsed_env_args() == {
+        "reward_model": "learned",
+        "reward_model_args": {"path": "runs/rm"},
+        "max_prompt_tokens": 16,
+        "prompts": "p.txt",
+    }
     assert all(isinstance(item, str) for item in config.env_args)  # stored like the CLI's key=value
     assert TrainConfig.from_dict(config.to_dict()) == config
     assert TrainConfig(steps=1, env_args={"max_prompt_tokens": 16}) == TrainConfig(
-        steps=1, env_args=("max_prompt_tokens=16",))
-    with pytest.raises(ConfigError, match=r"env_args\['reward_model'\] is a function; .*reward_funcs=.*env factory"):
+        steps=1, env_args=("max_prompt_tokens=16",)
+    )
+    with pytest.raises(
+        ConfigError, match=r"env_args\['reward_model'\] is a function; .*reward_funcs=.*env factory"
+    ):
         TrainConfig(steps=1, env_args={"reward_model": lambda completions, **kw: [0.0]})
+
+
+def test_the_setting_flags_help_names_each_algorithm_default_from_its_spec() -> None:
+    """`rlenv train --help` states the algorithms' own defaults of --kl-coef, --clip-range ... as their
+    specs declare them (no number copied into prose), and the base default after them."""
+    from typing import get_type_hints
+
+    from agents.algorithms import SPECS
+    from agents.training.config import SETTING_DEFAULTS
+
+    hints = get_type_hints(TrainConfig, include_extras=True)
+    checked = 0
+    for setting in ("kl_coef", "clip_range", "epsilon_high", "dynamic_sampling", "overlong_buffer"):
+        text = hints[setting].__metadata__[0].help
+        for spec in SPECS.values():
+            if setting in spec.setting_defaults:
+                assert spec.name in text and repr(spec.setting_defaults[setting]) in text, (
+                    setting,
+                    spec.name,
+                )
+                checked += 1
+        if SETTING_DEFAULTS[setting] is not None:
+            assert text.endswith(f"else {SETTING_DEFAULTS[setting]!r}"), text
+    assert checked == sum(len(spec.setting_defaults) for spec in SPECS.values())
+    assert (
+        "(dapo 0.28; gspo 0.0004; cispo 4.0), else --clip-range" in hints["epsilon_high"].__metadata__[0].help
+    )

@@ -304,13 +304,8 @@ def test_report_to_none_cannot_be_combined(capsys) -> None:
 HEAVY = ("torch", "transformers")
 
 
-@pytest.mark.parametrize(
-    ("argv", "code"),
-    [(["--help"], 0), (["envs", "--json"], 0), (["frobnicate"], 2), (["trian"], 2),
-     (["train", "--env", "rlenv/NoSuchTask-v0", "--steps", "1"], 2),
-     (["sample", "--env", "rlenv/PositveReview-v0"], 2), (["serve", "rlenv/Nope-v0"], 2)],
-)  # fmt: skip
-def test_help_envs_and_early_errors_do_not_import_torch_or_transformers(tmp_path, argv, code) -> None:
+def heavy_modules_after(argv: list[str], cwd: Path) -> tuple[str, int, str]:
+    """Run ``rlenv *argv`` in a fresh interpreter; the heavy modules it imported, its exit code and stderr."""
     probe = (
         "import sys; from agents.cli import main; code = main(sys.argv[1:]); "
         f"print('HEAVY', [m for m in {HEAVY!r} if m in sys.modules], code)"
@@ -318,15 +313,76 @@ def test_help_envs_and_early_errors_do_not_import_torch_or_transformers(tmp_path
     environ = {**os.environ, "PYTHONPATH": str(ROOT), "OMP_NUM_THREADS": "1"}
     done = subprocess.run(
         [sys.executable, "-c", probe, *argv],
-        cwd=tmp_path,
+        cwd=cwd,
         env=environ,
         capture_output=True,
         text=True,
         timeout=300,
     )
-    assert done.stdout.strip().splitlines()[-1] == f"HEAVY [] {code}", (done.stdout, done.stderr)
+    assert done.stdout.strip(), done.stderr
+    return done.stdout.strip().splitlines()[-1], done.returncode, done.stderr
+
+
+@pytest.mark.parametrize(
+    ("argv", "code"),
+    [(["--help"], 0), (["envs", "--json"], 0), (["frobnicate"], 2), (["trian"], 2),
+     (["train", "--env", "rlenv/NoSuchTask-v0", "--steps", "1"], 2),
+     (["sample", "--env", "rlenv/PositveReview-v0"], 2), (["serve", "rlenv/Nope-v0"], 2),
+     # the train parser and TrainConfig's checks read the algorithms' torch-free specs
+     (["train", "--algo", "grpo", "--batch-size", "6", "--group-size", "4", "--steps", "1"], 2),
+     (["train", "--algo", "dapo", "--kl-target", "0.1", "--steps", "1"], 2),
+     (["train", "--algo", "ppo", "--epsilon-high", "0.3", "--steps", "1"], 2),
+     (["train", "--algo", "grpo", "--kl-estimator", "k1", "--steps", "1"], 2),
+     (["train", "--env", "rlenv/Arithmetic-v0", "--lr", "-1", "--steps", "1"], 2)],  # reads the task card
+)  # fmt: skip
+def test_help_envs_and_early_errors_do_not_import_torch_or_transformers(tmp_path, argv, code) -> None:
+    heavy, _, stderr = heavy_modules_after(argv, tmp_path)
+    assert heavy == f"HEAVY [] {code}", stderr
     if code == 2:
-        assert done.stderr.startswith("error: ") and len(done.stderr.strip().splitlines()) == 1
+        assert stderr.startswith("error: ") and len(stderr.strip().splitlines()) == 1
+
+
+@pytest.mark.parametrize(
+    "argv",
+    [["train", "--help"], ["train", "--no-such-flag", "1"], ["train", "--batch-size", "six", "--steps", "1"],
+     ["train", "--algo", "a2c", "--steps", "1"]],
+)  # fmt: skip
+def test_train_help_and_flag_parse_errors_do_not_import_torch_or_transformers(tmp_path, argv) -> None:
+    """tyro's own answers (the help, an unknown flag, a value of the wrong type or outside the choices)
+    come from the train parser, which is built from TrainConfig and the algorithms' specs alone."""
+    heavy, code, stderr = heavy_modules_after(argv, tmp_path)
+    expected = 0 if argv[-1] == "--help" else 2
+    assert heavy == f"HEAVY [] {expected}", stderr
+
+
+def test_a_config_file_with_a_bad_combination_fails_before_torch(tmp_path) -> None:
+    (tmp_path / "cfg.toml").write_text('algo = "rloo"\nbatch_size = 6\ngroup_size = 4\nsteps = 1\n')
+    heavy, _, stderr = heavy_modules_after(["train", "--config", "cfg.toml"], tmp_path)
+    assert heavy == "HEAVY [] 2", stderr
+    assert stderr.startswith(
+        "error: --batch-size 6 is not divisible by --group-size 4; use --batch-size 4 or 8"
+    )
+
+
+def test_train_config_and_its_checks_import_no_torch(tmp_path) -> None:
+    """From Python too: building and validating a TrainConfig (defaults resolved from the task card and
+    the algorithm's spec) leaves torch and transformers unloaded."""
+    probe = (
+        "import sys; from agents.training.config import TrainConfig, ConfigError\n"
+        "config = TrainConfig(algo='gspo', env='rlenv/Arithmetic-v0', steps=1, batch_size=8)\n"
+        "assert (config.clip_range, config.kl_coef, config.kl_kind) == (3e-4, 0.0, 'k3'), config\n"
+        "try:\n    TrainConfig(algo='rloo', steps=1, ppo_epochs=2)\nexcept ConfigError as err:\n    print(err)\n"
+        f"print('HEAVY', [m for m in {HEAVY!r} if m in sys.modules])"
+    )
+    environ = {**os.environ, "PYTHONPATH": str(ROOT), "OMP_NUM_THREADS": "1"}
+    done = subprocess.run(
+        [sys.executable, "-c", probe], cwd=tmp_path, env=environ, capture_output=True, text=True, timeout=300
+    )
+    assert done.stdout.strip().splitlines() == [
+        "rloo makes 1 on-policy pass per batch; drop --ppo-epochs, or use "
+        "--algo grpo/ppo to reuse batches with a clipped ratio",
+        "HEAVY []",
+    ], done.stderr
 
 
 def test_a_mistyped_command_suggests_the_right_one(capsys) -> None:

@@ -20,8 +20,8 @@ def encode_left_padded(tokenizer, texts, P):
     ids = torch.full((len(rows), P), tokenizer.pad_token_id)
     mask = torch.zeros(len(rows), P, dtype=torch.long)
     for i, r in enumerate(rows):
-        ids[i, P - len(r):] = torch.tensor(r)
-        mask[i, P - len(r):] = 1
+        ids[i, P - len(r) :] = torch.tensor(r)
+        mask[i, P - len(r) :] = 1
     return ids, mask
 
 
@@ -73,8 +73,9 @@ def test_left_padded_scoring_matches_unpadded(arch):
     mask = torch.cat([mask, torch.ones_like(response)], 1)
     batch = policy.score_sequences(ids, mask, P, with_values=True)
     short = torch.tensor([tok("a film")["input_ids"]])
-    alone = policy.score_sequences(torch.cat([short, response[:1]], 1), torch.ones(1, 5, dtype=torch.long), 2,
-                                   with_values=True)
+    alone = policy.score_sequences(
+        torch.cat([short, response[:1]], 1), torch.ones(1, 5, dtype=torch.long), 2, with_values=True
+    )
     torch.testing.assert_close(batch.logprobs[1:], alone.logprobs, atol=1e-5, rtol=1e-4)
     torch.testing.assert_close(batch.values[1:], alone.values, atol=1e-5, rtol=1e-4)
 
@@ -85,14 +86,17 @@ def test_scoring_skips_unused_columns_without_changing_the_scores():
     policy = make_policy("gpt2", value_head=True)
     tok = policy.tokenizer
     P, T = 8, 6
-    ids, mask = encode_left_padded(tok, ["the movie was good", "a film"], P)  # columns 0.. are pad in both rows
+    ids, mask = encode_left_padded(
+        tok, ["the movie was good", "a film"], P
+    )  # columns 0.. are pad in both rows
     response = torch.tensor([tok.convert_tokens_to_ids(["very", "good", "!"])] * 2)
     ids = torch.cat([ids, response, torch.full((2, T - 3), tok.pad_token_id)], 1)
     mask = torch.cat([mask, torch.tensor([[1, 1, 1], [1, 1, 0]]), torch.zeros(2, T - 3, dtype=torch.long)], 1)
     scores = policy.score_sequences(ids, mask, P, with_values=True, with_entropy=True)
     assert scores.logprobs.shape == scores.values.shape == scores.entropy.shape == (2, T)
-    logits, values, _ = policy.forward_tokens(ids, mask, position_ids_from_mask(mask), logits_to_keep=T + 1,
-                                              with_values=True)
+    logits, values, _ = policy.forward_tokens(
+        ids, mask, position_ids_from_mask(mask), logits_to_keep=T + 1, with_values=True
+    )
     full_logp = torch.log_softmax(logits[:, :-1].float(), -1).gather(-1, ids[:, P:, None]).squeeze(-1)
     real = mask[:, P:].bool()
     torch.testing.assert_close(scores.logprobs[real], full_logp[real], atol=1e-5, rtol=1e-4)
@@ -140,11 +144,15 @@ def test_reference_is_a_frozen_copy(gpt2_policy):
     ids = torch.randint(3, 40, (2, 6))
     out = ref.score_sequences(ids, torch.ones_like(ids), 3)
     assert not out.logprobs.requires_grad
-    torch.testing.assert_close(out.logprobs, gpt2_policy.score_sequences(ids, torch.ones_like(ids), 3).logprobs)
+    torch.testing.assert_close(
+        out.logprobs, gpt2_policy.score_sequences(ids, torch.ones_like(ids), 3).logprobs
+    )
     with torch.no_grad():
         for p in gpt2_policy.model.parameters():  # training the policy leaves the reference alone
             p.add_(0.1 * torch.randn_like(p))
-    assert not torch.allclose(out.logprobs, gpt2_policy.score_sequences(ids, torch.ones_like(ids), 3).logprobs)
+    assert not torch.allclose(
+        out.logprobs, gpt2_policy.score_sequences(ids, torch.ones_like(ids), 3).logprobs
+    )
     torch.testing.assert_close(ref.score_sequences(ids, torch.ones_like(ids), 3).logprobs, out.logprobs)
 
 
@@ -189,8 +197,38 @@ def test_save_and_load_round_trip(tmp_path, lora_rank):
     torch.testing.assert_close(got.logprobs, want.logprobs)
     torch.testing.assert_close(got.values, want.values)
     if lora_rank:
-        torch.testing.assert_close(loaded.reference().score_sequences(ids, mask, 3).logprobs,
-                                   policy.reference().score_sequences(ids, mask, 3).logprobs)
+        torch.testing.assert_close(
+            loaded.reference().score_sequences(ids, mask, 3).logprobs,
+            policy.reference().score_sequences(ids, mask, 3).logprobs,
+        )
+
+
+@pytest.mark.parametrize("lora_rank", [0, 4])
+def test_loads_and_saves_draw_no_transformers_bars_and_leave_them_on(tmp_path, capfd, lora_rank):
+    """From Python (no CLI): transformers' "Loading weights" / "Writing model shards" bars stay out of
+    rlenv's loads and saves, and the user's setting (bars on) is what it was afterwards."""
+    import os
+
+    from transformers import AutoModelForCausalLM
+    from transformers.utils import logging as hf_logging
+
+    if os.environ.get("HF_HUB_DISABLE_PROGRESS_BARS"):
+        pytest.skip("HF_HUB_DISABLE_PROGRESS_BARS is set: there are no bars to hide")
+    was_on = hf_logging.is_progress_bar_enabled()
+    hf_logging.enable_progress_bar()
+    try:
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore")
+            make_policy("gpt2", lora_rank=lora_rank).save_pretrained(tmp_path)
+            LMPolicy.from_pretrained(tmp_path, device="cpu")
+        ours = capfd.readouterr().err
+        assert hf_logging.is_progress_bar_enabled()
+        AutoModelForCausalLM.from_pretrained(tmp_path)  # the user's own load still draws its bar
+        theirs = capfd.readouterr().err
+    finally:
+        (hf_logging.enable_progress_bar if was_on else hf_logging.disable_progress_bar)()
+    assert "Loading weights" not in ours and "Writing model shards" not in ours, ours
+    assert "Loading weights" in theirs
 
 
 def test_from_pretrained_is_safetensors_only_and_never_trusts_remote_code(tmp_path, monkeypatch):
@@ -219,7 +257,9 @@ def test_from_pretrained_errors_name_the_fix(tmp_path):
     (tmp_path / "pytorch_model.bin").write_bytes(b"not loaded")
     with pytest.raises(FileNotFoundError, match="safe_serialization=True"):
         LMPolicy.from_pretrained(tmp_path)
-    save_file({"weight": torch.zeros(1, 32), "bias": torch.zeros(1)}, str(tmp_path / "value_head.safetensors"))
+    save_file(
+        {"weight": torch.zeros(1, 32), "bias": torch.zeros(1)}, str(tmp_path / "value_head.safetensors")
+    )
     with pytest.raises(FileNotFoundError, match="no safetensors weights"):
         LMPolicy.from_pretrained(tmp_path)
 
