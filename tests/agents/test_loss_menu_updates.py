@@ -441,6 +441,7 @@ def realistic(algo, **overrides):
     """The algorithm at its own defaults (kl_coef None: the algorithm's) on the realistic batch with
     its zero-variance group, the weights it starts from, and the case."""
     s = make_realistic_setup(algo, flat_group=True, **{"kl_coef": None, **overrides})
+    assert (s.config.lr, s.config.seed) == (LR, SEED)  # run_reference's Adam and minibatch order
     return s, s.case.batch
 
 
