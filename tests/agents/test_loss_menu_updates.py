@@ -448,9 +448,9 @@ def realistic(algo, **overrides):
 REALISTIC_RUN = dict(epochs=2, minibatch=3)  # ppo_epochs=2, minibatch_size=3: six off-policy steps
 
 
-def realistic_group_advantages(s, extra_rewards=0.0):
+def realistic_group_advantages(s):
     """Group-normalised advantages (B,) of the penalised episode rewards (written from the spec)."""
-    return group_normalised(s.case.rewards + extra_rewards, s.case.group_size)
+    return group_normalised(s.case.rewards, s.case.group_size)
 
 
 DAPO_CASES = {
