@@ -5,7 +5,7 @@ Each turn k of an episode (a run of the policy's tokens between the env's replie
 discounted return of the rewards from that turn on, normalised over every turn of the batch:
 
     G_k   = sum_{j >= k} gamma^(j - k) R_j                   (gamma = --gamma, 1 by default)
-    A_k   = (G_k - mean(G)) / (std(G) + 1e-8)                 over all turns of the batch
+    A_k   = (G_k - mean(G)) / (std(G) + 1e-8)                 over all turns of the (global) batch
     loss  = - mean over episodes of  sum_k A_k sum_{t in turn k} log π(y_t)
 
 On a single-turn task every episode is one turn and ReBN is REINFORCE with the rewards standardised
@@ -34,7 +34,8 @@ class ReBN(Reinforce):
         returns, turn_of_token = turn_returns(
             per_token_rewards(batch, shaped_rewards), mask, gamma=self.config.gamma
         )
-        if returns.numel() > 1:
-            returns = (returns - returns.mean()) / (returns.std() + 1e-8)
+        if returns.numel() > 1 or self.ranks.distributed:  # over every turn of the global batch
+            mean, std = self.ranks.mean_and_std(returns)
+            returns = (returns - mean) / (std + 1e-8)
         advantages = returns[turn_of_token.clamp_min(0)]  # (B, T)
         return torch.where(turn_of_token >= 0, advantages, torch.zeros_like(advantages))

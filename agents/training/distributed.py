@@ -75,14 +75,19 @@ class Ranks:
     def std(self, values: torch.Tensor) -> torch.Tensor:
         """The unbiased std (0-dim) of ``values`` (this rank's share) over every rank's values together,
         so a statistic of "the batch" is the global batch's, as in one process."""
+        return self.mean_and_std(values)[1]
+
+    def mean_and_std(self, values: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+        """The mean and unbiased std (0-dim each) of ``values`` (this rank's share) over every rank's
+        values together, weighted by count: the ranks may hold different numbers of them (ReBN's turns)."""
         if not self.distributed:
-            return values.std()
+            return values.mean(), values.std()
         v = values.detach().double().reshape(-1)
         t = torch.stack([v.new_tensor(float(v.numel())), v.sum(), (v * v).sum()])  # n, sum, sum of squares
         torch.distributed.all_reduce(t, op=torch.distributed.ReduceOp.SUM)
         n, total, squares = t.tolist()
         variance = max(squares - total * total / n, 0.0) / max(n - 1, 1.0)
-        return values.new_tensor(variance**0.5)
+        return values.new_tensor(total / n), values.new_tensor(variance**0.5)
 
     def any(self, flag: bool) -> bool:
         """True on every rank if any rank's ``flag`` is True (so all ranks stop on the same update)."""

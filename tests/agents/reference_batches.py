@@ -4,7 +4,9 @@
 in ``token_rewards``, env replies in the context but out of ``response_mask`` (holes), rows cut at
 the token budget without EOS (one of them inside an env reply, so its last column is not a policy
 token), two prompts of different lengths (left padding) answered three times each, and update
-rewards that include a non-zero missing-EOS penalty. Every algorithm's reference test goes through
+rewards that include a non-zero missing-EOS penalty; with ``flat_group=True`` a third prompt's group
+follows whose three rewards are equal (zero variance: no group signal, dynamic sampling's filler). Every
+algorithm's reference test goes through
 it (``tests/agents/test_algorithm_updates.py``); an algorithm added later registers its reference
 in a module-level ``REALISTIC_REFERENCES`` dict of its own test module, which
 ``test_every_algorithm_has_a_reference_on_the_realistic_batch`` checks.
@@ -53,6 +55,15 @@ REALISTIC_ROWS: list[list[tuple[list[str], float, list[str]]]] = [
     [(["good", "!", EOS], 0.6, [])],
 ]
 REALISTIC_PENALTY = 0.35  # --missing-eos-penalty
+# ``flat_group=True`` appends a third group whose rewards are all 0.5 (dyadic: exactly equal in float),
+# one of them earned over two turns around an env reply; every row ends on EOS within 6 of the T = 8
+# columns, so DAPO's overlong penalty leaves them equal too
+REALISTIC_FLAT_PROMPT = "i liked the hotel"
+REALISTIC_FLAT_ROWS: list[list[tuple[list[str], float, list[str]]]] = [
+    [(["good", "."], 0.25, ["fine", "."]), (["great", EOS], 0.25, [])],
+    [(["fine", EOS], 0.5, [])],
+    [(["clean", "room", "!", EOS], 0.5, [])],
+]
 
 
 @dataclass
@@ -63,12 +74,13 @@ class RealisticCase:
     penalty: float
     policy_columns: list[list[int]]  # per row, the response columns the policy wrote, in order
     env_columns: list[list[int]]  # per row, the response columns the env wrote
+    rows: list[list[tuple[list[str], float, list[str]]]]  # the spec the batch was built from
 
     @property
     def turn_rewards(self) -> Tensor:
         """(B, T) the env's reward on the column of the action that earned it (written from the spec)."""
-        out = torch.zeros(len(REALISTIC_ROWS), REALISTIC_T)
-        for i, turns in enumerate(REALISTIC_ROWS):
+        out = torch.zeros(len(self.rows), REALISTIC_T)
+        for i, turns in enumerate(self.rows):
             column = 0
             for policy, reward, reply in turns:
                 column += len(policy)
@@ -76,13 +88,24 @@ class RealisticCase:
                 column += len(reply)
         return out
 
+    @property
+    def penalised_turn_rewards(self) -> Tensor:
+        """(B, T) :attr:`turn_rewards` with the missing-EOS penalty on each truncated row's last policy
+        column (where the trainer's adjustment of the episode reward lands)."""
+        out = self.turn_rewards
+        for i, columns in enumerate(self.policy_columns):
+            if self.batch.truncated[i]:
+                out[i, columns[-1]] -= self.penalty
+        return out
 
-def realistic_batch(tok) -> RealisticCase:
+
+def realistic_batch(tok, flat_group: bool = False) -> RealisticCase:
     """The batch described at the top of this module, as ``collect_rollouts`` would return it; its
     ``logprobs`` are zero until ``make_realistic_setup`` fills in the sampler's."""
     G, T = REALISTIC_GROUP_SIZE, REALISTIC_T
-    B = len(REALISTIC_ROWS)
-    prompts = [p for p in REALISTIC_PROMPTS for _ in range(G)]
+    spec = REALISTIC_ROWS + (REALISTIC_FLAT_ROWS if flat_group else [])
+    B = len(spec)
+    prompts = [p for p in REALISTIC_PROMPTS + [REALISTIC_FLAT_PROMPT] * flat_group for _ in range(G)]
     prompt_ids = [tok(p)["input_ids"] for p in prompts]
     P = max(len(p) for p in prompt_ids)
     ids = torch.full((B, P + T), tok.pad_token_id)
@@ -91,7 +114,7 @@ def realistic_batch(tok) -> RealisticCase:
     token_rewards = torch.zeros(B, T)
     truncated = torch.zeros(B, dtype=torch.bool)
     completions, policy_columns, env_columns = [], [], []
-    for i, (prompt, turns) in enumerate(zip(prompt_ids, REALISTIC_ROWS, strict=True)):
+    for i, (prompt, turns) in enumerate(zip(prompt_ids, spec, strict=True)):
         ids[i, P - len(prompt) : P] = torch.tensor(prompt)
         attn[i, P - len(prompt) : P] = 1
         words, mine, theirs = [], [], []
@@ -134,24 +157,40 @@ def realistic_batch(tok) -> RealisticCase:
         penalty=REALISTIC_PENALTY,
         policy_columns=policy_columns,
         env_columns=env_columns,
+        rows=spec,
     )
 
 
 # ---- a plain forward and the reference arithmetic -------------------------------------------------
-def plain_forward(model, batch: RolloutBatch, value_head=None) -> tuple[Tensor, Tensor | None]:
-    """Logprobs (B, T) of every response column's token (env tokens too: the caller masks) and values
-    (B, T) of the states before them, from one full forward with no KV cache and no column trimming."""
+def _response_distributions(model, batch: RolloutBatch):
+    """(B, T, V) log-softmax of the distribution each response column's token was drawn from, and
+    the model's output (for hidden states), from one full forward with no KV cache, no trimming."""
     P, attn = batch.prompt_length, batch.attention_mask
     positions = (attn.cumsum(-1) - 1).clamp_min(0)
     out = model(
         input_ids=batch.input_ids, attention_mask=attn, position_ids=positions, output_hidden_states=True
     )
-    logits = out.logits[:, P - 1 : -1].float()  # column c predicts token c + 1
-    logp = torch.log_softmax(logits, dim=-1).gather(-1, batch.input_ids[:, P:, None]).squeeze(-1)
+    return torch.log_softmax(out.logits[:, P - 1 : -1].float(), dim=-1), out  # column c predicts c + 1
+
+
+def plain_forward(model, batch: RolloutBatch, value_head=None) -> tuple[Tensor, Tensor | None]:
+    """Logprobs (B, T) of every response column's token (env tokens too: the caller masks) and values
+    (B, T) of the states before them."""
+    logp_all, out = _response_distributions(model, batch)
+    logp = logp_all.gather(-1, batch.input_ids[:, batch.prompt_length :, None]).squeeze(-1)
     values = None
     if value_head is not None:
+        P = batch.prompt_length
         values = value_head(out.hidden_states[-1][:, P - 1 : -1]).squeeze(-1)
     return logp, values
+
+
+def forward_with_entropy(model, batch: RolloutBatch) -> tuple[Tensor, Tensor]:
+    """Logprobs (B, T) of every response column's token and the entropy (B, T) of the distribution it
+    was drawn from (for --top-entropy-quantile)."""
+    logp_all, _ = _response_distributions(model, batch)
+    logp = logp_all.gather(-1, batch.input_ids[:, batch.prompt_length :, None]).squeeze(-1)
+    return logp, -(logp_all.exp() * logp_all).sum(-1)
 
 
 def token_mean(x: Tensor, mask: Tensor) -> Tensor:
@@ -256,17 +295,18 @@ class Setup:
 
 
 def make_realistic_setup(
-    algo: str, value_head: bool = False, ranks: Ranks | None = None, **overrides
+    algo: str, value_head: bool = False, ranks: Ranks | None = None, flat_group: bool = False, **overrides
 ) -> Setup:
     """An algorithm on a tiny random GPT-2 with a frozen reference, the realistic batch (its logprobs the
-    policy's own, as after sampling), and a copy of the initial weights for the reference update.
+    policy's own, as after sampling; ``flat_group``: with the zero-variance group), and a copy of the
+    initial weights for the reference update.
 
     With ``ranks`` (data parallel), the algorithm gets this rank's share of the config, as the trainer
     gives it, and the case keeps the global batch (``shard_rows`` picks the rank's rows)."""
     tok = build_tokenizer()
     policy = LMPolicy(build_model("gpt2", len(tok), seed=0, dropout=0.0), tok, value_head=value_head)
     reference = LMPolicy(build_model("gpt2", len(tok), seed=1, dropout=0.0), tok).reference()
-    case = realistic_batch(tok)
+    case = realistic_batch(tok, flat_group)
     fields = dict(
         algo=algo,
         steps=1,

@@ -374,11 +374,7 @@ def ppo_targets_ref(s, gamma, lam, whiten_rewards):
     batch, mask, beta, case = s.case.batch, s.case.batch.response_mask, 0.1, s.case
     with torch.no_grad():
         old, old_values = plain_forward(s.model, batch, s.head)
-    token_rewards = case.turn_rewards - beta * (old - s.ref_logprobs)
-    for i, columns in enumerate(case.policy_columns):
-        if batch.truncated[i]:
-            token_rewards[i, columns[-1]] -= case.penalty
-    token_rewards = token_rewards * mask
+    token_rewards = (case.penalised_turn_rewards - beta * (old - s.ref_logprobs)) * mask
     if whiten_rewards:  # scaled, the mean kept so the reward's sign survives
         token_rewards = whiten_masked(token_rewards, mask, keep_mean=True)
     advantages, returns = torch.zeros_like(mask), torch.zeros_like(mask)
@@ -444,6 +440,13 @@ def test_the_realistic_batch_is_what_it_claims():
     assert case.group_size == 3 and (case.rewards != batch.rewards).any()
     assert batch.attention_mask[:, :P].sum(1).unique().numel() == 2  # two prompt lengths: left padding
 
+    flat = realistic_batch(build_tokenizer(), flat_group=True)
+    assert flat.batch.batch_size == 9 and flat.batch.prompts[:6] == batch.prompts
+    torch.testing.assert_close(flat.rewards[:6], case.rewards)
+    assert flat.rewards[6:].tolist() == [0.5] * 3 and flat.batch.terminated[6:].all()  # zero variance
+    assert flat.env_columns[6] and (flat.batch.token_rewards[6] != 0).sum() == 2  # two turns
+    torch.testing.assert_close(flat.batch.token_rewards.sum(1), flat.batch.rewards)
+
 
 # every test module's REALISTIC_REFERENCES: algorithm name -> the test that checks it on the realistic batch
 REALISTIC_REFERENCES = {
@@ -454,13 +457,6 @@ REALISTIC_REFERENCES = {
 }
 
 
-# Registered algorithms whose reference update runs on a batch of their own so far: the loss menu's
-# (tests/agents/test_loss_menu_updates.py: a hand-built batch with env-token holes and per-turn rewards,
-# groups of 2). Moving each onto the realistic batch (groups of 3, missing-EOS penalty) is the follow-up;
-# a name leaves this set when its test is listed in a REALISTIC_REFERENCES.
-AWAITING_REALISTIC_REFERENCE = {"dapo", "gspo", "cispo", "sapo", "reinforce_pp", "rebn"}
-
-
 def test_every_algorithm_has_a_reference_on_the_realistic_batch():
     """An algorithm added to the registry must be checked on the realistic batch too: its test module
     declares ``REALISTIC_REFERENCES = {name: test_function}`` (see tests/agents/reference_batches.py)."""
@@ -468,11 +464,9 @@ def test_every_algorithm_has_a_reference_on_the_realistic_batch():
     for path in sorted(Path(__file__).parent.glob("test_*.py")):
         if "REALISTIC_REFERENCES" in path.read_text():
             covered |= set(importlib.import_module(f"tests.agents.{path.stem}").REALISTIC_REFERENCES)
-    missing = sorted(set(ALGORITHMS) - covered - AWAITING_REALISTIC_REFERENCE)
+    missing = sorted(set(ALGORITHMS) - covered)
     assert not missing, (
         f"no reference update on the realistic batch for {missing}: write one with "
         "tests/agents/reference_batches.py and list it in REALISTIC_REFERENCES"
     )
-    assert not covered & AWAITING_REALISTIC_REFERENCE, (
-        "drop these from AWAITING_REALISTIC_REFERENCE: they have one"
-    )
+    assert not covered - set(ALGORITHMS), f"REALISTIC_REFERENCES names unregistered algorithms: {covered}"

@@ -179,7 +179,7 @@ def test_two_processes_train_in_lockstep_and_resume_exactly(tiny_model, tmp_path
 
 # ---- one update with 2 processes equals one update with 1 process on the same global batch -------------
 # Exact by construction where every statistic the update takes is global (the batch-mean baseline, RLOO's
-# advantage std) or per group/sequence (groups never straddle ranks; sequence-mean and sequence-sum average
+# advantage std, ReBN's turn-return mean and std: ranks hold different numbers of turns) or per group/sequence (groups never straddle ranks; sequence-mean and sequence-sum average
 # over episodes, which both ranks hold equally many of). Under token-mean each rank's loss is its own tokens'
 # mean, and PPO whitens each rank's advantages, so those equal the one-process update only approximately
 # (as in DDP): they are not in this list.
@@ -190,6 +190,7 @@ DATA_PARALLEL_CASES = {
     "reinforce-running-mean": ("reinforce", {"baseline": "running-mean", "kl_coef": 0.0, "lr": 1e-4}),
     "rloo": ("rloo", {"lr": 1e-4}),
     "grpo-two-epochs": ("grpo", {"ppo_epochs": 2, "loss_aggregation": "sequence-mean", "lr": 1e-4}),
+    "rebn": ("rebn", {"gamma": 0.9, "lr": 1e-4}),  # turn returns standardised over the global batch's turns
 }
 
 

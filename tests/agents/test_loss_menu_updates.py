@@ -1,17 +1,23 @@
 """The 2026 loss menu (dapo, gspo, cispo, sapo, reinforce_pp, rebn): each whole update against the paper's
 formula written out here, plus a mutation check each.
 
-A hand-built batch of six episodes in groups of two — two rows cut off at the token budget, a group
-whose rewards are equal (zero variance), two multi-turn rows whose env tokens sit between the policy's
-turns (``response_mask`` holes) and carry per-turn rewards — goes through ``Algorithm.update`` on a tiny
-random GPT-2. The same update is computed from scratch below (plain forward without KV cache, own
-advantages, surrogates and aggregation, none of the library's helpers) on a copy of the weights with
-the same Adam: every optimizer step's loss must agree to 1e-6 and its gradient to 1e-5. The mutation
-check runs the nearest neighbour's formula (DAPO with a symmetric clip, GSPO with token ratios, CISPO
-without the stop-gradient, SAPO with one temperature, REINFORCE++ normalised per group, ReBN with
-episode instead of turn returns) on the same batch: it must NOT agree with the algorithm, so the
-comparison can tell the two apart. (Each mutation was also made in the library by hand, and the
-matching test failed.)
+Two batches go through ``Algorithm.update`` on a tiny random GPT-2, and through the same reference per
+algorithm (one function each, below). The hand-built batch: six episodes in groups of two — two rows cut
+off at the token budget, a group whose rewards are equal (zero variance), two multi-turn rows whose env
+tokens sit between the policy's turns (``response_mask`` holes) and carry per-turn rewards. The
+realistic batch of ``tests/agents/reference_batches.py`` with its zero-variance group: nine episodes in
+groups of three, per-turn rewards around env replies, three rows truncated (one inside an env reply)
+and a non-zero missing-EOS penalty in the rewards the trainer passes (``episode_rewards``); DAPO goes
+through ``collect`` as in training, so dynamic sampling masks or replaces the flat group.
+
+The same update is computed from scratch here (plain forward without KV cache, own advantages,
+surrogates and aggregation, none of the library's loss or advantage helpers) at the weights each of
+the library's steps started from: every optimizer step's loss must agree to 1e-6 and its gradient to
+1e-5. The mutation check runs the nearest neighbour's formula (DAPO with a symmetric clip, GSPO with
+token ratios, CISPO without the stop-gradient, SAPO with one temperature or a hard clip, REINFORCE++
+normalised per group, ReBN with episode instead of turn returns or without the normalisation) on the
+same batch: it must NOT agree with the algorithm, so the comparison can tell the two apart. (Each
+mutation was also made in the library by hand, and the matching tests failed.)
 """
 
 from __future__ import annotations
@@ -29,6 +35,12 @@ from agents.training.losses import rollout_importance_weights
 from agents.training.policy import LMPolicy
 from agents.training.rollout import RolloutBatch
 from tests.agents.conftest import build_model, build_tokenizer
+from tests.agents.reference_batches import (
+    forward_with_entropy,
+    make_realistic_setup,
+    seq_sum_mean,
+    token_mean,
+)
 
 P, T, G = 3, 6, 2
 EOS, ENV = "<|endoftext|>", None  # ENV marks a column the env wrote (a hole in the policy's mask)
@@ -85,31 +97,17 @@ def hand_built_batch(tok) -> RolloutBatch:
 
 
 # ---- the independent reference ---------------------------------------------------------------------
-def forward(model, batch):
-    """Logprobs (B, T) of the response tokens and the entropy (B, T) of each step's distribution."""
-    attn = batch.attention_mask
-    positions = (attn.cumsum(-1) - 1).clamp_min(0)
-    logits = model(input_ids=batch.input_ids, attention_mask=attn, position_ids=positions).logits
-    logp_all = torch.log_softmax(logits[:, P - 1 : -1].float(), dim=-1)  # column c predicts token c + 1
-    logp = logp_all.gather(-1, batch.input_ids[:, P:, None]).squeeze(-1)
-    entropy = -(logp_all.exp() * logp_all).sum(-1)
-    return logp, entropy
-
-
-def token_mean(x, mask):
-    return (x * mask).sum() / mask.sum()
-
-
+# One reference per algorithm, written from its paper: a function of the batch's advantages (computed
+# here from its rewards) and the mask of the tokens learned from, returning the loss of one minibatch
+# ``loss_of(logp, old, entropy, idx)``. The hand-built batch above and the realistic one of
+# tests/agents/reference_batches.py (groups of 3, a missing-EOS penalty, a zero-variance group) both
+# go through the same references.
 def sequence_mean(x, mask):
     return ((x * mask).sum(1) / mask.sum(1).clamp(min=1)).mean()
 
 
-def sequence_sum(x, mask):
-    return (x * mask).sum(1).mean()
-
-
-def group_normalised(rewards):
-    r = rewards.view(-1, G)
+def group_normalised(rewards, group_size=G):
+    r = rewards.view(-1, group_size)
     return ((r - r.mean(1, keepdim=True)) / (r.std(1, keepdim=True) + 1e-4)).reshape(-1)
 
 
@@ -123,7 +121,7 @@ def run_reference(model, batch, loss_of: Callable, *, epochs: int, minibatch: in
     the formula without that amplification."""
     B = batch.input_ids.shape[0]
     with torch.no_grad():
-        old, _ = forward(model, batch)
+        old, _ = forward_with_entropy(model, batch)
     params = list(model.parameters())
     optimizer = torch.optim.Adam(params, lr=LR)
     generator = torch.Generator().manual_seed(SEED)
@@ -136,7 +134,7 @@ def run_reference(model, batch, loss_of: Callable, *, epochs: int, minibatch: in
                 with torch.no_grad():
                     for p, w in zip(params, weights[len(steps)], strict=True):
                         p.copy_(w)
-            logp, entropy = forward(model, batch)
+            logp, entropy = forward_with_entropy(model, batch)
             loss = loss_of(logp[idx], old[idx], entropy[idx], idx)
             optimizer.zero_grad()
             loss.backward()
@@ -159,13 +157,14 @@ def make_setup(algo, **overrides):
     batch = hand_built_batch(tok)
     initial = copy.deepcopy(policy.model)  # the reference implementation starts from these weights
     with torch.no_grad():
-        batch.logprobs = forward(policy.model, batch)[0] * batch.response_mask  # the sampler's
+        batch.logprobs = forward_with_entropy(policy.model, batch)[0] * batch.response_mask  # the sampler's
     return algorithm, batch, initial, reference
 
 
 def update_steps(algorithm, batch):
-    """Run the algorithm's update on ``batch``, recording each optimizer step's loss and gradient (and,
-    in ``algorithm.weights_before_step``, the weights that step's forward used)."""
+    """Run the algorithm's update on ``batch`` with the rewards the trainer gives it, recording each
+    optimizer step's loss and gradient (and, in ``algorithm.weights_before_step``, the weights that
+    step's forward used)."""
     steps, pending = [], {"loss": 0.0}
     algorithm.weights_before_step = []
     real_backward, real_step = algorithm.backward, algorithm.step
@@ -199,8 +198,8 @@ def steps_agree(got, want) -> bool:
     return True
 
 
-def check(algorithm, batch, initial, correct: Callable, mutant: Callable, **run) -> dict:
-    """The algorithm agrees with ``correct`` and the nearest neighbour ``mutant`` does not."""
+def check(algorithm, batch, initial, correct: Callable, *mutants: Callable, **run) -> dict:
+    """The algorithm agrees with ``correct``, and each nearest neighbour in ``mutants`` does not."""
     got, stats = update_steps(algorithm, batch)
     run["weights"] = algorithm.weights_before_step
     want = run_reference(copy.deepcopy(initial), batch, correct, **run)
@@ -209,9 +208,10 @@ def check(algorithm, batch, initial, correct: Callable, mutant: Callable, **run)
         for a, b in zip(grads_a, grads_b, strict=True):
             torch.testing.assert_close(a, b, atol=1e-5, rtol=1e-4)
     assert len(got) == len(want)
-    assert not steps_agree(got, run_reference(copy.deepcopy(initial), batch, mutant, **run)), (
-        "the nearest neighbour's formula gives the same update: this batch cannot tell them apart"
-    )
+    for mutant in mutants:
+        assert not steps_agree(got, run_reference(copy.deepcopy(initial), batch, mutant, **run)), (
+            "the nearest neighbour's formula gives the same update: this batch cannot tell them apart"
+        )
     return stats
 
 
@@ -220,35 +220,153 @@ def clipped(logp, old, adv, low, high):
     return torch.maximum(-adv * ratio, -adv * ratio.clamp(1 - low, 1 + high))
 
 
-def mask_of(batch, idx, *, drop_truncated=False):
-    m = batch.response_mask[idx]
-    return m * (~batch.truncated[idx]).float().unsqueeze(1) if drop_truncated else m
+def learned_mask(batch, *, drop_truncated=False, drop_rows=()):
+    """(B, T) the policy's tokens, less the truncated rows or the rows ``drop_rows`` if asked."""
+    keep = torch.ones(batch.batch_size)
+    if drop_truncated:
+        keep = keep * (~batch.truncated).float()
+    keep[list(drop_rows)] = 0.0
+    return batch.response_mask * keep.unsqueeze(1)
+
+
+def top_entropy_only(per_token, entropy, mask, quantile):
+    """Zero the loss of the tokens below the (1 - quantile) entropy quantile of the minibatch's tokens."""
+    threshold = torch.quantile(entropy.detach()[mask.bool()], 1 - quantile)
+    return per_token * (entropy.detach() >= threshold).float()
+
+
+# ---- the references, one per algorithm ----------------------------------------------------------------
+def overlong_ref(batch):
+    """(B,) DAPO's soft overlong punishment: 0 up to T - L used columns, then -1/L per column to -1 at
+    T, over the last L = 20% of the token budget; 'used' counts up to the last policy token."""
+    T = batch.response_mask.shape[1]
+    cache = 0.2 * T
+    out = []
+    for row in batch.response_mask:
+        used = max(c for c in range(T) if row[c]) + 1
+        out.append(min(0.0, (T - cache - used) / cache))
+    return torch.tensor(out)
+
+
+def dapo_ref(adv, mask, *, high=0.28, top_entropy=None):
+    """Clip-higher (eps_low 0.2, eps_high ``high``) on group advantages (B,), token mean over ``mask``."""
+
+    def loss(logp, old, entropy, idx):
+        per_token = clipped(logp, old, adv[idx].unsqueeze(1), 0.2, high)
+        if top_entropy is not None:
+            per_token = top_entropy_only(per_token, entropy, mask[idx], top_entropy)
+        return token_mean(per_token, mask[idx])
+
+    return loss
+
+
+def gspo_ref(adv, mask, *, sequence_ratio=True):
+    """s_i = exp(mean_t log r_it) over the row's policy tokens, clipped to [1 - 3e-4, 1 + 4e-4], mean over
+    sequences; mutated: GRPO's token ratios with GSPO's clip range."""
+
+    def loss(logp, old, _, idx):
+        m, a = mask[idx], adv[idx]
+        if not sequence_ratio:
+            return sequence_mean(clipped(logp, old, a.unsqueeze(1), 3e-4, 4e-4), m)
+        s = torch.exp(((logp - old) * m).sum(1) / m.sum(1))  # (b,) the length-normalised sequence ratio
+        return torch.maximum(-a * s, -a * s.clamp(1 - 3e-4, 1 + 4e-4)).mean()
+
+    return loss
+
+
+def cispo_ref(adv, mask, *, stop_gradient=True):
+    """-sg(min(r, 5)) A log pi on every token (the cap 1 + eps_high, eps_high = 4), token mean."""
+
+    def loss(logp, old, _, idx):
+        weight = torch.exp(logp - old).clamp(max=5.0)
+        weight = weight.detach() if stop_gradient else weight
+        return token_mean(-weight * adv[idx].unsqueeze(1) * logp, mask[idx])
+
+    return loss
+
+
+def sapo_ref(adv, mask, *, tau_neg=1.05, hard_clip=False):
+    """-f(r) A with f(r) = sigmoid(tau (r - 1)) 4 / tau, tau 1 for A > 0 and ``tau_neg`` otherwise, a mean
+    over sequences of token means; mutated: PPO's hard clip at 0.2 in place of the gate."""
+
+    def loss(logp, old, _, idx):
+        a = adv[idx].unsqueeze(1).expand_as(logp)
+        if hard_clip:
+            return sequence_mean(clipped(logp, old, a, 0.2, 0.2), mask[idx])
+        tau = torch.where(a > 0, torch.tensor(1.0), torch.tensor(tau_neg))
+        gate = torch.sigmoid(tau * (torch.exp(logp - old) - 1)) * 4 / tau
+        return sequence_mean(-gate * a, mask[idx])
+
+    return loss
+
+
+def reinforce_pp_advantages(token_rewards, mask, kl, *, beta, gamma=1.0, group_size=None):
+    """-beta k1 in every policy token's reward on top of the env's (``token_rewards``, penalties
+    included), discounted returns-to-go over the policy's tokens only, whitened over the batch's tokens
+    (or, mutated with ``group_size``, each group's rows)."""
+    B, T = mask.shape
+    rewards = token_rewards - beta * kl * mask
+    returns = torch.zeros(B, T)
+    for i in range(B):
+        running = 0.0
+        for t in reversed(range(T)):
+            if mask[i, t]:
+                running = rewards[i, t].item() + gamma * running
+                returns[i, t] = running
+    out = torch.zeros(B, T)
+    size = group_size or B
+    for rows in [list(range(g, g + size)) for g in range(0, B, size)]:
+        vals = returns[rows][mask[rows].bool()]
+        out[rows] = (returns[rows] - vals.mean()) / torch.sqrt(vals.var() + 1e-8) * mask[rows]
+    return out
+
+
+def reinforce_pp_ref(adv, mask):
+    """PPO's symmetric clip (0.2) on per-token advantages (B, T), token mean."""
+    return lambda logp, old, _, idx: token_mean(clipped(logp, old, adv[idx], 0.2, 0.2), mask[idx])
+
+
+def rebn_advantages(token_rewards, mask, *, gamma=1.0, per_turn=True, normalise=True):
+    """Each turn's discounted return G_k = sum_j gamma^(j-k) R_j (R_j: the rewards on turn j's tokens; a
+    turn is a run of policy tokens between env replies), standardised over all turns of the batch.
+    Mutated: every token gets its episode's return (``per_turn=False``), or G unstandardised."""
+    B, T = mask.shape
+    turns = []  # (row, columns, return)
+    for i in range(B):
+        cols = [c for c in range(T) if mask[i, c]]
+        runs = [[cols[0]]]
+        for c in cols[1:]:
+            (runs[-1].append(c) if c == runs[-1][-1] + 1 else runs.append([c]))
+        if not per_turn:
+            runs = [cols]
+        rewards = [token_rewards[i, run].sum().item() for run in runs]
+        for k, run in enumerate(runs):
+            turns.append((i, run, sum(gamma ** (j - k) * rewards[j] for j in range(k, len(runs)))))
+    returns = torch.tensor([g for _, _, g in turns])
+    z = (returns - returns.mean()) / (returns.std() + 1e-8) if normalise else returns
+    adv = torch.zeros(B, T)
+    for (i, run, _), value in zip(turns, z, strict=True):
+        adv[i, run] = value
+    return adv
+
+
+def rebn_ref(adv, mask):
+    """REINFORCE on per-token advantages (B, T): -A log pi summed per episode, mean over episodes."""
+    return lambda logp, old, _, idx: seq_sum_mean(-adv[idx] * logp, mask[idx])
 
 
 # ---- DAPO ---------------------------------------------------------------------------------------------
-def dapo_rewards(batch):
-    """DAPO's soft overlong punishment over the last 20% of the budget (L = 1.2 of T = 6 columns)."""
-    used = torch.tensor([max(c for c in range(T) if batch.response_mask[i, c]) + 1 for i in range(6)]).float()
-    cache = 0.2 * T
-    return batch.rewards + torch.where(used > T - cache, (T - cache - used) / cache, torch.zeros(6))
-
-
 def test_dapo_update_is_the_papers_formula():
     algorithm, batch, initial, _ = make_setup("dapo", ppo_epochs=2, minibatch_size=3)
-    adv = group_normalised(dapo_rewards(batch)).unsqueeze(1)
-
-    def dapo(high):
-        return lambda logp, old, _, idx: token_mean(
-            clipped(logp, old, adv[idx], 0.2, high), mask_of(batch, idx)
-        )
-
-    check(algorithm, batch, initial, dapo(0.28), dapo(0.2), epochs=2, minibatch=3)  # mutant: symmetric clip
+    adv, mask = group_normalised(batch.rewards + overlong_ref(batch)), batch.response_mask
+    run = dict(epochs=2, minibatch=3)
+    check(algorithm, batch, initial, dapo_ref(adv, mask), dapo_ref(adv, mask, high=0.2), **run)  # symmetric
     assert algorithm.reference is None  # beta = 0: no reference model at all
 
 
 def test_dapo_overlong_penalty_falls_linearly_over_the_buffer():
     algorithm, batch, _, _ = make_setup("dapo")
-    torch.testing.assert_close(algorithm.episode_rewards(batch), dapo_rewards(batch))
+    torch.testing.assert_close(algorithm.episode_rewards(batch), batch.rewards + overlong_ref(batch))
     # rows 0 and 4 used all 6 columns (-1), row 3 ended at column 6 too; the 2-4 token ones none
     penalty = algorithm.episode_rewards(batch) - batch.rewards
     assert penalty.tolist() == pytest.approx([-1.0, 0.0, 0.0, -1.0, -1.0, 0.0])
@@ -260,147 +378,194 @@ def test_dapo_with_truncated_masked_and_top_entropy_tokens():
     algorithm, batch, initial, _ = make_setup(
         "dapo", mask_truncated_completions=True, top_entropy_quantile=0.4, overlong_buffer=0.0
     )
-    adv = group_normalised(batch.rewards).unsqueeze(1)
-
-    def loss_of(quantile_mask: bool):
-        def loss(logp, old, entropy, idx):
-            m = mask_of(batch, idx, drop_truncated=True)
-            per_token = clipped(logp, old, adv[idx], 0.2, 0.28)
-            if quantile_mask:
-                threshold = torch.quantile(entropy.detach()[m.bool()], 0.6)  # 13 tokens: not a tie
-                per_token = per_token * (entropy.detach() >= threshold).float()
-            return token_mean(per_token, m)
-
-        return loss
-
-    check(algorithm, batch, initial, loss_of(True), loss_of(False), epochs=1, minibatch=6)
+    adv, mask = group_normalised(batch.rewards), learned_mask(batch, drop_truncated=True)
+    run = dict(epochs=1, minibatch=6)  # 13 tokens: the 0.6 quantile is not a tie
+    check(algorithm, batch, initial, dapo_ref(adv, mask, top_entropy=0.4), dapo_ref(adv, mask), **run)
 
 
 # ---- GSPO ---------------------------------------------------------------------------------------------
 def test_gspo_update_is_the_papers_formula():
     algorithm, batch, initial, _ = make_setup("gspo", ppo_epochs=2, minibatch_size=3)
-    adv = group_normalised(batch.rewards)
-
-    def gspo(logp, old, _, idx):
-        m = mask_of(batch, idx)
-        s = torch.exp(((logp - old) * m).sum(1) / m.sum(1))  # (b,) the length-normalised sequence ratio
-        a = adv[idx]
-        return torch.maximum(-a * s, -a * s.clamp(1 - 3e-4, 1 + 4e-4)).mean()
-
-    def token_ratios(logp, old, _, idx):  # mutant: GRPO's token-level ratio with GSPO's clip range
-        return sequence_mean(clipped(logp, old, adv[idx].unsqueeze(1), 3e-4, 4e-4), mask_of(batch, idx))
-
-    check(algorithm, batch, initial, gspo, token_ratios, epochs=2, minibatch=3)
+    adv, mask = group_normalised(batch.rewards), batch.response_mask
+    run = dict(epochs=2, minibatch=3)
+    check(algorithm, batch, initial, gspo_ref(adv, mask), gspo_ref(adv, mask, sequence_ratio=False), **run)
 
 
 # ---- CISPO --------------------------------------------------------------------------------------------
 def test_cispo_update_is_the_papers_formula():
     algorithm, batch, initial, _ = make_setup("cispo", ppo_epochs=2, minibatch_size=3)
-    adv = group_normalised(batch.rewards).unsqueeze(1)
-
-    def cispo(stop_gradient: bool):
-        def loss(logp, old, _, idx):
-            weight = torch.exp(logp - old).clamp(max=5.0)  # the cap 1 + eps_high, eps_high = 4
-            weight = weight.detach() if stop_gradient else weight
-            return token_mean(-weight * adv[idx] * logp, mask_of(batch, idx))
-
-        return loss
-
-    check(algorithm, batch, initial, cispo(True), cispo(False), epochs=2, minibatch=3)
+    adv, mask = group_normalised(batch.rewards), batch.response_mask
+    run = dict(epochs=2, minibatch=3)
+    check(algorithm, batch, initial, cispo_ref(adv, mask), cispo_ref(adv, mask, stop_gradient=False), **run)
 
 
 # ---- SAPO ---------------------------------------------------------------------------------------------
 def test_sapo_update_is_the_papers_formula():
     algorithm, batch, initial, _ = make_setup("sapo", ppo_epochs=2, minibatch_size=3)
-    adv = group_normalised(batch.rewards).unsqueeze(1)
-
-    def sapo(tau_neg):
-        def loss(logp, old, _, idx):
-            a = adv[idx].expand(-1, T)
-            tau = torch.where(a > 0, torch.tensor(1.0), torch.tensor(tau_neg))
-            gate = torch.sigmoid(tau * (torch.exp(logp - old) - 1)) * 4 / tau
-            return sequence_mean(-gate * a, mask_of(batch, idx))
-
-        return loss
-
-    check(algorithm, batch, initial, sapo(1.05), sapo(1.0), epochs=2, minibatch=3)  # mutant: one temperature
+    adv, mask = group_normalised(batch.rewards), batch.response_mask
+    run = dict(epochs=2, minibatch=3)
+    check(algorithm, batch, initial, sapo_ref(adv, mask), sapo_ref(adv, mask, tau_neg=1.0), **run)  # one tau
 
 
 # ---- REINFORCE++ --------------------------------------------------------------------------------------
-def reinforce_pp_advantages(batch, ref_logp, *, per_group: bool):
-    """k1 KL in every token's reward, the env's rewards on their columns, returns-to-go over the
-    policy's tokens (gamma = 1), whitened over the batch's tokens (or, mutated, each group's)."""
-    m = batch.response_mask
-    rewards = batch.token_rewards - BETA * (batch.logprobs - ref_logp) * m
-    returns = torch.zeros(6, T)
-    for i in range(6):
-        running = 0.0
-        for t in reversed(range(T)):
-            if m[i, t]:
-                running += rewards[i, t].item()
-                returns[i, t] = running
-    out = torch.zeros(6, T)
-    blocks = [list(range(g * G, g * G + G)) for g in range(3)] if per_group else [list(range(6))]
-    for rows in blocks:
-        vals = returns[rows][m[rows].bool()]
-        out[rows] = (returns[rows] - vals.mean()) / torch.sqrt(vals.var() + 1e-8) * m[rows]
-    return out
-
-
 def test_reinforce_pp_update_is_the_papers_formula():
     algorithm, batch, initial, reference = make_setup(
         "reinforce_pp", ppo_epochs=2, minibatch_size=3, kl_coef=BETA
     )
+    mask = batch.response_mask
     with torch.no_grad():
-        ref_logp = forward(reference.model, batch)[0]
+        ref_logp = forward_with_entropy(reference.model, batch)[0]
+    kl = batch.logprobs - ref_logp  # k1 of the sampler
 
-    def reinforce_pp(per_group):
-        adv = reinforce_pp_advantages(batch, ref_logp, per_group=per_group)
-        return lambda logp, old, _, idx: token_mean(
-            clipped(logp, old, adv[idx], 0.2, 0.2), mask_of(batch, idx)
-        )
+    def reinforce_pp(group_size):
+        adv = reinforce_pp_advantages(batch.token_rewards, mask, kl, beta=BETA, group_size=group_size)
+        return reinforce_pp_ref(adv, mask)
 
-    stats = check(algorithm, batch, initial, reinforce_pp(False), reinforce_pp(True), epochs=2, minibatch=3)
-    assert stats["kl"] == pytest.approx(
-        ((batch.logprobs - ref_logp) * batch.response_mask).sum(1).mean().item(), abs=1e-6
-    )
+    stats = check(algorithm, batch, initial, reinforce_pp(None), reinforce_pp(G), epochs=2, minibatch=3)
+    assert stats["kl"] == pytest.approx((kl * mask).sum(1).mean().item(), abs=1e-6)
 
 
 # ---- ReBN ---------------------------------------------------------------------------------------------
-def rebn_advantages(batch, *, per_turn: bool):
-    """Each turn's return (gamma = 1: the rewards from that turn on), standardised over all turns of
-    the batch; mutated: every token gets its episode's return, standardised over episodes."""
-    m = batch.response_mask
-    turns = []  # (row, columns, return)
-    for i in range(6):
-        cols = [c for c in range(T) if m[i, c]]
-        runs = [[cols[0]]]
-        for c in cols[1:]:
-            (runs[-1].append(c) if c == runs[-1][-1] + 1 else runs.append([c]))
-        if not per_turn:
-            runs = [cols]
-        rewards = [batch.token_rewards[i, run].sum().item() for run in runs]
-        for k, run in enumerate(runs):
-            turns.append((i, run, sum(rewards[k:])))
-    returns = torch.tensor([g for _, _, g in turns])
-    z = (returns - returns.mean()) / (returns.std() + 1e-8)
-    adv = torch.zeros(6, T)
-    for (i, run, _), value in zip(turns, z, strict=True):
-        adv[i, run] = value
-    return adv
-
-
 def test_rebn_update_is_the_papers_formula():
-    algorithm, batch, initial, _ = make_setup(
-        "rebn", minibatch_size=3
-    )  # minibatches accumulate into one step
+    algorithm, batch, initial, _ = make_setup("rebn", minibatch_size=3)  # minibatches accumulate: one step
+    mask = batch.response_mask
 
     def rebn(per_turn):
-        adv = rebn_advantages(batch, per_turn=per_turn)
-        # one on-policy step: the two minibatches' weighted shares add up to the full batch's loss
-        return lambda logp, old, _, idx: sequence_sum(-adv[idx] * logp, batch.response_mask[idx])
+        return rebn_ref(rebn_advantages(batch.token_rewards, mask, per_turn=per_turn), mask)
 
     check(algorithm, batch, initial, rebn(True), rebn(False), epochs=1, minibatch=6)
+
+
+# ==== the realistic batch: groups of 3, a missing-EOS penalty, a zero-variance group ===================
+def realistic(algo, **overrides):
+    """The algorithm at its own defaults (kl_coef None: the algorithm's) on the realistic batch with
+    its zero-variance group, the weights it starts from, and the case."""
+    s = make_realistic_setup(algo, flat_group=True, **{"kl_coef": None, **overrides})
+    assert (s.config.lr, s.config.seed) == (LR, SEED)  # run_reference's Adam and minibatch order
+    return s, s.case.batch
+
+
+REALISTIC_RUN = dict(epochs=2, minibatch=3)  # ppo_epochs=2, minibatch_size=3: six off-policy steps
+
+
+def realistic_group_advantages(s):
+    """Group-normalised advantages (B,) of the penalised episode rewards (written from the spec)."""
+    return group_normalised(s.case.rewards, s.case.group_size)
+
+
+DAPO_CASES = {
+    "defaults": dict(),  # dynamic sampling with no extra rollout: the flat group stays, masked out
+    "refilled": dict(max_extra_rollouts=1),  # ... one extra rollout replaces it
+    "truncated-masked-top-entropy": dict(
+        dynamic_sampling=False, mask_truncated_completions=True, top_entropy_quantile=0.5
+    ),
+}
+
+
+@pytest.mark.parametrize("case", list(DAPO_CASES))
+def test_dapo_on_the_realistic_batch(case):
+    """Through ``collect`` as the trainer calls it: the zero-variance group is never learned from (not
+    even in the token mean's normaliser), or is replaced by a fresh prompt's group; the overlong and
+    missing-EOS penalties are in the rewards."""
+    overrides = DAPO_CASES[case]
+    s, batch = realistic("dapo", ppo_epochs=2, minibatch_size=3, **{"max_extra_rollouts": 0, **overrides})
+    fresh = copy.deepcopy(batch)
+    fresh.prompts = [f"fresh {p}" for p in batch.prompts]
+    trained = s.algorithm.collect(lambda attempt: [batch, fresh][attempt])
+    rewards = s.case.rewards + overlong_ref(batch)  # (9,) the flat group (rows 6-8) stays flat
+    assert rewards[6:].tolist() == [0.5] * 3 and rewards[:6].view(2, 3).std(1).min() > 0.1
+    if case == "refilled":  # groups 0 and 1, then the fresh batch's group 0
+        rows = [0, 1, 2, 3, 4, 5, 0, 1, 2]
+        assert trained.prompts[6:] == [f"fresh {p}" for p in batch.prompts[:3]]
+        adv, mask = group_normalised(rewards[rows], 3), learned_mask(trained)
+    elif case == "defaults":
+        assert trained.prompts == batch.prompts and s.algorithm.unfilled_groups == 1
+        adv, mask = group_normalised(rewards, 3), learned_mask(trained, drop_rows=[6, 7, 8])
+    else:
+        adv, mask = group_normalised(rewards, 3), learned_mask(trained, drop_truncated=True)
+    top = overrides.get("top_entropy_quantile")
+    check(
+        s.algorithm,
+        trained,
+        s.model,
+        dapo_ref(adv, mask, top_entropy=top),
+        dapo_ref(adv, mask, high=0.2, top_entropy=top),  # the symmetric clip
+        **REALISTIC_RUN,
+    )
+
+
+def test_gspo_on_the_realistic_batch():
+    s, batch = realistic("gspo", ppo_epochs=2, minibatch_size=3)
+    adv, mask = realistic_group_advantages(s), batch.response_mask
+    correct, token_ratios = gspo_ref(adv, mask), gspo_ref(adv, mask, sequence_ratio=False)
+    check(s.algorithm, batch, s.model, correct, token_ratios, **REALISTIC_RUN)
+
+
+def test_cispo_on_the_realistic_batch():
+    s, batch = realistic("cispo", ppo_epochs=2, minibatch_size=3)
+    adv, mask = realistic_group_advantages(s), batch.response_mask
+    correct, no_stop_gradient = cispo_ref(adv, mask), cispo_ref(adv, mask, stop_gradient=False)
+    check(s.algorithm, batch, s.model, correct, no_stop_gradient, **REALISTIC_RUN)
+
+
+def test_sapo_on_the_realistic_batch():
+    s, batch = realistic("sapo", ppo_epochs=2, minibatch_size=3)
+    adv, mask = realistic_group_advantages(s), batch.response_mask
+    check(
+        s.algorithm, batch, s.model, sapo_ref(adv, mask), sapo_ref(adv, mask, hard_clip=True), **REALISTIC_RUN
+    )
+
+
+@pytest.mark.parametrize("gamma", [1.0, 0.9])
+def test_reinforce_pp_on_the_realistic_batch(gamma):
+    """Per-turn rewards where they were earned, the missing-EOS penalty on the last policy token, the
+    sampler's k1 on every policy token, returns over the policy's tokens only, batch-whitened."""
+    s, batch = realistic("reinforce_pp", ppo_epochs=2, minibatch_size=3, kl_coef=BETA, gamma=gamma)
+    mask, kl = batch.response_mask, batch.logprobs - s.ref_logprobs
+    rewards = s.case.penalised_turn_rewards
+
+    def reinforce_pp(group_size):
+        adv = reinforce_pp_advantages(rewards, mask, kl, beta=BETA, gamma=gamma, group_size=group_size)
+        return reinforce_pp_ref(adv, mask)
+
+    check(s.algorithm, batch, s.model, reinforce_pp(None), reinforce_pp(s.case.group_size), **REALISTIC_RUN)
+
+
+REBN_CASES = {
+    "defaults": dict(minibatch_size=3),  # gamma 1, no KL
+    "discounted-with-kl": dict(gamma=0.9, kl_coef=BETA, minibatch_size=3),
+}
+
+
+@pytest.mark.parametrize("case", list(REBN_CASES))
+def test_rebn_on_the_realistic_batch(case):
+    """Per-turn discounted returns over the policy's turns (an env reply ends a turn), the missing-EOS
+    penalty and the episode's summed KL in its last turn's reward, standardised over all turns; one
+    step for the batch although it runs as minibatches. Mutations: episode returns, no standardisation."""
+    overrides = REBN_CASES[case]
+    gamma, beta = overrides.get("gamma", 1.0), overrides.get("kl_coef", 0.0)
+    s, batch = realistic("rebn", **overrides)
+    mask = batch.response_mask
+    rewards = s.case.penalised_turn_rewards
+    episode_kl = ((batch.logprobs - s.ref_logprobs) * mask).sum(1)
+    for i, columns in enumerate(s.case.policy_columns):
+        rewards[i, columns[-1]] -= beta * episode_kl[i]
+    correct, episode_returns, unnormalised = (
+        rebn_ref(rebn_advantages(rewards, mask, gamma=gamma, **mutant), mask)
+        for mutant in (dict(), dict(per_turn=False), dict(normalise=False))
+    )
+    check(s.algorithm, batch, s.model, correct, episode_returns, unnormalised, epochs=1, minibatch=9)
+
+
+# every test module's REALISTIC_REFERENCES: algorithm name -> the test that checks it on the realistic batch
+REALISTIC_REFERENCES = {
+    "dapo": test_dapo_on_the_realistic_batch,
+    "gspo": test_gspo_on_the_realistic_batch,
+    "cispo": test_cispo_on_the_realistic_batch,
+    "sapo": test_sapo_on_the_realistic_batch,
+    "reinforce_pp": test_reinforce_pp_on_the_realistic_batch,
+    "rebn": test_rebn_on_the_realistic_batch,
+}
 
 
 # ---- dynamic sampling ---------------------------------------------------------------------------------
@@ -522,7 +687,7 @@ def test_the_correction_weights_each_token_loss_by_train_over_sample(algo, mode)
         def of(logp, old, _, idx):
             a, wt, mk = adv[idx], weights[idx], m[idx]
             if algo == "reinforce":
-                return sequence_sum(-a * wt * logp, mk)
+                return seq_sum_mean(-a * wt * logp, mk)
             if algo == "grpo":
                 return token_mean(clipped(logp, old, a, 0.2, 0.2) * wt, mk)
             return token_mean(-torch.exp(logp - old).clamp(max=5.0).detach() * a * logp * wt, mk)
@@ -633,7 +798,7 @@ def test_ppo_weights_its_whitened_advantages_by_the_correction():
         )
         algorithm = algorithm_class("ppo")(policy, config, None)
         with torch.no_grad():
-            batch.logprobs = (forward(policy.model, batch)[0] - d) * batch.response_mask
+            batch.logprobs = (forward_with_entropy(policy.model, batch)[0] - d) * batch.response_mask
         batch.low_precision = True
         targets[mode] = algorithm.targets(batch, batch.rewards)
     w = torch.exp(d)
