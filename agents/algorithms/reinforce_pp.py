@@ -7,7 +7,8 @@ normalised over the whole batch instead of per prompt group:
     A_t   = (G_t - mean(G)) / std(G)                          over every valid token of the batch
     loss  = token-mean( max(-A_t r_t, -A_t clip(r_t, 1 - eps, 1 + eps_high)) )
 
-With DDP the statistics are over each process's share of the batch. Per-turn rewards of multi-turn
+Under data parallel the mean and std are the global batch's (every rank's valid tokens, weighted by
+count: ranks hold different numbers of them), as in one process. Per-turn rewards of multi-turn
 episodes land on their turn's last token, so G_t counts only the rewards still to come.
 """
 
@@ -36,4 +37,6 @@ class ReinforcePP(GRPO):
             token_rewards = token_rewards - self.kl_controller.value * torch.where(
                 mask.bool(), kl, torch.zeros_like(kl)
             )
-        return whiten(discounted_returns(token_rewards, mask, gamma=self.config.gamma), mask)
+        return whiten(
+            discounted_returns(token_rewards, mask, gamma=self.config.gamma), mask, ranks=self.ranks
+        )

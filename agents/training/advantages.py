@@ -11,6 +11,7 @@ import torch
 from torch import Tensor
 
 from agents.training.choices import RewardScaling
+from agents.training.distributed import Ranks
 
 
 def gae_advantages(
@@ -62,18 +63,31 @@ def gae_advantages(
     return advantages, returns
 
 
-def whiten(x: Tensor, mask: Tensor | None = None, *, shift_mean: bool = True, eps: float = 1e-8) -> Tensor:
+def whiten(
+    x: Tensor,
+    mask: Tensor | None = None,
+    *,
+    shift_mean: bool = True,
+    eps: float = 1e-8,
+    ranks: Ranks | None = None,
+) -> Tensor:
     """Normalize x to unit variance (and zero mean if ``shift_mean``) over the entries where mask is 1.
 
     Uses the unbiased variance; masked entries come back as 0. ``shift_mean=False`` keeps the mean,
-    which PPO uses for rewards so that their sign survives.
+    which PPO uses for rewards so that their sign survives. With ``ranks`` of a data-parallel run (x
+    is this rank's share of the batch) the mean and variance are those of every rank's entries
+    together, weighted by count, so the result is what one process gets on the global batch.
     """
     if mask is None:
         mask = torch.ones_like(x)
     m = mask.to(x.dtype)
-    n = m.sum()
-    mean = (x * m).sum() / n.clamp_min(1)
-    var = (((x - mean) * m) ** 2).sum() / (n - 1).clamp_min(1)
+    if ranks is not None and ranks.distributed:
+        mean, std = ranks.mean_and_std(x[m.bool()])
+        var = std * std
+    else:
+        n = m.sum()
+        mean = (x * m).sum() / n.clamp_min(1)
+        var = (((x - mean) * m) ** 2).sum() / (n - 1).clamp_min(1)
     out = (x - mean) * torch.rsqrt(var + eps)
     if not shift_mean:
         out = out + mean

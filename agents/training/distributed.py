@@ -86,6 +86,7 @@ class Ranks:
         t = torch.stack([v.new_tensor(float(v.numel())), v.sum(), (v * v).sum()])  # n, sum, sum of squares
         torch.distributed.all_reduce(t, op=torch.distributed.ReduceOp.SUM)
         n, total, squares = t.tolist()
+        n = max(n, 1.0)  # no value on any rank (all masked): mean 0 and std 0, not a ZeroDivisionError
         variance = max(squares - total * total / n, 0.0) / max(n - 1, 1.0)
         return values.new_tensor(total / n), values.new_tensor(variance**0.5)
 

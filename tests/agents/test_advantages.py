@@ -2,6 +2,7 @@ import pytest
 import torch
 
 from agents.training.advantages import gae_advantages, group_advantages, leave_one_out_advantages, whiten
+from agents.training.distributed import Ranks
 
 
 def naive_gae(rewards, values, length, gamma, lam, bootstrap=0.0):
@@ -67,6 +68,24 @@ def test_whiten_over_mask():
     assert abs(kept.mean().item() - 2.5) < 1e-5  # (1+2+3+4)/4
 
 
+@pytest.mark.parametrize("shift_mean", [True, False])
+def test_whiten_data_parallel_path_equals_the_one_process_path(monkeypatch, shift_mean):
+    """Through ``ranks`` the statistics come from Ranks.mean_and_std's all-reduced count, sum and sum of
+    squares; with the all-reduce of a single rank (the identity) that must be the one-process whitening,
+    and a batch without one valid token on any rank (every completion masked) gives zeros, not an error."""
+    monkeypatch.setattr(torch.distributed, "all_reduce", lambda tensor, op=None: None)
+    ranks = Ranks(rank=0, world_size=2)
+    x = torch.tensor([[1.0, 2.0, 3.0], [4.0, 100.0, -50.0]])
+    mask = torch.tensor([[1, 1, 1], [1, 0, 0]])
+    want = whiten(x, mask, shift_mean=shift_mean)
+    torch.testing.assert_close(
+        whiten(x, mask, shift_mean=shift_mean, ranks=ranks), want, rtol=1e-6, atol=1e-6
+    )
+    none = torch.zeros_like(mask)
+    assert whiten(x, none, shift_mean=shift_mean, ranks=ranks).abs().sum() == 0
+    assert whiten(x, none, shift_mean=shift_mean).abs().sum() == 0
+
+
 def test_group_advantages_hand_computed():
     r = torch.tensor([1.0, 2.0, 3.0, 5.0, 5.0, 5.0])
     torch.testing.assert_close(group_advantages(r, 3, eps=0.0)[:3], torch.tensor([-1.0, 0.0, 1.0]))
@@ -79,9 +98,7 @@ def test_group_advantages_hand_computed():
 def test_leave_one_out_hand_computed():
     r = torch.tensor([1.0, 2.0, 3.0, 0.0, 4.0, 8.0])
     # baseline for r_i is the mean of the other two: (2+3)/2, (1+3)/2, (1+2)/2 ...
-    torch.testing.assert_close(
-        leave_one_out_advantages(r, 3), torch.tensor([-1.5, 0.0, 1.5, -6.0, 0.0, 6.0])
-    )
+    torch.testing.assert_close(leave_one_out_advantages(r, 3), torch.tensor([-1.5, 0.0, 1.5, -6.0, 0.0, 6.0]))
 
 
 def test_group_size_errors_name_the_problem():
