@@ -547,9 +547,13 @@ def run(argv: Sequence[str]) -> None:
     if command == "train":
         cmd_train(_train_args(rest))
     elif command == "bench":
+        from agents.benchmarking.bench_config import parse_args
+
+        bench = parse_args(list(rest))
+        bench.validate()  # the grid and every cell's config are checked before torch and the trainer load
         from agents.benchmarking.bench import main as bench_main
 
-        bench_main(rest)
+        bench_main(bench, rest)
     elif command == "rm":
         cmd_rm_train(rest[1:])
     else:

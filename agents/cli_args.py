@@ -1,6 +1,6 @@
 """The flags of ``rlenv eval``, ``sample`` and ``serve`` as frozen dataclasses (tyro reads them).
 
-``rlenv train`` parses :class:`agents.training.config.TrainConfig`, ``rlenv bench`` :class:`agents.benchmarking.bench.BenchConfig`
+``rlenv train`` parses :class:`agents.training.config.TrainConfig`, ``rlenv bench`` :class:`agents.benchmarking.bench_config.BenchConfig`
 and ``rlenv envs`` its one flag in :mod:`agents.cli`. Like the config it imports (and the algorithms'
 specs with it), this module imports no torch: the flags parse and fail before a model is near.
 """

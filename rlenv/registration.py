@@ -62,9 +62,13 @@ class TaskEntryPoint:
     vector: bool = False
     env_id: str = ""
 
-    def __call__(self, num_envs: int = 1, **kwargs: Any) -> Any:
+    def load_builder(self) -> Callable[..., dict[str, Any]]:
+        """The task's builder function (its module imported when first asked for)."""
         module, name = self.builder.split(":")
-        builder = getattr(importlib.import_module(module), name)
+        return getattr(importlib.import_module(module), name)
+
+    def __call__(self, num_envs: int = 1, **kwargs: Any) -> Any:
+        builder = self.load_builder()
         # the vector env takes the single env's keywords (render_mode included) and its autoreset mode
         env_options = (["autoreset_mode"] if self.vector else []) + _named_parameters(TextGenEnv.__init__)
         self._check_kwargs(kwargs, _named_parameters(builder), env_options)
@@ -135,6 +139,16 @@ def check_env_id(env_id: str) -> str:
     raise UnknownEnvError(
         f"unknown env id {env_id!r}{hint} (`rlenv envs` lists them: {', '.join(sorted(ours))})"
     )
+
+
+def has_splits(env_id: str) -> bool:
+    """True when the registered task takes ``split=`` (a train and a disjoint held-out prompt split; every
+    named LM task does), read from its builder's signature without building an env."""
+    check_env_id(env_id)
+    entry = gym.spec(env_id).entry_point
+    if not isinstance(entry, TaskEntryPoint):
+        return False
+    return "split" in inspect.signature(entry.load_builder()).parameters
 
 
 def identity_builder(**kwargs: Any) -> dict[str, Any]:

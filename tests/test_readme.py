@@ -283,7 +283,7 @@ def parse_only(monkeypatch):
         parsed.append(tyro.cli(RMTrainConfig, args=list(argv), prog="rlenv rm train"))
 
     monkeypatch.setattr(agents.cli, "cmd_rm_train", rm_train)
-    monkeypatch.setattr(agents.benchmarking.bench, "main", lambda argv: parsed.append(agents.benchmarking.bench.parse_args(list(argv))))
+    monkeypatch.setattr(agents.benchmarking.bench, "main", lambda bench, argv: parsed.append(bench))
     return parsed
 
 

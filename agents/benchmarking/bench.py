@@ -2,6 +2,9 @@
 
     rlenv bench benchmarks/suite.toml [--jobs 2] [--backend local|ray] [--resume] [flags override the file]
 
+The grid's settings, its cells and their parsing are :mod:`agents.benchmarking.bench_config` (no torch,
+so the command's help and input errors answer quickly); this module runs the cells.
+
 Each cell is ``train(TrainConfig(...))`` — the code path of ``rlenv train`` — with the trainer's
 held-out evaluation (:mod:`agents.training.evaluation`) every ``steps // eval_points`` updates, plus one
 evaluation of the untrained model before the first update. A cell's result is appended to
@@ -22,164 +25,21 @@ import shutil
 import sys
 import time
 from collections.abc import Callable, Iterable
-from dataclasses import asdict, dataclass, field, fields, replace
 from pathlib import Path, PurePath
-from typing import Any, Literal
+from typing import Any
 
 import torch
 
+from agents.benchmarking.bench_config import CELLS_DIR, BenchConfig, cells, train_config
 from agents.benchmarking.bench_report import write_report
-from agents.config_files import read_config_file
-from agents.training.config import ALGOS, ConfigError, TrainConfig
-from agents.training.evaluation import has_splits
+from agents.errors import ConfigError
+from agents.training.config import TrainConfig
 from agents.training.trainer import Trainer
 
 logger = logging.getLogger(__name__)
 
 RESULTS_FILE = "results.jsonl"
 CONFIG_FILE = "bench_config.json"
-CELLS_DIR = "cells"
-"""each cell trains into <out>/cells/<cell name>"""
-SUITE: tuple[str, ...] = (
-    "rlenv/PositiveReview-v0",
-    "rlenv/Brief-v0",
-    "rlenv/Keyword-v0",
-    "rlenv/ContinueReview-v0",
-)
-
-# settings that only say how/where the grid runs; everything else shapes a cell's numbers
-RUN_ONLY_FIELDS = frozenset({"jobs", "backend", "ray_address", "resume", "out", "device", "kl_budget"})
-
-
-@dataclass(frozen=True)
-class BenchConfig:
-    """A grid of short training runs scored on held-out prompts (rlenv bench)."""
-
-    algos: tuple[str, ...] = ALGOS
-    envs: tuple[str, ...] = SUITE
-    """task ids; each needs a train/held-out split (every named LM task has one)"""
-    seeds: tuple[int, ...] = (0, 1, 2)
-    steps: int = 100
-    """updates per cell (a step budget, not a time budget, so a cell is reproducible)"""
-    eval_points: int = 4
-    """held-out evaluations per cell, evenly spaced (plus one of the untrained model)"""
-    eval_episodes: int = 64
-    eval_greedy: bool = False
-    model: str | None = None
-    batch_size: int = 32
-    group_size: int = 4
-    lr: float | None = None
-    """default: TrainConfig's"""
-    kl_coef: float | None = None
-    max_new_tokens: int | None = None
-    env_args: tuple[str, ...] = ()
-    """extra env kwargs (key=value) for every task"""
-    reward_funcs: tuple[str, ...] = ()
-    """your reward function(s) by import path (MODULE:FN or file.py:FN) in place of every task's reward,
-    for training and the held-out scores; needs reward_ceiling"""
-    reward_weights: tuple[float, ...] = ()
-    """one weight per reward_funcs entry; default 1.0 each"""
-    reward_ceiling: float | None = None
-    """with reward_funcs: the best score they can give, the top of the normalised scale (0 = untrained)"""
-    task_args: dict[str, tuple[str, ...]] = field(default_factory=dict)
-    """per-task env kwargs, e.g. {"rlenv/Arithmetic-v0": ["partial_width=10"]} (a TOML table)"""
-    kl_budget: float = 5.0
-    """nats: 'reward at matched KL' is each run's held-out score at its last evaluation within this KL"""
-    jobs: int = 1
-    """cells at once; each gets cores // jobs torch threads"""
-    backend: Literal["local", "ray"] = "local"
-    ray_address: str | None = None
-    """address of a running Ray cluster; default: start a local one"""
-    resume: bool = False
-    """skip the cells already in <out>/results.jsonl"""
-    device: Literal["cpu", "cuda", "auto"] = "cpu"
-    out: str = "runs/bench"
-
-    def validate(self) -> None:
-        if not self.algos or not self.envs or not self.seeds:
-            raise ConfigError("the grid is empty: give at least one --algos, --envs and --seeds")
-        if self.steps < 1 or self.eval_points < 1 or self.eval_points > self.steps:
-            raise ConfigError(
-                f"need steps >= eval_points >= 1, got steps={self.steps}, eval_points={self.eval_points}"
-            )
-        if self.jobs < 1:
-            raise ConfigError(f"--jobs must be >= 1, got {self.jobs}")
-        if self.reward_funcs and self.reward_ceiling is None:
-            raise ConfigError(
-                "reward_funcs need reward_ceiling: the best score they can give, which a normalised "
-                "score of 1 means (e.g. reward_ceiling = 1.0 for a reward in [0, 1])"
-            )
-        unknown = sorted(set(self.task_args) - set(self.envs))
-        if unknown:
-            raise ConfigError(
-                f"task_args names tasks not in the grid: {unknown}; add them to envs or drop them"
-            )
-        for env in self.envs:
-            if not has_splits(env):
-                raise ConfigError(
-                    f"{env} has no held-out prompt split, so it cannot be benchmarked; "
-                    f"use named tasks such as {', '.join(SUITE)}"
-                )
-
-    @property
-    def eval_every(self) -> int:
-        return max(1, self.steps // self.eval_points)
-
-    def shaping(self) -> dict[str, Any]:
-        """The settings that determine the cells' numbers (compared on ``--resume``)."""
-        return {k: v for k, v in _jsonable(asdict(self)).items() if k not in RUN_ONLY_FIELDS}
-
-
-def _jsonable(value: Any) -> Any:
-    return json.loads(json.dumps(value, default=str))
-
-
-@dataclass(frozen=True)
-class Cell:
-    algo: str
-    env: str
-    seed: int
-
-    @property
-    def key(self) -> str:
-        return f"{self.algo}|{self.env}|{self.seed}"
-
-    @property
-    def name(self) -> str:
-        return f"{self.algo}-{self.env.split('/')[-1]}-seed{self.seed}"
-
-
-def cells(bench: BenchConfig) -> list[Cell]:
-    return [Cell(a, e, s) for e in bench.envs for a in bench.algos for s in bench.seeds]
-
-
-def train_config(bench: BenchConfig, cell: Cell) -> TrainConfig:
-    """The ordinary TrainConfig of one cell (validated, so a bad grid fails before any run starts)."""
-    overrides: dict[str, Any] = {
-        k: v for k, v in (("lr", bench.lr), ("kl_coef", bench.kl_coef)) if v is not None
-    }
-    env_args = tuple(bench.env_args) + tuple(bench.task_args.get(cell.env, ()))
-    return TrainConfig(
-        algo=cell.algo,
-        env=cell.env,
-        seed=cell.seed,
-        model=bench.model,
-        steps=bench.steps,
-        batch_size=bench.batch_size,
-        group_size=bench.group_size,
-        max_new_tokens=bench.max_new_tokens,
-        env_args=env_args,
-        reward_funcs=bench.reward_funcs,
-        reward_weights=bench.reward_weights,
-        device=bench.device,
-        checkpoint_every=0,
-        keep_checkpoints=1,
-        eval_every=bench.eval_every,
-        eval_episodes=bench.eval_episodes,
-        eval_greedy=bench.eval_greedy,
-        out=str(Path(bench.out) / CELLS_DIR / cell.name),
-        **overrides,
-    )
 
 
 def run_cell(config: TrainConfig, threads: int | None = None) -> dict[str, Any]:
@@ -378,34 +238,9 @@ def run_bench(
 
 
 # ---- command line -----------------------------------------------------------------------------------
-def load_grid_file(path: str | Path) -> dict[str, Any]:
-    """Defaults from a TOML, YAML or JSON grid file (:mod:`agents.config_files`); lists become tuples."""
-    return read_config_file(path, (f.name for f in fields(BenchConfig)), "bench grid file")
-
-
-DESCRIPTION = """A grid of short training runs (algos x tasks x seeds) scored on held-out prompts; IQM and
-stratified-bootstrap intervals in OUT/summary.md and summary.json.
-
-  rlenv bench [GRID.toml|.yaml|.json] [flags]
-
-GRID (positional, optional, first): a file of the settings below (field names as the flags', e.g.
-algos = ["ppo", "grpo"]); flags given after it override the file. benchmarks/suite.toml is the published grid."""
-
-
-def parse_args(argv: list[str]) -> BenchConfig:
-    """``rlenv bench [GRID.toml] [flags]``: the file gives defaults, flags override them."""
-    import tyro
-
-    default = BenchConfig()
-    if argv and not argv[0].startswith("-"):
-        default = replace(default, **load_grid_file(argv.pop(0)))
-    return tyro.cli(
-        BenchConfig, args=argv, default=default, prog="rlenv bench [GRID.toml]", description=DESCRIPTION
-    )
-
-
-def main(argv: list[str]) -> None:
-    bench = parse_args(list(argv))
+def main(bench: BenchConfig, argv: list[str]) -> None:
+    """``rlenv bench``: run ``bench``, parsed from ``argv`` and validated by the command line before torch
+    was imported (:func:`agents.benchmarking.bench_config.parse_args`); Ctrl-C prints how to resume."""
     try:
         _main(bench)
     except KeyboardInterrupt:

@@ -17,7 +17,6 @@ Both distributions are the models' own softmax at the protocol's temperature, wi
 
 from __future__ import annotations
 
-import inspect
 import math
 from collections.abc import Sequence
 from dataclasses import dataclass, replace
@@ -27,11 +26,11 @@ import gymnasium as gym
 import torch
 from torch import Tensor
 
-import rlenv
 from agents.training.config import EVAL_SEED, ConfigError, TrainConfig
 from agents.training.policy import LMPolicy, SamplingConfig, position_ids_from_mask
 from agents.training.rollout import RolloutBatch, collect_rollouts
 from agents.training.transcripts import episode_transcript
+from rlenv.registration import has_splits
 
 
 @dataclass(frozen=True)
@@ -52,7 +51,9 @@ class EvalProtocol:
 
     def __post_init__(self) -> None:
         if self.episodes < 1 or self.batch_size < 1:
-            raise ConfigError(f"evaluation needs episodes >= 1 and batch_size >= 1, got {self.episodes}, {self.batch_size}")
+            raise ConfigError(
+                f"evaluation needs episodes >= 1 and batch_size >= 1, got {self.episodes}, {self.batch_size}"
+            )
         if not self.temperature > 0:
             raise ConfigError(f"evaluation temperature must be > 0, got {self.temperature}")
 
@@ -61,21 +62,13 @@ class EvalProtocol:
         return math.ceil(self.episodes / self.batch_size)
 
 
-def has_splits(env_id: str) -> bool:
-    """True when the registered task takes ``split=`` (every named LM task does)."""
-    rlenv.check_env_id(env_id)
-    entry = gym.spec(env_id).entry_point
-    builder = getattr(entry, "builder", None)
-    if not isinstance(builder, str):
-        return False
-    module, name = builder.split(":")
-    import importlib
-
-    return "split" in inspect.signature(getattr(importlib.import_module(module), name)).parameters
-
-
-def make_eval_envs(env_id: str, tokenizer_path: str, protocol: EvalProtocol, env_kwargs: dict[str, Any] | None = None,
-                   max_new_tokens: int | None = None) -> Any:
+def make_eval_envs(
+    env_id: str,
+    tokenizer_path: str,
+    protocol: EvalProtocol,
+    env_kwargs: dict[str, Any] | None = None,
+    max_new_tokens: int | None = None,
+) -> Any:
     """The evaluation vector env: ``protocol.batch_size`` sub-envs on the protocol's split."""
     kwargs = dict(env_kwargs or {})
     if protocol.split is not None:
@@ -87,13 +80,20 @@ def make_eval_envs(env_id: str, tokenizer_path: str, protocol: EvalProtocol, env
         kwargs["split"] = protocol.split
     if max_new_tokens is not None:
         kwargs["max_new_tokens"] = max_new_tokens
-    return gym.make_vec(env_id, num_envs=protocol.batch_size, vectorization_mode="vector_entry_point",
-                        autoreset_mode="Disabled", tokenizer=tokenizer_path, **kwargs)
+    return gym.make_vec(
+        env_id,
+        num_envs=protocol.batch_size,
+        vectorization_mode="vector_entry_point",
+        autoreset_mode="Disabled",
+        tokenizer=tokenizer_path,
+        **kwargs,
+    )
 
 
 @torch.no_grad()
-def episode_kl(policy: LMPolicy, reference: LMPolicy, batch: RolloutBatch, vocab_size: int,
-               temperature: float = 1.0) -> Tensor:
+def episode_kl(
+    policy: LMPolicy, reference: LMPolicy, batch: RolloutBatch, vocab_size: int, temperature: float = 1.0
+) -> Tensor:
     """(B,) exact KL(pi || pi_ref) summed over each episode's generated tokens (see the module doc)."""
     P = batch.prompt_length
     T = batch.input_ids.shape[1] - P
@@ -112,9 +112,17 @@ def episode_kl(policy: LMPolicy, reference: LMPolicy, batch: RolloutBatch, vocab
 
 
 @torch.no_grad()
-def score_rollouts(policy: LMPolicy, envs: Any, seeds: Sequence[int], *, options: dict[str, Any] | None = None,
-                   reference: LMPolicy | None = None, temperature: float = 1.0,
-                   num_samples: int = 2, transcripts: int = 0) -> dict[str, Any]:
+def score_rollouts(
+    policy: LMPolicy,
+    envs: Any,
+    seeds: Sequence[int],
+    *,
+    options: dict[str, Any] | None = None,
+    reference: LMPolicy | None = None,
+    temperature: float = 1.0,
+    num_samples: int = 2,
+    transcripts: int = 0,
+) -> dict[str, Any]:
     """One rollout batch per seed on ``envs`` and their summary: ``episodes``, ``reward_mean``,
     ``reward_std``, ``reward_se`` (standard error), ``kl`` (mean episode KL to ``reference``, None
     without one), ``length_mean``, ``eos_rate``, the first ``num_samples`` episodes' texts and, when
@@ -132,8 +140,13 @@ def score_rollouts(policy: LMPolicy, envs: Any, seeds: Sequence[int], *, options
         if reference is not None:
             kls.append(episode_kl(policy, reference, batch, vocab, temperature).cpu())
         for j in range(min(num_samples - len(samples), batch.batch_size)):
-            samples.append({"prompt": batch.prompts[j], "completion": batch.completions[j],
-                            "reward": round(float(batch.rewards[j]), 4)})
+            samples.append(
+                {
+                    "prompt": batch.prompts[j],
+                    "completion": batch.completions[j],
+                    "reward": round(float(batch.rewards[j]), 4),
+                }
+            )
         for j in range(min(transcripts - len(kept_transcripts), batch.batch_size)):
             kept_transcripts.append(episode_transcript(batch, j))
     r = torch.cat(rewards)
@@ -152,22 +165,37 @@ def score_rollouts(policy: LMPolicy, envs: Any, seeds: Sequence[int], *, options
 
 
 @torch.no_grad()
-def evaluate_policy(policy: LMPolicy, envs: Any, protocol: EvalProtocol, reference: LMPolicy | None = None,
-                    num_samples: int = 2, transcripts: int = 0) -> dict[str, Any]:
+def evaluate_policy(
+    policy: LMPolicy,
+    envs: Any,
+    protocol: EvalProtocol,
+    reference: LMPolicy | None = None,
+    num_samples: int = 2,
+    transcripts: int = 0,
+) -> dict[str, Any]:
     """Score ``policy`` under ``protocol`` on ``envs`` (from :func:`make_eval_envs`).
 
     Returns :func:`score_rollouts`'s summary plus ``greedy``. The policy's sampling config and
     train/eval mode are restored afterwards.
     """
     if envs.num_envs != protocol.batch_size:
-        raise ConfigError(f"the eval env has {envs.num_envs} sub-envs but the protocol's batch_size is {protocol.batch_size}")
+        raise ConfigError(
+            f"the eval env has {envs.num_envs} sub-envs but the protocol's batch_size is {protocol.batch_size}"
+        )
     saved_sampling, was_training = policy.sampling, policy.training
     policy.sampling = SamplingConfig(temperature=protocol.temperature, top_k=1 if protocol.greedy else 0)
     policy.train(False)
     seeds = [protocol.seed + i * protocol.batch_size for i in range(protocol.num_batches)]
     try:
-        summary = score_rollouts(policy, envs, seeds, reference=reference, temperature=protocol.temperature,
-                                 num_samples=num_samples, transcripts=transcripts)
+        summary = score_rollouts(
+            policy,
+            envs,
+            seeds,
+            reference=reference,
+            temperature=protocol.temperature,
+            num_samples=num_samples,
+            transcripts=transcripts,
+        )
     finally:
         policy.sampling = saved_sampling
         policy.train(was_training)
@@ -187,7 +215,9 @@ class HeldoutEvaluator:
     of the initial model is made here (one extra model in memory, only when evaluation is on).
     """
 
-    def __init__(self, config: TrainConfig, policy: LMPolicy, reference: LMPolicy | None, model_path: str) -> None:
+    def __init__(
+        self, config: TrainConfig, policy: LMPolicy, reference: LMPolicy | None, model_path: str
+    ) -> None:
         assert isinstance(config.env, str)  # TrainConfig refuses eval_every with an env factory
         self.protocol = protocol_for(config)
         kwargs = {k: v for k, v in config.env_kwargs().items() if k != "split"}
@@ -206,6 +236,10 @@ class HeldoutEvaluator:
 
 def protocol_for(config: TrainConfig, **changes: Any) -> EvalProtocol:
     """The protocol the trainer uses for ``config`` (so a bench can reproduce its evaluation)."""
-    base = EvalProtocol(episodes=config.eval_episodes, batch_size=min(config.eval_episodes, 32),
-                        greedy=config.eval_greedy, temperature=config.temperature)
+    base = EvalProtocol(
+        episodes=config.eval_episodes,
+        batch_size=min(config.eval_episodes, 32),
+        greedy=config.eval_greedy,
+        temperature=config.temperature,
+    )
     return replace(base, **changes)

@@ -13,16 +13,8 @@ from pathlib import Path
 
 import pytest
 
-from agents.benchmarking.bench import (
-    RESULTS_FILE,
-    Cell,
-    cell_dir,
-    grid_relative,
-    parse_args,
-    read_results,
-    run_cell,
-    train_config,
-)
+from agents.benchmarking.bench import RESULTS_FILE, cell_dir, grid_relative, read_results, run_cell
+from agents.benchmarking.bench_config import Cell, parse_args, train_config
 from agents.benchmarking.bench_report import PLOTS
 from agents.cli import main
 

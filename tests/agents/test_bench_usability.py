@@ -12,7 +12,8 @@ from pathlib import Path
 
 import pytest
 
-from agents.benchmarking.bench import RESULTS_FILE, Cell, interrupted_message, parse_args, train_config
+from agents.benchmarking.bench import RESULTS_FILE, interrupted_message
+from agents.benchmarking.bench_config import Cell, parse_args, train_config
 from agents.benchmarking.bench_report import MIN_RUNS_FOR_INTERVALS, too_few_runs
 from agents.cli import main
 from agents.errors import ConfigError

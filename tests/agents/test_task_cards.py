@@ -9,7 +9,7 @@ import pytest
 import torch
 
 import rlenv
-from agents.benchmarking.bench import BenchConfig, Cell, train_config
+from agents.benchmarking.bench_config import BenchConfig, Cell, train_config
 from agents.training.advantages import scaled_group_advantages, turn_returns
 from agents.training.config import ConfigError, TrainConfig
 
