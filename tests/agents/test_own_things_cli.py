@@ -385,6 +385,28 @@ def test_train_config_and_its_checks_import_no_torch(tmp_path) -> None:
     ], done.stderr
 
 
+@pytest.mark.parametrize(
+    ("argv", "code", "error"),
+    [(["bench", "--help"], 0, ""), (["bench", "--no-such-flag", "1"], 2, ""), (["bench", "--steps", "many"], 2, ""),
+     (["bench", "jobs.toml"], 2, "error: --jobs must be >= 1, got 0"),
+     (["bench", "algo.toml"], 2, "error: unknown algo 'a2c'"),  # a cell's own TrainConfig check
+     (["bench", "--envs", "rlenv/TextGen-v0"], 2, "error: rlenv/TextGen-v0 has no held-out prompt split"),
+     (["bench", "missing.toml"], 2, "error: bench grid file 'missing.toml' does not exist")],
+)  # fmt: skip
+def test_bench_help_and_input_errors_do_not_import_torch_or_transformers(tmp_path, argv, code, error) -> None:
+    """``rlenv bench`` parses its grid file and flags and checks the grid (every cell's TrainConfig
+    included) with agents.benchmarking.bench_config alone; the runner, and torch with it, is imported only
+    for a grid that will run, and a refused grid leaves no output directory behind."""
+    (tmp_path / "jobs.toml").write_text("jobs = 0\n")
+    (tmp_path / "algo.toml").write_text('algos = ["a2c"]\nenvs = ["rlenv/Keyword-v0"]\n')
+    heavy, _, stderr = heavy_modules_after(argv, tmp_path)
+    assert heavy == f"HEAVY [] {code}", stderr
+    assert stderr.startswith(error)
+    if error:
+        assert len(stderr.strip().splitlines()) == 1
+    assert not (tmp_path / "runs").exists()  # BenchConfig.out's default, relative to the working directory
+
+
 def test_a_mistyped_command_suggests_the_right_one(capsys) -> None:
     assert main(["smaple"]) == 2
     assert "did you mean 'sample'?" in capsys.readouterr().err
