@@ -11,19 +11,24 @@ from __future__ import annotations
 import difflib
 import json
 import sys
-from collections.abc import Iterable
+from collections.abc import Iterable, Mapping
 from pathlib import Path
-from typing import Any
+from types import UnionType
+from typing import Any, Literal, Union, get_args, get_origin
 
 from agents.errors import ConfigError
 
 SUFFIXES = (".toml", ".yaml", ".yml", ".json")
 
 
-def read_config_file(path: str | Path, known: Iterable[str], what: str) -> dict[str, Any]:
+def read_config_file(
+    path: str | Path, known: Iterable[str], what: str, types: Mapping[str, Any] | None = None
+) -> dict[str, Any]:
     """The settings in ``path`` as ``{field: value}``, refusing a field not in ``known`` (with the close
     match) and a file that is missing, of another type, or malformed (with the parser's message).
-    ``what`` names the file in messages (``"config file"``, ``"bench grid file"``)."""
+    ``what`` names the file in messages (``"config file"``, ``"bench grid file"``). With ``types``
+    (field -> annotation, ``typing.get_type_hints`` of the config class) a value of the wrong type
+    (``steps = "ten"``) is refused too, naming the type it needs."""
     path = Path(path)
     if not path.is_file():
         raise FileNotFoundError(f"{what} {str(path)!r} does not exist")
@@ -53,7 +58,54 @@ def read_config_file(path: str | Path, known: Iterable[str], what: str) -> dict[
                 f"{what} {str(path)!r}: unknown setting {key!r}{hint}; known: {', '.join(sorted(known))}"
             )
         settings[name] = _tuples(value)
+        if types is not None and name in types and not _is_a(settings[name], types[name]):
+            raise ConfigError(f"{what} {str(path)!r}: {key} must be {_type_name(types[name])}, got {value!r}")
     return settings
+
+
+def _is_a(value: Any, annotation: Any) -> bool:
+    """Whether a file's ``value`` (lists already tuples) fits a config field's ``annotation``: the types
+    a TOML/YAML/JSON file can hold, in the config dataclasses' annotations (an int is a float; a bool
+    is not a number)."""
+    origin, args = get_origin(annotation), get_args(annotation)
+    if annotation is Any:
+        return True
+    if origin in (Union, UnionType):
+        return any(_is_a(value, arg) for arg in args)
+    if origin is Literal:
+        return value in args
+    if origin is tuple:
+        if not isinstance(value, tuple):
+            return False
+        if len(args) == 2 and args[1] is Ellipsis:
+            return all(_is_a(v, args[0]) for v in value)
+        return len(value) == len(args) and all(_is_a(v, a) for v, a in zip(value, args, strict=True))
+    if origin is dict:
+        return isinstance(value, dict) and all(
+            _is_a(k, args[0]) and _is_a(v, args[1]) for k, v in value.items()
+        )
+    if annotation is type(None):
+        return value is None
+    if annotation is float:
+        return isinstance(value, (int, float)) and not isinstance(value, bool)
+    if annotation is int:
+        return isinstance(value, int) and not isinstance(value, bool)
+    return not isinstance(annotation, type) or isinstance(value, annotation)
+
+
+def _type_name(annotation: Any) -> str:
+    """How a message names a field's type: ``"an integer"``, ``"a list of strings"``, ``"one of 'a', 'b'"``."""
+    origin, args = get_origin(annotation), get_args(annotation)
+    if origin in (Union, UnionType):
+        return " or ".join(_type_name(arg) for arg in args if arg is not type(None))
+    if origin is Literal:
+        return "one of " + ", ".join(repr(arg) for arg in args)
+    if origin is tuple:
+        return f"a list of {_type_name(args[0]).split(' ', 1)[-1]}s" if args else "a list"
+    if origin is dict:
+        return f"a table (each value {_type_name(args[1])})" if args else "a table"
+    names = {int: "an integer", float: "a number", bool: "true or false", str: "a string"}
+    return names.get(annotation, getattr(annotation, "__name__", str(annotation)))
 
 
 def _parse(text: str, suffix: str) -> Any:

@@ -39,6 +39,10 @@ COMMANDS: dict[str, list[str]] = {
         "1",
     ],
     "error: unknown flag": ["train", "--no-such-flag", "1"],
+    "rlenv bench --help": ["bench", "--help"],
+    "error: bench unknown flag": ["bench", "--no-such-flag", "1"],
+    "error: bench bad value": ["bench", "benchmarks/suite.toml", "--algos", "a2c"],
+    "error: bench missing grid": ["bench", "no-such-grid.toml"],
 }
 
 

@@ -12,7 +12,7 @@ from __future__ import annotations
 import json
 from dataclasses import asdict, dataclass, field, fields, replace
 from pathlib import Path
-from typing import Any, Literal
+from typing import Any, Literal, get_type_hints
 
 from agents.config_files import read_config_file
 from agents.training.config import ALGOS, ConfigError, TrainConfig
@@ -166,8 +166,11 @@ def train_config(bench: BenchConfig, cell: Cell) -> TrainConfig:
 
 # ---- command line -----------------------------------------------------------------------------------
 def load_grid_file(path: str | Path) -> dict[str, Any]:
-    """Defaults from a TOML, YAML or JSON grid file (:mod:`agents.config_files`); lists become tuples."""
-    return read_config_file(path, (f.name for f in fields(BenchConfig)), "bench grid file")
+    """Defaults from a TOML, YAML or JSON grid file (:mod:`agents.config_files`); lists become tuples, and
+    a value of the wrong type is refused."""
+    return read_config_file(
+        path, (f.name for f in fields(BenchConfig)), "bench grid file", get_type_hints(BenchConfig)
+    )
 
 
 DESCRIPTION = """A grid of short training runs (algos x tasks x seeds) scored on held-out prompts; IQM and

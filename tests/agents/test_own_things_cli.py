@@ -389,6 +389,7 @@ def test_train_config_and_its_checks_import_no_torch(tmp_path) -> None:
     ("argv", "code", "error"),
     [(["bench", "--help"], 0, ""), (["bench", "--no-such-flag", "1"], 2, ""), (["bench", "--steps", "many"], 2, ""),
      (["bench", "jobs.toml"], 2, "error: --jobs must be >= 1, got 0"),
+     (["bench", "steps.toml"], 2, "error: bench grid file 'steps.toml': steps must be an integer, got 'ten'"),
      (["bench", "algo.toml"], 2, "error: unknown algo 'a2c'"),  # a cell's own TrainConfig check
      (["bench", "--envs", "rlenv/TextGen-v0"], 2, "error: rlenv/TextGen-v0 has no held-out prompt split"),
      (["bench", "missing.toml"], 2, "error: bench grid file 'missing.toml' does not exist")],
@@ -398,6 +399,7 @@ def test_bench_help_and_input_errors_do_not_import_torch_or_transformers(tmp_pat
     included) with agents.benchmarking.bench_config alone; the runner, and torch with it, is imported only
     for a grid that will run, and a refused grid leaves no output directory behind."""
     (tmp_path / "jobs.toml").write_text("jobs = 0\n")
+    (tmp_path / "steps.toml").write_text('steps = "ten"\n')
     (tmp_path / "algo.toml").write_text('algos = ["a2c"]\nenvs = ["rlenv/Keyword-v0"]\n')
     heavy, _, stderr = heavy_modules_after(argv, tmp_path)
     assert heavy == f"HEAVY [] {code}", stderr
