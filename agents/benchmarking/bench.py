@@ -31,6 +31,10 @@ from typing import Any
 import torch
 
 from agents.benchmarking.bench_config import CELLS_DIR, BenchConfig, cells, train_config
+from agents.benchmarking.bench_config import SUITE as SUITE  # re-exported: these lived here until 0.2.0
+from agents.benchmarking.bench_config import Cell as Cell
+from agents.benchmarking.bench_config import load_grid_file as load_grid_file
+from agents.benchmarking.bench_config import parse_args as parse_args
 from agents.benchmarking.bench_report import write_report
 from agents.errors import ConfigError
 from agents.training.config import TrainConfig
