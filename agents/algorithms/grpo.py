@@ -69,7 +69,7 @@ class GRPO(Algorithm):
 
     def advantages(self, batch: RolloutBatch, rewards: Tensor, ref_logprobs: Tensor | None) -> Tensor:
         """(B,) group-relative advantages of the episode rewards (B,) (the KL is in the loss)."""
-        return scaled_group_advantages(rewards, self.config.group_size, self.reward_scaling)
+        return scaled_group_advantages(rewards, self.config.group_size, self.reward_scaling, ranks=self.ranks)
 
     def surrogate(
         self, logprobs: Tensor, old_logprobs: Tensor, advantages: Tensor, mask: Tensor

@@ -118,17 +118,20 @@ def group_advantages(
 
 
 def scaled_group_advantages(
-    rewards: Tensor, group_size: int, scale: RewardScaling, *, eps: float = 1e-4
+    rewards: Tensor, group_size: int, scale: RewardScaling, *, eps: float = 1e-4, ranks: Ranks | None = None
 ) -> Tensor:
     """Group-centred rewards (B,) -> (B,), divided by the group's std (GRPO), the whole batch's reward
-    std (``batch``: PPO-Lite, TRL's ``scale_rewards="batch"``) or nothing (``none``: Dr. GRPO)."""
+    std (``batch``: PPO-Lite, TRL's ``scale_rewards="batch"``; with ``ranks`` of a data-parallel run, the
+    global batch's) or nothing (``none``: Dr. GRPO)."""
     if scale == "group":
         return group_advantages(rewards, group_size, eps=eps)
     centred = group_advantages(rewards, group_size, scale_by_std=False)
     if scale == "none":
         return centred
     if scale == "batch":
-        return centred / ((rewards.std() if rewards.numel() > 1 else rewards.new_tensor(0.0)) + eps)
+        ranks = ranks or Ranks()
+        spread = ranks.std(rewards) if rewards.numel() * ranks.world_size > 1 else rewards.new_tensor(0.0)
+        return centred / (spread + eps)
     raise ValueError(f"unknown reward scaling {scale!r}; use 'group', 'batch' or 'none'")
 
 
