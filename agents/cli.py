@@ -29,7 +29,7 @@ import sys
 from collections.abc import Sequence
 from dataclasses import MISSING, asdict, dataclass, fields, replace
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, get_type_hints
 
 from agents.errors import ConfigError, TrainingDivergedError, built_from_user_input
 
@@ -464,7 +464,11 @@ def _train_args(argv: list[str]) -> TrainConfig:
     if config_file is not None:
         from agents.config_files import read_config_file
 
-        values.update(read_config_file(config_file, (f.name for f in fields(TrainConfig)), "--config file"))
+        # a value of the wrong type is refused as the file is read; env_args may be a table (made key=value later)
+        types = {k: v for k, v in get_type_hints(TrainConfig).items() if k != "env_args"}
+        values.update(
+            read_config_file(config_file, (f.name for f in fields(TrainConfig)), "--config file", types)
+        )
     if not values:
         return tyro.cli(TrainConfig, args=argv, prog="rlenv train", description=TRAIN_DESCRIPTION)
     return tyro.cli(

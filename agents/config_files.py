@@ -101,7 +101,9 @@ def _type_name(annotation: Any) -> str:
     if origin is Literal:
         return "one of " + ", ".join(repr(arg) for arg in args)
     if origin is tuple:
-        return f"a list of {_type_name(args[0]).split(' ', 1)[-1]}s" if args else "a list"
+        inner = _type_name(args[0]) if args else "anything"
+        plural = {"an integer": "integers", "a number": "numbers", "a string": "strings"}
+        return f"a list of {plural[inner]}" if inner in plural else f"a list, each {inner}"
     if origin is dict:
         return f"a table (each value {_type_name(args[1])})" if args else "a table"
     names = {int: "an integer", float: "a number", bool: "true or false", str: "a string"}

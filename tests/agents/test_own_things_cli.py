@@ -227,7 +227,9 @@ def test_a_config_file_may_leave_out_what_a_flag_gives(tmp_path) -> None:
      ("steps = [\n", "c.toml", "is not valid TOML"),
      ("steps: [1\n", "c.yaml", "is not valid YAML"),
      ("- 1\n", "c.yaml", "must hold a table of settings"),
-     ("steps = 1\n", "c.ini", "must be .toml, .yaml, .yml, .json")],
+     ("steps = 1\n", "c.ini", "must be .toml, .yaml, .yml, .json"),
+     ('steps = "ten"\n', "c.toml", "c.toml': steps must be an integer, got 'ten'"),  # not a TypeError
+     ("kl_estimator: k9\nsteps: 1\n", "c.yaml", "kl_estimator must be one of 'k1', 'k2', 'k3', got 'k9'")],
 )  # fmt: skip
 def test_a_bad_config_file_is_a_one_line_error(tmp_path, capsys, text, name, message) -> None:
     import re
