@@ -59,8 +59,25 @@ def read_config_file(
             )
         settings[name] = _tuples(value)
         if types is not None and name in types and not _is_a(settings[name], types[name]):
-            raise ConfigError(f"{what} {str(path)!r}: {key} must be {_type_name(types[name])}, got {value!r}")
+            raise ConfigError(
+                f"{what} {str(path)!r}: {key} must be {_type_name(types[name])}, got {value!r}"
+                + _yaml_number_hint(value, types[name], path.suffix)
+            )
     return settings
+
+
+def _yaml_number_hint(value: Any, annotation: Any, suffix: str) -> str:
+    """YAML 1.1 (PyYAML) reads ``1e-5`` — a number without a dot — as text: say how to write it."""
+    if suffix not in (".yaml", ".yml") or not isinstance(value, str) or not _is_a(1.0, annotation):
+        return ""
+    try:
+        number = float(value)
+    except ValueError:
+        return ""
+    written = repr(number)
+    if "." not in written:
+        written = written.replace("e", ".0e") if "e" in written else written + ".0"
+    return f" (YAML reads {value} as text; write it with a dot: {written})"
 
 
 def _is_a(value: Any, annotation: Any) -> bool:

@@ -72,3 +72,13 @@ def test_the_bench_grid_file_is_checked_against_bench_config(tmp_path, text, mes
 def test_the_published_grids_have_the_right_types() -> None:
     for grid in ("suite.toml", "loss_menu.toml"):
         assert load_grid_file(ROOT / "benchmarks" / grid)["algos"]
+
+
+def test_a_yaml_number_read_as_text_says_how_to_write_it(tmp_path) -> None:
+    """PyYAML reads ``1e-5`` (no dot) as a string: the error gives the spelling YAML reads as a number."""
+    (tmp_path / "c.yaml").write_text("lr: 1e-5\n")
+    with pytest.raises(ConfigError, match="lr must be a number, got .1e-5.") as err:
+        read_config_file(tmp_path / "c.yaml", ["lr"], "config file", {"lr": float | None})
+    assert "write it with a dot: 1.0e-05" in str(err.value)
+    (tmp_path / "c.yaml").write_text("lr: 1.0e-05\n")
+    assert read_config_file(tmp_path / "c.yaml", ["lr"], "config file", {"lr": float | None}) == {"lr": 1e-5}
