@@ -133,9 +133,10 @@ def _run_with_progress(trainer: Any, config: TrainConfig, progress: Any, total: 
 
 
 def cmd_eval(args: EvalArgs) -> None:
-    from agents.training.evaluation import EvalProtocol, evaluate_policy, has_splits, make_eval_envs
+    from agents.training.evaluation import EvalProtocol, evaluate_policy, make_eval_envs
     from agents.training.policy import LMPolicy, resolve_device
     from rlenv import DEFAULT_MODEL, check_env_id
+    from rlenv.registration import has_splits
 
     check_env_id(args.env)
     if args.episodes < 1 or args.batch_size < 1:

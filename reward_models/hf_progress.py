@@ -26,7 +26,7 @@ def transformers_bars_hidden() -> Iterator[None]:
     if not hf_logging.is_progress_bar_enabled():  # already off: nothing to hide or restore
         yield
         return
-    hub_was_disabled = hub_utils.are_progress_bars_disabled()
+    hub_was_disabled = hub_utils.are_progress_bars_disabled()  # type: ignore[attr-defined]
     with warnings.catch_warnings():  # huggingface_hub warns when HF_HUB_DISABLE_PROGRESS_BARS overrides it
         warnings.simplefilter("ignore")
         hf_logging.disable_progress_bar()
@@ -37,4 +37,4 @@ def transformers_bars_hidden() -> Iterator[None]:
             warnings.simplefilter("ignore")
             hf_logging.enable_progress_bar()  # turns huggingface_hub's back on as well ...
             if hub_was_disabled:  # ... which the user may have kept off on its own
-                hub_utils.disable_progress_bars()
+                hub_utils.disable_progress_bars()  # type: ignore[attr-defined]

@@ -34,7 +34,6 @@ from __future__ import annotations
 import math
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field, replace
-from functools import lru_cache
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -42,7 +41,6 @@ import numpy as np
 
 from rlenv.core import EpisodeBatch, EpisodeRules, TextGenSetup
 from rlenv.prompts import Prompt
-from rlenv.tokenizer import DEFAULT_MODEL, load_tokenizer
 from rlenv.tools import Toolbox, ToolParser
 from rlenv.turns import MultiTurnEpisodes, TurnHistory, TurnRules, check_responder, end_of_turn_id
 
@@ -65,8 +63,8 @@ PLAIN_CHAT_TEMPLATE = (
     "{%- if add_generation_prompt -%}{{ 'Assistant:' }}{%- endif -%}"
 )
 """A chat template built only from plain text and a newline: ``User: ...`` / ``Assistant:...`` lines,
-the turn ending at the newline; tools are listed in one line each, ``name(arguments): description``. It serves a tokenizer without special chat tokens, such as the
-embedded model's (which has never been trained on conversations)."""
+the turn ending at the newline; tools are listed in one line each, ``name(arguments): description``.
+For a tokenizer that has no chat template and no special chat tokens (pass it as ``chat_template=``)."""
 
 _PROBE_THINK = "<think>\nchecking\n</think>\n\n"
 
@@ -75,20 +73,9 @@ class ChatTemplateError(ValueError):
     """A chat template that is missing, has no end-of-turn token, or is not prefix-preserving."""
 
 
-@lru_cache(maxsize=1)
-def _embedded_vocabulary() -> dict[str, int]:
-    return load_tokenizer(DEFAULT_MODEL).get_vocab()
-
-
-def is_embedded_vocabulary(tokenizer: PreTrainedTokenizerBase) -> bool:
-    """True for the embedded model's tokenizer, and for the tokenizer a checkpoint trained from it saved."""
-    return len(tokenizer) == len(_embedded_vocabulary()) and tokenizer.get_vocab() == _embedded_vocabulary()
-
-
 def read_template(chat_template: str | Path | None, tokenizer: PreTrainedTokenizerBase) -> str:
-    """The Jinja source: ``chat_template`` (a string or a file), else the tokenizer's own; the
-    embedded model's tokenizer (or a checkpoint's copy of it), which has none, gets
-    :data:`PLAIN_CHAT_TEMPLATE`."""
+    """The Jinja source: ``chat_template`` (a string or a file), else the tokenizer's own (the
+    embedded model's is ChatML with Hermes tool calls, built by ``tools.chat``)."""
     if chat_template is not None:
         if isinstance(chat_template, Path) or ("{" not in chat_template and Path(chat_template).is_file()):
             path = Path(chat_template)
@@ -106,8 +93,6 @@ def read_template(chat_template: str | Path | None, tokenizer: PreTrainedTokeniz
         own = own.get("default")
     if own:
         return own
-    if is_embedded_vocabulary(tokenizer):
-        return PLAIN_CHAT_TEMPLATE
     name = getattr(tokenizer, "name_or_path", "") or type(tokenizer).__name__
     raise ChatTemplateError(
         f"tokenizer {name!r} has no chat template, which a chat env renders its conversations with; pass "
@@ -419,7 +404,7 @@ class ChatEpisodes(MultiTurnEpisodes):
         if self.turns[i][-1].ids[-1:] != (self.rules.chat.end_of_turn_id,):
             ids = [self.rules.chat.end_of_turn_id, *ids]  # the turn was cut: close it as the template would
         self.messages[i].extend(reply)
-        return ids, str(self.setup.tokenizer.decode(ids, skip_special_tokens=True))
+        return ids, str(self.setup.tokenizer.decode(ids, skip_special_tokens=False))  # as appended, markers and all
 
     def reward_inputs(self, rows: Sequence[int]) -> tuple[list[Any], list[Any]]:
         prompts = [self.prompts[i] for i in rows]

@@ -9,6 +9,7 @@ agents: the action is the whole text of a turn, the observation is the text so f
 from __future__ import annotations
 
 import string
+from collections.abc import Mapping
 from typing import Any
 
 import gymnasium as gym
@@ -32,6 +33,10 @@ class TurnLevel(gym.Wrapper, gym.utils.RecordConstructorArgs):
       the same token sequence; prompts and seeds are the wrapped env's own.
     - **Info**: the token-level info of the step that ended the turn (``reply``, ``env_ids`` ...
       for multi-turn ids, ``completion`` at the end), plus ``num_tokens`` fed.
+    - **Chat envs** exchange messages: an action may also be an assistant message
+      (``{"role": "assistant", "content": text}``), and ``info["messages"]`` after every reset and
+      step is the conversation so far (system / user / assistant / tool), as the chat template
+      renders it.
 
     Args:
         env: a registered rlenv id (made with ``gym.make(env, **make_kwargs)``) or a made env.
@@ -63,13 +68,28 @@ class TurnLevel(gym.Wrapper, gym.utils.RecordConstructorArgs):
         obs, info = self.env.reset(seed=seed, options=options)
         self._done = False
         self.last_token_observation = obs
-        return self._text(obs), info
+        return self._text(obs), self._with_messages(info)
 
-    def step(self, action: str) -> tuple[str, float, bool, bool, dict[str, Any]]:
-        if self._done:
-            raise RuntimeError("step() called after the episode ended (or before reset()); call env.reset() first")
+    def _with_messages(self, info: dict[str, Any]) -> dict[str, Any]:
+        conversation = getattr(self.env.unwrapped, "conversation", lambda: None)()
+        return info if conversation is None else {**info, "messages": conversation}
+
+    def _turn_text(self, action: Any) -> str:
+        if isinstance(action, Mapping) and getattr(self.env.unwrapped, "conversation", lambda: None)() is not None:
+            if action.get("role") != "assistant" or not isinstance(action.get("content"), str):
+                raise TypeError(
+                    f"a chat env's TurnLevel action is the assistant's text or {{'role': 'assistant', 'content': "
+                    f"text}}; got {dict(action)!r}"
+                )
+            return str(action["content"])
         if not isinstance(action, str):
             raise TypeError(f"a TurnLevel action is the text of a turn (str), got {type(action).__name__}")
+        return action
+
+    def step(self, action: str | Mapping[str, Any]) -> tuple[str, float, bool, bool, dict[str, Any]]:
+        if self._done:
+            raise RuntimeError("step() called after the episode ended (or before reset()); call env.reset() first")
+        action = self._turn_text(action)
         ids = list(self.tokenizer(action, add_special_tokens=False)["input_ids"]) if action else []
         total, fed, turn_over = 0.0, 0, False
         obs, terminated, truncated = None, False, False
@@ -85,7 +105,7 @@ class TurnLevel(gym.Wrapper, gym.utils.RecordConstructorArgs):
         self._done = bool(terminated or truncated)
         self.last_token_observation = obs
         info = {**info, "num_tokens": fed, "unused_tokens": max(0, len(ids) - fed)}
-        return self._text(obs), total, bool(terminated), bool(truncated), info
+        return self._text(obs), total, bool(terminated), bool(truncated), self._with_messages(info)
 
 
 def _charset(tokenizer: Any) -> frozenset[str]:

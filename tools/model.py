@@ -84,10 +84,16 @@ def _batches(rows: list[list[int]], batch_size: int, pad_id: int):
 
 
 def train_model(
-    corpus_path: Path, tokenizer_dir: Path, out: Path, config: TrainConfig = TrainConfig(), on_log=None
+    documents: Sequence[str],
+    tokenizer_dir: Path,
+    out: Path,
+    config: TrainConfig = TrainConfig(),
+    on_log=None,
+    init_from: Path | None = None,
 ) -> dict:
-    """Train a GPT-2-style LM from scratch on the corpus (each document + EOS); save it with the
-    tokenizer into ``out`` and return the build record written to ``out/build_info.json``."""
+    """Train a GPT-2-style LM on ``documents`` (each + EOS): from scratch, or (``init_from``) on from
+    a saved model, its embeddings grown to the tokenizer's new tokens (mean-initialised). Save it
+    with the tokenizer into ``out``; return the build record (the caller adds its inputs' hashes)."""
     import torch
     from transformers import AutoTokenizer, GPT2Config, GPT2LMHeadModel
 
@@ -96,7 +102,6 @@ def train_model(
     torch.manual_seed(config.seed)
     torch.use_deterministic_algorithms(True)
     tokenizer = AutoTokenizer.from_pretrained(str(tokenizer_dir))
-    documents = read_documents(corpus_path)
     encoded = [ids + [tokenizer.eos_token_id] for ids in tokenizer(documents)["input_ids"]]
 
     rng = random.Random(f"{config.seed}-holdout")
@@ -120,7 +125,11 @@ def train_model(
         pad_token_id=tokenizer.pad_token_id,
         tie_word_embeddings=True,
     )
-    model = GPT2LMHeadModel(model_config)
+    if init_from is None:
+        model = GPT2LMHeadModel(model_config)
+    else:
+        model = GPT2LMHeadModel.from_pretrained(str(init_from))
+        model.resize_token_embeddings(len(tokenizer), mean_resizing=True)
     decay = [p for n, p in model.named_parameters() if p.dim() >= 2]
     no_decay = [p for n, p in model.named_parameters() if p.dim() < 2]
     optimizer = torch.optim.AdamW(
@@ -185,9 +194,7 @@ def train_model(
         shutil.copyfile(source, out / source.name)
     info = {
         "seed": config.seed,
-        "corpus_sha256": sha256_file(corpus_path),
         "tokenizer_json_sha256": sha256_file(out / "tokenizer.json"),
-        "corpus_config": asdict(CorpusConfig()),
         "train_config": asdict(config),
         "documents": len(documents),
         "train_documents": len(train),
@@ -195,6 +202,7 @@ def train_model(
         "corpus_tokens": sum(len(d) for d in encoded),
         "tokens_seen": tokens_seen,
         "training_steps": config.steps,
+        "init_from": None if init_from is None else "the base model (see base)",
         "parameters": sum(p.numel() for p in model.parameters()),
         "wall_time_s": round(time.time() - started, 1),
         "holdout_perplexity": round(perplexity, 3),
@@ -218,13 +226,21 @@ def main(argv: Sequence[str] | None = None) -> None:
     )
     parser.add_argument("--steps", type=int, default=TrainConfig.steps)
     args = parser.parse_args(argv)
+    model_dir = args.model_dir or args.out / "model"
     info = train_model(
-        args.out / "corpus.txt",
+        read_documents(args.out / "corpus.txt"),
         args.out / "tokenizer",
-        args.model_dir or args.out / "model",
+        model_dir,
         TrainConfig(steps=args.steps),
         on_log=lambda line: print(line, flush=True),
     )
+    info = {
+        "seed": info["seed"],
+        "corpus_sha256": sha256_file(args.out / "corpus.txt"),
+        "corpus_config": asdict(CorpusConfig()),
+        **info,
+    }
+    (model_dir / "build_info.json").write_text(json.dumps(info, indent=2) + "\n", encoding="utf-8")
     print(json.dumps(info, indent=2))
 
 

@@ -21,9 +21,10 @@ from torch import Tensor
 
 from agents.algorithms.specs import AlgorithmSpec
 from agents.errors import TrainingDivergedError
+from agents.training.choices import KLEstimator, LossAggregation
 from agents.training.distributed import Ranks
-from agents.training.kl import FixedKLController, KLEstimator, kl_estimate
-from agents.training.losses import LossAggregation, masked_sum, rollout_importance_weights
+from agents.training.kl import FixedKLController, kl_estimate
+from agents.training.losses import masked_sum, rollout_importance_weights
 from agents.training.policy import LMPolicy
 from agents.training.rollout import RolloutBatch
 

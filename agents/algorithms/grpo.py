@@ -37,7 +37,8 @@ from torch import Tensor
 from agents.algorithms import specs
 from agents.algorithms.base import Algorithm, batch_stats, mean
 from agents.algorithms.dynamic_sampling import overlong_penalty, refill_informative_groups
-from agents.training.advantages import RewardScaling, scaled_group_advantages
+from agents.training.advantages import scaled_group_advantages
+from agents.training.choices import RewardScaling
 from agents.training.kl import kl_estimate
 from agents.training.losses import aggregate, clipped_surrogate, high_entropy_mask, masked_mean, ratio_stats
 from agents.training.rollout import RolloutBatch

@@ -290,7 +290,7 @@ class LMPolicyMixin:
         self.value_net = nn.Linear(self.features_extractor.hidden_size, 1)
         self.init_weights(self.value_net, gain=1.0)  # type: ignore[attr-defined]
         self.optimizer = self.optimizer_class(  # type: ignore[attr-defined]
-            self.parameters(),
+            self.parameters(),  # type: ignore[attr-defined]
             lr=lr_schedule(1),
             **self.optimizer_kwargs,  # type: ignore[attr-defined]
         )

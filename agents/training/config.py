@@ -80,6 +80,7 @@ SETTING_DEFAULTS: dict[str, Any] = {
     "scale_rewards": None,
     "dynamic_sampling": False,
     "overlong_buffer": 0.0,
+    "temperature": 1.0,
 }
 """Settings resolved when the config is built, where no flag gives them: from the task's card
 (``rlenv envs`` shows it), else the algorithm's declared defaults, else these values. The config's
@@ -156,7 +157,9 @@ class TrainConfig:
     """completions per prompt (rloo, grpo); batch_size / group_size prompts per update"""
     max_new_tokens: int | None = None
     """generation budget per episode; default: the env's own"""
-    temperature: float = 1.0
+    temperature: float | None = None
+    """sampling temperature of the rollouts (the learning logprobs are the tempered policy's, and so is
+    the reference's KL); default: the task card's (ChatCalculator: 0.5), else 1.0"""
     top_k: int = 0
     """0 disables top-k"""
     top_p: float = 1.0
@@ -415,7 +418,7 @@ class TrainConfig:
                     "otherwise sampler and learner agree): "
                     "add those flags or drop --rollout-correction"
                 )
-        if not self.temperature > 0:
+        if self.temperature is None or not self.temperature > 0:
             raise ConfigError(f"--temperature must be > 0, got {self.temperature}")
         if self.top_k < 0 or not 0 < self.top_p <= 1:
             raise ConfigError(

@@ -240,6 +240,6 @@ def protocol_for(config: TrainConfig, **changes: Any) -> EvalProtocol:
         episodes=config.eval_episodes,
         batch_size=min(config.eval_episodes, 32),
         greedy=config.eval_greedy,
-        temperature=config.temperature,
+        temperature=config.temperature if config.temperature is not None else 1.0,
     )
     return replace(base, **changes)

@@ -214,6 +214,7 @@ class Trainer:
         model_path = config.model or DEFAULT_MODEL
         device = self.ranks.device if self.ranks.device is not None and config.device != "cpu" else config.device
         algo_cls = algorithm_class(config.algo)
+        assert config.temperature is not None  # resolved when the config was built
         sampling = SamplingConfig(config.temperature, config.top_k, config.top_p)
         start_from = resume[0] if resume else model_path
         with built_from_user_input(f"cannot load the model in {start_from}"):

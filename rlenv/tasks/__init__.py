@@ -115,9 +115,12 @@ _TASKS = [
     (EnvInfo("rlenv/ChatCalculator-v0",
              "chat with a multiply(a, b) tool: the policy may call it (<tool_call> blocks), then answers",
              "numeric: 1 if the last number of the final answer (the first turn without a tool call) is a*b, else 0",
-             "'What is a times b?' as a user message, operands in [2, 99], split= train | heldout; embedded model: "
-             "plain chat template (it has never seen a tool call)",
-             {"split": "train", "max_operand": 99, "max_tool_calls": 3, "max_prompt_tokens": 16, "max_new_tokens": 96}),
+             "'What is a times b?' as a user message, operands in [2, 99], split= train | heldout",
+             {"split": "train", "max_operand": 99, "max_tool_calls": 3, "max_prompt_tokens": 16, "max_new_tokens": 96},
+             # the embedded model copies numbers right greedily (0.52) but almost never at temperature 1
+             # (0.00); sampled at 0.5 (~0.08) GRPO finds successes to reinforce, and at lr 1e-4 it collapses
+             # (greedy 0.52 -> 0.18 in 150 updates) where 1e-5 learns (docs/chat-and-tools.md)
+             card={"lr": 1e-5, "temperature": 0.5}),
      "rlenv.tasks.chat_tasks:chat_calculator"),
     (EnvInfo("rlenv/ChatGuessNumber-v0",
              "GuessNumber as a chat: one guess per assistant turn; higher/lower come back as user messages",

@@ -6,11 +6,9 @@
 - ``rlenv/ChatGuessNumber-v0``: GuessNumber as a chat: the env's ``higher`` / ``lower`` are user
   messages rendered by the template.
 
-On the embedded model (``tokenizer=None``) the conversation is rendered with
-:data:`rlenv.chat.PLAIN_CHAT_TEMPLATE` (``User: ...`` / ``Assistant:...`` lines, the turn ending at
-the newline): that model was never trained on conversations or tool calls, so its untrained
-success here is about 0 and it needs a chat-capable embedded model to learn. Pass the tokenizer of
-an instruct model (its own template is used) to train one that has seen tool calls.
+The embedded model renders them with its own ChatML template (``tools.chat`` built it, and taught
+it conversations and ``multiply`` calls that are right only part of the time, so RL has headroom).
+Pass an instruct model's tokenizer to use its template instead.
 """
 
 from __future__ import annotations

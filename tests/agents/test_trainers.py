@@ -331,3 +331,23 @@ def test_rloo_teaches_the_embedded_model_to_use_held_out_keywords(tmp_path, seed
     before = untrained_heldout_rewards(env_id, False, KEYWORD_EPISODES)
     after = heldout_rewards(result.checkpoint, env_id, episodes=KEYWORD_EPISODES)
     assert_learned_paired(before, after, f"RLOO Keyword seed {seed}")
+
+
+@pytest.mark.slow
+@pytest.mark.usefixtures("learning_threads")
+@pytest.mark.parametrize("seed", LEARNING_SEEDS)
+def test_grpo_teaches_the_embedded_model_to_use_the_multiply_tool(tmp_path, seed) -> None:
+    """rlenv/ChatCalculator-v0 with its task card (lr 1e-5, temperature 0.5): the embedded model calls
+    ``multiply`` but miscopies digits of the arguments or the result; 40 GRPO updates lift held-out
+    greedy success (0.55 untrained, 256 episodes) by more than 3 paired standard errors (README: 106
+    updates in 300 s gave 0.55 -> 0.95 greedy, 0.06 -> 0.36 at temperature 0.5)."""
+    from agents.training.config import TrainConfig
+
+    env_id = "rlenv/ChatCalculator-v0"
+    config = TrainConfig(algo="grpo", env=env_id, steps=40, seed=seed, out=str(tmp_path / "run"), device="cpu",
+                         checkpoint_every=0)
+    assert (config.lr, config.temperature) == (1e-5, 0.5)  # the card's
+    result = train(config)
+    before = untrained_heldout_rewards(env_id, True, 256)
+    after = heldout_rewards(result.checkpoint, env_id, greedy=True, episodes=256)
+    assert_learned_paired(before, after, f"GRPO ChatCalculator greedy seed {seed}")

@@ -1,6 +1,7 @@
 """The embedded default model: it loads offline with plain transformers calls, and the build tooling
-(``tools/``) reproduces its corpus, tokenizer and task prompt files byte for byte (the LM retrain
-itself is too long for CI; its config is checked against ``tools.model.TrainConfig`` instead)."""
+(``tools/``) reproduces its corpus, base and chat tokenizers, chat conversations and task prompt
+files byte for byte (the LM's two training stages are too long for CI; their configs are checked
+against ``tools.model.TrainConfig`` and ``tools.chat.CHAT_STAGE`` instead)."""
 
 from __future__ import annotations
 
@@ -16,6 +17,14 @@ from transformers import AutoModelForCausalLM, AutoTokenizer
 import rlenv
 from rlenv.assets import DATA_DIR, DEFAULT_MODEL_DIR
 from tools import corpus as corpus_build
+from tools.chat import (
+    CHAT_STAGE,
+    CHAT_TEMPLATE,
+    ChatCorpusConfig,
+    chat_documents,
+    chat_tokenizer,
+    write_chat_corpus,
+)
 from tools.hashing import sha256_file
 from tools.model import TrainConfig
 from tools.tokenizer import EOS, PAD, VOCAB_SIZE, train_tokenizer
@@ -30,10 +39,8 @@ def build_info() -> dict:
 
 
 @pytest.fixture(scope="module")
-def corpus() -> corpus_build.Corpus:
-    return corpus_build.build_corpus(
-        corpus_build.CorpusConfig(**json.loads((MODEL_DIR / "build_info.json").read_text())["corpus_config"])
-    )
+def corpus(build_info) -> corpus_build.Corpus:
+    return corpus_build.build_corpus(corpus_build.CorpusConfig(**build_info["base"]["corpus_config"]))
 
 
 def test_default_model_is_the_shipped_directory():
@@ -46,11 +53,13 @@ def test_default_model_is_the_shipped_directory():
 def test_loads_offline_with_plain_transformers_and_matches_its_tokenizer(build_info):
     tokenizer = AutoTokenizer.from_pretrained(str(rlenv.DEFAULT_MODEL))
     model = AutoModelForCausalLM.from_pretrained(str(rlenv.DEFAULT_MODEL))
-    assert model.config.vocab_size == len(tokenizer) == VOCAB_SIZE
+    assert model.config.vocab_size == len(tokenizer) == VOCAB_SIZE + 4  # + the chat stage's four tokens
     assert tokenizer.eos_token == EOS and tokenizer.pad_token == PAD
+    assert tokenizer.chat_template == CHAT_TEMPLATE
     assert model.config.eos_token_id == tokenizer.eos_token_id
-    assert sum(p.numel() for p in model.parameters()) == build_info["parameters"]
-    train = TrainConfig(**build_info["train_config"])
+    assert sum(p.numel() for p in model.parameters()) == build_info["chat_stage"]["parameters"]
+    assert TrainConfig(**build_info["chat_stage"]["train_config"]) == CHAT_STAGE
+    train = TrainConfig(**build_info["base"]["train_config"])
     assert (model.config.n_layer, model.config.n_embd, model.config.n_head) == (
         train.n_layer,
         train.n_embd,
@@ -76,7 +85,7 @@ def test_model_continues_review_and_arithmetic_text_sensibly():
 
 def test_corpus_build_reproduces_the_shipped_hash_and_prompt_files(corpus, build_info):
     text = corpus_build.corpus_text(corpus.documents)
-    assert hashlib.sha256(text.encode("utf-8")).hexdigest() == build_info["corpus_sha256"]
+    assert hashlib.sha256(text.encode("utf-8")).hexdigest() == build_info["base"]["corpus_sha256"]
     shipped_reviews = (DATA_DIR / "review_prompts.txt").read_text(encoding="utf-8").splitlines()
     assert shipped_reviews == corpus.review_prompts
     shipped_keywords = [
@@ -90,9 +99,19 @@ def test_corpus_build_reproduces_the_shipped_hash_and_prompt_files(corpus, build
 
 
 def test_tokenizer_build_reproduces_the_shipped_tokenizer(corpus, build_info, tmp_path):
-    path = train_tokenizer(corpus.documents, tmp_path / "tokenizer")
-    assert sha256_file(path) == build_info["tokenizer_json_sha256"]
-    assert sha256_file(path) == sha256_file(MODEL_DIR / "tokenizer.json")
+    base = train_tokenizer(corpus.documents, tmp_path / "tokenizer")
+    assert sha256_file(base) == build_info["base"]["tokenizer_json_sha256"]
+    chat = chat_tokenizer(tmp_path / "tokenizer", tmp_path / "chat_tokenizer")
+    assert sha256_file(chat) == build_info["chat_stage"]["tokenizer_json_sha256"]
+    assert sha256_file(chat) == sha256_file(MODEL_DIR / "tokenizer.json")
+
+
+def test_chat_conversations_reproduce_the_shipped_hash(build_info, tmp_path):
+    stage = build_info["chat_stage"]
+    assert ChatCorpusConfig(**stage["chat_corpus_config"]) == ChatCorpusConfig()
+    documents = chat_documents(MODEL_DIR)
+    assert len(documents) == stage["chat_documents"]
+    assert sha256_file(write_chat_corpus(documents, tmp_path / "chat.jsonl")) == stage["chat_corpus_sha256"]
 
 
 def test_corpus_mixes_the_four_document_kinds(corpus):

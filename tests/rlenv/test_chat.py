@@ -112,7 +112,7 @@ def test_rewards_per_turn_and_the_env_tokens_of_each_step(tmp_path):
     for token in call_ids[:-1]:
         assert env.step(token)[4] == {}
     obs, reward, terminated, truncated, info = env.step(call_ids[-1])
-    assert reward == 0.0 and not terminated and info["reply"].strip().startswith("user")
+    assert reward == 0.0 and not terminated and info["reply"].strip().startswith("<|im_start|>user")
     conversation = [
         *QUESTION,
         {"role": "assistant", "content": CALL},

@@ -11,7 +11,6 @@ from gymnasium.utils.env_checker import check_env
 from gymnasium.vector import AutoresetMode, SyncVectorEnv
 from transformers.utils import get_json_schema
 
-from rlenv.chat import PLAIN_CHAT_TEMPLATE
 from rlenv.tasks.chat_tasks import multiply
 from tests.rlenv.test_multiturn import compare_infos
 
@@ -29,24 +28,24 @@ def test_chat_calculator_with_no_arguments_runs_a_tool_call_and_scores_the_answe
     check_env(env.unwrapped, skip_render_check=True)
     _, info = env.reset(seed=3)
     a, b = (int(x) for x in re.findall(r"\d+", info["prompt"]))
-    call = f' <tool_call>{{"name": "multiply", "arguments": {{"a": {a}, "b": {b}}}}}</tool_call>\n'
+    call = f'<tool_call>{{"name": "multiply", "arguments": {{"a": {a}, "b": {b}}}}}</tool_call><|im_end|>'
     obs, reward, terminated, truncated, info = write(env, call)
-    assert reward == 0.0 and not terminated and info["reply"] == f"Tool: {a * b}\nAssistant:"
+    assert reward == 0.0 and not terminated
+    assert info["reply"] == f"\n<|im_start|>tool\n{a * b}<|im_end|>\n<|im_start|>assistant\n"
     assert obs["policy_mask"][obs["attention_mask"] == 1][-len(info["env_ids"]) :].sum() == 0  # env tokens
-    obs, reward, terminated, truncated, info = write(env, f" It is {a * b}.\n")
+    obs, reward, terminated, truncated, info = write(env, f"It is {a * b}.<|im_end|>")
     assert terminated and reward == 1.0 and info["tool_calls"] == 1 and info["tool_errors"] == 0
-    # the episode's ids are the plain template's rendering of the conversation, token for token
+    # the episode's ids are the embedded template's rendering of the conversation, token for token
     tok = env.unwrapped.tokenizer
     rendered = tok.apply_chat_template(
-        info["messages"],
-        tools=[get_json_schema(multiply)],
-        chat_template=PLAIN_CHAT_TEMPLATE,
-        tokenize=True,
-        return_dict=False,
+        info["messages"], tools=[get_json_schema(multiply)], tokenize=True, return_dict=False
     )
-    assert obs["input_ids"][obs["attention_mask"] == 1].tolist() == list(rendered)
+    ids = obs["input_ids"][obs["attention_mask"] == 1].tolist()
+    assert (
+        list(rendered[: len(ids)]) == ids and tok.decode(rendered[len(ids) :]) == "\n"
+    )  # after the last <|im_end|>
     env.reset(seed=3)
-    assert write(env, f" It is {a * b + 1}.\n")[1] == 0.0  # a wrong answer without a call
+    assert write(env, f"It is {a * b + 1}.<|im_end|>")[1] == 0.0  # a wrong answer without a call
 
 
 def test_chat_calculator_splits_are_disjoint():
@@ -62,12 +61,11 @@ def test_chat_guess_number_replies_are_user_messages():
     env.reset(seed=0)
     secret = int(env.unwrapped._episodes.prompts[0].columns["answer"])
     low = 1 if secret > 1 else 2
-    obs, reward, terminated, truncated, info = write(env, f" {low}\n")
-    assert (
-        reward == pytest.approx(-0.1)
-        and info["reply"] == ("User: higher" if low < secret else "User: lower") + "\nAssistant:"
-    )
-    obs, reward, terminated, truncated, info = write(env, f" {secret}\n")
+    obs, reward, terminated, truncated, info = write(env, f"{low}<|im_end|>")
+    assert reward == pytest.approx(-0.1)
+    hint = "higher" if low < secret else "lower"
+    assert info["reply"] == f"\n<|im_start|>user\n{hint}<|im_end|>\n<|im_start|>assistant\n"
+    obs, reward, terminated, truncated, info = write(env, f"{secret}<|im_end|>")
     assert terminated and reward == 1.0
     assert [m["role"] for m in info["messages"]] == ["user", "assistant", "user", "assistant"]
 
@@ -90,9 +88,12 @@ def test_chat_true_makes_the_request_a_user_message(env_id):
     obs, info = chat.reset(seed=0)
     assert info["prompt"] == plain_info["prompt"]  # same prompt draw; the reward model sees the same text
     tok = chat.unwrapped.tokenizer
-    assert tok.decode(obs["input_ids"][obs["attention_mask"] == 1]) == f"User: {info['prompt']}\nAssistant:"
-    obs, reward, terminated, truncated, info = write(chat, " good\n")  # the end of turn ends the episode
-    assert terminated and info["completion"] == " good"
+    shown = tok.decode(obs["input_ids"][obs["attention_mask"] == 1])
+    assert shown == f"<|im_start|>user\n{info['prompt']}<|im_end|>\n<|im_start|>assistant\n"
+    obs, reward, terminated, truncated, info = write(
+        chat, "good<|im_end|>"
+    )  # the end of turn ends the episode
+    assert terminated and info["completion"] == "good"
 
 
 @pytest.mark.parametrize("mode", [AutoresetMode.NEXT_STEP, AutoresetMode.SAME_STEP])
@@ -105,7 +106,9 @@ def test_native_vector_env_agrees_with_sync_vector_env_on_a_chat_task(mode):
     native.reset(seed=7)
     sync.reset(seed=7)
     tok = native.tokenizer
-    choices = np.array(tok(" 1 2 3 4 5 6 7 8 9 0 10\n", add_special_tokens=False)["input_ids"])
+    choices = np.array(
+        tok(" 1 2 3 4 5 6 7 8 9 0 10<|im_end|><|im_end|>", add_special_tokens=False)["input_ids"]
+    )
     rng = np.random.default_rng(0)
     ended = 0
     for _ in range(80):
@@ -128,13 +131,15 @@ def test_turn_level_view_and_render_of_a_chat_env():
     _, info = env.reset(seed=3)
     a, b = (int(x) for x in re.findall(r"\d+", info["prompt"]))
     _, reward, terminated, _, info = env.step(
-        f' <tool_call>{{"name": "multiply", "arguments": {{"a": {a}, "b": {b}}}}}</tool_call>'
+        f'<tool_call>{{"name": "multiply", "arguments": {{"a": {a}, "b": {b}}}}}</tool_call>'
     )
-    assert not terminated and info["reply"] == f"Tool: {a * b}\nAssistant:"
+    assert (
+        not terminated and info["reply"] == f"\n<|im_start|>tool\n{a * b}<|im_end|>\n<|im_start|>assistant\n"
+    )
     assert env.unwrapped.render().splitlines()[-1] == f"[tool] {a * b}"
-    _, reward, terminated, _, info = env.step(f" It is {a * b}.")
+    _, reward, terminated, _, info = env.step(f"It is {a * b}.")
     assert terminated and reward == 1.0
-    assert env.unwrapped.conversation()[-1] == {"role": "assistant", "content": f" It is {a * b}."}
+    assert env.unwrapped.conversation()[-1] == {"role": "assistant", "content": f"It is {a * b}."}
 
 
 def test_served_chat_env_observations_carry_the_messages():
@@ -160,3 +165,30 @@ def test_conversational_prompts_go_to_trl_as_message_lists():
         {"prompt": [{"role": "user", "content": "Hi?"}], "answer": 1},
         {"prompt": "plain", "answer": None},
     ]
+
+
+def test_turn_level_exchanges_messages_on_a_chat_env():
+    from rlenv.wrappers import TurnLevel
+
+    env = TurnLevel("rlenv/ChatCalculator-v0")
+    _, info = env.reset(seed=3)
+    assert info["messages"] == [{"role": "user", "content": info["prompt"]}]
+    a, b = (int(x) for x in re.findall(r"\d+", info["prompt"]))
+    call = f'<tool_call>{{"name": "multiply", "arguments": {{"a": {a}, "b": {b}}}}}</tool_call>'
+    _, reward, terminated, _, info = env.step({"role": "assistant", "content": call})
+    assert not terminated and [m["role"] for m in info["messages"]] == ["user", "assistant", "tool"]
+    assert info["messages"][-1]["content"] == str(a * b)
+    _, reward, terminated, _, info = env.step({"role": "assistant", "content": f"It is {a * b}."})
+    assert (
+        terminated
+        and reward == 1.0
+        and info["messages"][-1] == {"role": "assistant", "content": f"It is {a * b}."}
+    )
+    with pytest.raises(TypeError, match="'role': 'assistant'"):
+        env.reset(seed=0)
+        env.step({"role": "user", "content": "hi"})
+    plain = TurnLevel("rlenv/GuessNumber-v0")
+    _, info = plain.reset(seed=0)
+    assert "messages" not in info  # token-level multi-turn ids have no conversation
+    with pytest.raises(TypeError, match="text of a turn"):
+        plain.step({"role": "assistant", "content": "3"})

@@ -49,6 +49,7 @@ def test_the_tools_package_is_not_installed_with_rlenv():
         "tools/corpus.py",
         "tools/tokenizer.py",
         "tools/model.py",
+        "tools/chat.py",
         "tools/reward_model.py",
         "tools/extracts.py",
     } <= {str(p.relative_to(ROOT)) for p in (ROOT / "tools").glob("*.py")}
