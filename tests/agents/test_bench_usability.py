@@ -27,6 +27,10 @@ ROOT = Path(__file__).resolve().parents[2]
 @pytest.mark.slow
 def test_ctrl_c_with_workers_running_prints_the_resume_command_and_no_traceback(tiny_model, tmp_path) -> None:
     grid, out = grid_file(tmp_path, tiny_model), tmp_path / "bench"
+    # cells long enough that the grid cannot finish between the first row and the signal, however
+    # little CPU this process gets on a loaded machine (with 2-update cells a starved poll once saw
+    # all 12 cells done and a clean exit)
+    grid.write_text(grid.read_text().replace("steps = 2\n", "steps = 150\n"))
     env = {**os.environ, "OMP_NUM_THREADS": "1", "PYTHONPATH": str(ROOT)}
     # its own session, so that the signal goes to the whole process group, as a terminal's Ctrl-C does
     proc = subprocess.Popen(

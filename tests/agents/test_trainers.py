@@ -299,15 +299,17 @@ def test_grpo_sharpens_held_out_sums_the_embedded_model_knows(tmp_path, seed) ->
     samples wrong answers often (~0.30). 100 GRPO updates at lr 1e-5 on the *training* sums lift the
     accuracy on the disjoint held-out sums by more than 3 paired standard errors under the same seeded
     held-out protocol before and after: sampled over 1024 episodes (a few seconds: the answers are a
-    few tokens) and greedy over 256 draws of the 27 held-out sums (README "Benchmarking": 0.30 / 0.64
-    -> 0.42 / 0.89-0.92 after 300 updates in three seeds)."""
+    few tokens) and greedy over 1024 draws of the 27 held-out sums (README "Benchmarking": 0.30 / 0.64
+    -> 0.42 / 0.89-0.92 after 300 updates in three seeds, on the base model). On the chat-stage model
+    greedy starts higher (0.74), so its gain is smaller: seed 2 gained +0.074 against 256 draws'
+    margin of 0.083, hence 1024 draws (docs/testing.md)."""
     from agents.training.config import TrainConfig
 
     env_id = "rlenv/Arithmetic-v0"
     config = TrainConfig(algo="grpo", env=env_id, steps=100, batch_size=32, group_size=4, lr=1e-5, seed=seed,
                          out=str(tmp_path / "run"), device="cpu", checkpoint_every=0)
     result = train(config)
-    for greedy, episodes in ((False, 1024), (True, 256)):
+    for greedy, episodes in ((False, 1024), (True, 1024)):
         before = untrained_heldout_rewards(env_id, greedy, episodes)
         after = heldout_rewards(result.checkpoint, env_id, greedy, episodes)
         assert_learned_paired(before, after, f"GRPO Arithmetic {'greedy' if greedy else 'sampled'} seed {seed}")
