@@ -404,7 +404,9 @@ class ChatEpisodes(MultiTurnEpisodes):
         if self.turns[i][-1].ids[-1:] != (self.rules.chat.end_of_turn_id,):
             ids = [self.rules.chat.end_of_turn_id, *ids]  # the turn was cut: close it as the template would
         self.messages[i].extend(reply)
-        return ids, str(self.setup.tokenizer.decode(ids, skip_special_tokens=False))  # as appended, markers and all
+        return ids, str(
+            self.setup.tokenizer.decode(ids, skip_special_tokens=False)
+        )  # as appended, markers and all
 
     def reward_inputs(self, rows: Sequence[int]) -> tuple[list[Any], list[Any]]:
         prompts = [self.prompts[i] for i in rows]

@@ -64,7 +64,9 @@ class TurnLevel(gym.Wrapper, gym.utils.RecordConstructorArgs):
     def _text(self, obs: dict[str, np.ndarray]) -> str:
         return self.tokenizer.decode(obs["input_ids"][obs["attention_mask"] == 1], skip_special_tokens=True)
 
-    def reset(self, *, seed: int | None = None, options: dict[str, Any] | None = None) -> tuple[str, dict[str, Any]]:
+    def reset(
+        self, *, seed: int | None = None, options: dict[str, Any] | None = None
+    ) -> tuple[str, dict[str, Any]]:
         obs, info = self.env.reset(seed=seed, options=options)
         self._done = False
         self.last_token_observation = obs
@@ -75,7 +77,10 @@ class TurnLevel(gym.Wrapper, gym.utils.RecordConstructorArgs):
         return info if conversation is None else {**info, "messages": conversation}
 
     def _turn_text(self, action: Any) -> str:
-        if isinstance(action, Mapping) and getattr(self.env.unwrapped, "conversation", lambda: None)() is not None:
+        if (
+            isinstance(action, Mapping)
+            and getattr(self.env.unwrapped, "conversation", lambda: None)() is not None
+        ):
             if action.get("role") != "assistant" or not isinstance(action.get("content"), str):
                 raise TypeError(
                     f"a chat env's TurnLevel action is the assistant's text or {{'role': 'assistant', 'content': "
@@ -88,7 +93,9 @@ class TurnLevel(gym.Wrapper, gym.utils.RecordConstructorArgs):
 
     def step(self, action: str | Mapping[str, Any]) -> tuple[str, float, bool, bool, dict[str, Any]]:
         if self._done:
-            raise RuntimeError("step() called after the episode ended (or before reset()); call env.reset() first")
+            raise RuntimeError(
+                "step() called after the episode ended (or before reset()); call env.reset() first"
+            )
         action = self._turn_text(action)
         ids = list(self.tokenizer(action, add_special_tokens=False)["input_ids"]) if action else []
         total, fed, turn_over = 0.0, 0, False

@@ -97,7 +97,11 @@ def precision_dtype(precision: str, device: torch.device) -> torch.dtype | None:
 def rollout_options(config: TrainConfig) -> dict[str, Any]:
     """The work-saving options of :func:`collect_rollouts` that ``config`` asks for."""
     dtype = "policy" if config.rollout_precision is None else AUTOCAST_DTYPES[config.rollout_precision]
-    return {"cache": config.rollout_cache, "share_prompt_prefill": config.shared_prefill, "autocast_dtype": dtype}
+    return {
+        "cache": config.rollout_cache,
+        "share_prompt_prefill": config.shared_prefill,
+        "autocast_dtype": dtype,
+    }
 
 
 def seed_everything(seed: int) -> None:
@@ -124,15 +128,21 @@ def make_envs(config: TrainConfig, tokenizer_path: str) -> Any:
     if config.max_new_tokens is not None:
         kwargs["max_new_tokens"] = config.max_new_tokens
     with built_from_user_input(f"cannot build {config.env} from its arguments"):
-        return gym.make_vec(config.env, num_envs=config.batch_size, vectorization_mode="vector_entry_point",
-                            autoreset_mode="Disabled", tokenizer=tokenizer_path, **kwargs)
+        return gym.make_vec(
+            config.env,
+            num_envs=config.batch_size,
+            vectorization_mode="vector_entry_point",
+            autoreset_mode="Disabled",
+            tokenizer=tokenizer_path,
+            **kwargs,
+        )
 
 
 def check_trainable_env_id(env_id: str) -> None:
     """``env_id`` is registered; a run trained on a Python env factory says how to resume it instead."""
     if env_id.startswith("factory:"):
         raise ConfigError(
-            f"this run trained on an env factory from Python ({env_id[len('factory:'):]}), which the command line "
+            f"this run trained on an env factory from Python ({env_id[len('factory:') :]}), which the command line "
             "cannot rebuild; resume it from Python: train(TrainConfig(env=<the same factory>, ..., resume=RUN_DIR))"
         )
     rlenv.check_env_id(env_id)
@@ -144,8 +154,12 @@ class Trainer:
     ``callback(record)`` is called after every update with the logged record (the CLI's progress bar).
     """
 
-    def __init__(self, config: TrainConfig, callback: Callable[[dict[str, Any]], None] | None = None,
-                 ranks: Ranks | None = None) -> None:
+    def __init__(
+        self,
+        config: TrainConfig,
+        callback: Callable[[dict[str, Any]], None] | None = None,
+        ranks: Ranks | None = None,
+    ) -> None:
         self.config = config
         self.callback = callback
         self.ranks = ranks if ranks is not None else current_ranks()
@@ -212,14 +226,21 @@ class Trainer:
             torch.set_num_threads(config.threads)
         seed_everything(config.seed)  # the same on every rank: identical value-head / LoRA init
         model_path = config.model or DEFAULT_MODEL
-        device = self.ranks.device if self.ranks.device is not None and config.device != "cpu" else config.device
+        device = (
+            self.ranks.device if self.ranks.device is not None and config.device != "cpu" else config.device
+        )
         algo_cls = algorithm_class(config.algo)
         assert config.temperature is not None  # resolved when the config was built
         sampling = SamplingConfig(config.temperature, config.top_k, config.top_p)
         start_from = resume[0] if resume else model_path
         with built_from_user_input(f"cannot load the model in {start_from}"):
-            self.policy = LMPolicy.from_pretrained(start_from, value_head=algo_cls.value_head,
-                                                   lora_rank=config.lora_rank, device=device, sampling=sampling)
+            self.policy = LMPolicy.from_pretrained(
+                start_from,
+                value_head=algo_cls.value_head,
+                lora_rank=config.lora_rank,
+                device=device,
+                sampling=sampling,
+            )
         self.policy.autocast_dtype = precision_dtype(config.precision, self.policy.device)
         self.policy.shared_scoring = config.shared_scoring
         reference = None
@@ -237,7 +258,9 @@ class Trainer:
         self.envs = make_envs(self.local_config, model_path)
         self.algorithm = algo_cls(self.policy, self.local_config, reference, ranks=self.ranks)
         self.evaluator = None
-        if config.eval_every and self.ranks.is_main:  # held-out scores logged as eval/... keys (agents.training.evaluation)
+        if (
+            config.eval_every and self.ranks.is_main
+        ):  # held-out scores logged as eval/... keys (agents.training.evaluation)
             self.evaluator = HeldoutEvaluator(config, self.policy, reference, model_path)
         if resume:
             ckpt, state = resume
@@ -247,8 +270,16 @@ class Trainer:
             self.elapsed_offset = float(state["elapsed_s"])
             self.last_checkpoint = ckpt
             self._carry_metrics(ckpt.parent.parent)
-        logger.info("training %s on %s from %s (step %d, rank %d of %d) -> %s", config.algo, config.env, start_from,
-                    self.step, self.ranks.rank, self.ranks.world_size, self.out)
+        logger.info(
+            "training %s on %s from %s (step %d, rank %d of %d) -> %s",
+            config.algo,
+            config.env,
+            start_from,
+            self.step,
+            self.ranks.rank,
+            self.ranks.world_size,
+            self.out,
+        )
 
     def _carry_metrics(self, source_run: Path) -> None:
         """Cut metrics back to the checkpoint (the updates after it will be redone)."""
@@ -292,8 +323,11 @@ class Trainer:
                     self.callback(record)
         except TrainingDivergedError as err:
             diverged = True
-            kept = (f"the last good checkpoint is {self.last_checkpoint}" if self.last_checkpoint
-                    else "no checkpoint had been saved yet (lower --checkpoint-every to keep more)")
+            kept = (
+                f"the last good checkpoint is {self.last_checkpoint}"
+                if self.last_checkpoint
+                else "no checkpoint had been saved yet (lower --checkpoint-every to keep more)"
+            )
             raise TrainingDivergedError(
                 f"training stopped at update {self.step + 1}: {err}; {kept}. Lower --lr (now {config.lr:g}) "
                 f"or --max-grad-norm, then --resume from that checkpoint with the same flags"
@@ -305,10 +339,16 @@ class Trainer:
             records = []
             if log is not None:
                 records = read_metrics(self.out)  # every record is flushed as it is logged
-                plot_curves(records, self.out / CURVE_FILE, title=f"{config.algo} on {env_label(config.env)} (seed {config.seed})")
+                plot_curves(
+                    records,
+                    self.out / CURVE_FILE,
+                    title=f"{config.algo} on {env_label(config.env)} (seed {config.seed})",
+                )
                 log.close(curve=self.out / CURVE_FILE)
         elapsed = self.elapsed_offset + time.perf_counter() - start
-        if not diverged and (self.last_checkpoint is None or not self.last_checkpoint.name.endswith(f"{self.step:06d}")):
+        if not diverged and (
+            self.last_checkpoint is None or not self.last_checkpoint.name.endswith(f"{self.step:06d}")
+        ):
             self._save(elapsed)
         return TrainResult(self.out, self.step, self.episodes, elapsed, self.last_checkpoint, records)
 
@@ -318,15 +358,21 @@ class Trainer:
         try:
             # rank r's sub-env i is seeded like sub-env r * local + i of a one-process run
             def rollout(attempt: int) -> RolloutBatch:
-                seed = rollout_seed(config.seed, self.step, attempt) + self.ranks.rank * self.local_config.batch_size
-                return collect_rollouts(self.policy, self.envs, seed=seed, options=algo.reset_options(),
-                                        **rollout_options(config))
+                seed = (
+                    rollout_seed(config.seed, self.step, attempt)
+                    + self.ranks.rank * self.local_config.batch_size
+                )
+                return collect_rollouts(
+                    self.policy, self.envs, seed=seed, options=algo.reset_options(), **rollout_options(config)
+                )
 
             batch = algo.collect(rollout)
         except RuntimeError as err:
             # finite but huge weights can overflow to NaN logits, which sampling then chokes on
             if self._last_batch is not None and not self._policy_outputs_finite(self._last_batch):
-                raise TrainingDivergedError("the policy's outputs are non-finite, so no token can be sampled") from err
+                raise TrainingDivergedError(
+                    "the policy's outputs are non-finite, so no token can be sampled"
+                ) from err
             raise
         self._last_batch = batch
         t1 = time.perf_counter()
@@ -353,7 +399,9 @@ class Trainer:
 
     @torch.no_grad()
     def _policy_outputs_finite(self, batch: RolloutBatch) -> bool:
-        scores = self.policy.score_sequences(batch.input_ids[:2], batch.attention_mask[:2], batch.prompt_length)
+        scores = self.policy.score_sequences(
+            batch.input_ids[:2], batch.attention_mask[:2], batch.prompt_length
+        )
         return bool(torch.isfinite(scores.logprobs[batch.response_mask[:2].bool()]).all())
 
     def _save(self, elapsed: float) -> None:
@@ -361,7 +409,9 @@ class Trainer:
         if self.ranks.distributed:
             hashes = self.ranks.gather(weights_sha256(self.policy))
             if len(set(hashes)) > 1:
-                raise RuntimeError(f"the ranks' weights differ at update {self.step} ({hashes}); this is a bug")
+                raise RuntimeError(
+                    f"the ranks' weights differ at update {self.step} ({hashes}); this is a bug"
+                )
             if not self.ranks.is_main:  # rank 0 writes it; the others only need to know where it is
                 self.last_checkpoint = self.out / CHECKPOINTS_DIR / f"step_{self.step:06d}"
                 return
@@ -376,8 +426,9 @@ class Trainer:
         if hashes is not None:
             state["weights_sha256"] = hashes  # one per rank: identical, or the run would have stopped
         saved_config = replace(self.config, resume=None)
-        self.last_checkpoint = save_checkpoint(self.out, self.step, self.policy, state, saved_config,
-                                               keep=self.config.keep_checkpoints)
+        self.last_checkpoint = save_checkpoint(
+            self.out, self.step, self.policy, state, saved_config, keep=self.config.keep_checkpoints
+        )
 
 
 def train(config: TrainConfig, callback: Callable[[dict[str, Any]], None] | None = None) -> TrainResult:
@@ -385,8 +436,15 @@ def train(config: TrainConfig, callback: Callable[[dict[str, Any]], None] | None
     return Trainer(config, callback).run()
 
 
-def evaluate(policy: LMPolicy, envs: Any, episodes: int, *, seed: int = 0, group_size: int | None = None,
-             num_samples: int = 2) -> dict[str, Any]:
+def evaluate(
+    policy: LMPolicy,
+    envs: Any,
+    episodes: int,
+    *,
+    seed: int = 0,
+    group_size: int | None = None,
+    num_samples: int = 2,
+) -> dict[str, Any]:
     """Mean reward and episode statistics of ``policy`` over ``episodes`` rollouts (rounded up to whole
     batches of ``envs.num_envs``), each batch seeded from ``(seed, i)``; plus a few sample texts.
     (Benchmark scores use :func:`agents.training.evaluation.evaluate_policy`, the held-out protocol.)"""

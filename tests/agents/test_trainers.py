@@ -26,8 +26,19 @@ from tests.margins import assert_learned_paired, learning_seeds, threads_from_en
 pytestmark = pytest.mark.usefixtures("single_thread")  # tiny models: one torch thread
 
 ALGOS = ("reinforce", "ppo", "rloo", "grpo")
-REQUIRED = {"step", "episodes", "reward_mean", "kl", "loss", "elapsed_s", "reward_std", "completion_length",
-            "eos_rate", "kl_coef", "entropy"}
+REQUIRED = {
+    "step",
+    "episodes",
+    "reward_mean",
+    "kl",
+    "loss",
+    "elapsed_s",
+    "reward_std",
+    "completion_length",
+    "eos_rate",
+    "kl_coef",
+    "entropy",
+}
 
 
 @pytest.mark.parametrize("algo", ALGOS)
@@ -90,7 +101,9 @@ def test_nan_loss_stops_and_keeps_the_last_good_checkpoint(tiny_model, tmp_path,
 
 def test_exploding_learning_rate_is_caught(tiny_model, tmp_path) -> None:
     with pytest.raises(TrainingDivergedError, match="Lower --lr"):
-        train(tiny_config(tiny_model, tmp_path / "run", algo="reinforce", lr=1e30, steps=6, max_grad_norm=0.0))
+        train(
+            tiny_config(tiny_model, tmp_path / "run", algo="reinforce", lr=1e30, steps=6, max_grad_norm=0.0)
+        )
 
 
 def test_time_budget_stops_the_run(tiny_model, tmp_path) -> None:
@@ -106,7 +119,9 @@ def test_fresh_run_refuses_to_overwrite_an_existing_run(tiny_model, tmp_path) ->
         train(tiny_config(tiny_model, tmp_path / "run", steps=1))
 
 
-def test_missing_eos_penalty_lowers_the_reward_of_truncated_episodes(tiny_model, tmp_path, monkeypatch) -> None:
+def test_missing_eos_penalty_lowers_the_reward_of_truncated_episodes(
+    tiny_model, tmp_path, monkeypatch
+) -> None:
     seen = []
     real_update = agents.algorithms.reinforce.Reinforce.update
 
@@ -182,10 +197,14 @@ def episode_rewards(summary: dict) -> list[float]:
 def test_each_algorithm_learns_the_tiny_sentiment_task(tiny_model, tmp_path, algo) -> None:
     """40 updates of 16 episodes on the random tiny GPT-2: the trained model's VADER reward, under the
     same seeded evaluation as the untrained one, is well above it (it learns to say 'great'/'good')."""
-    config = tiny_config(tiny_model, tmp_path / "run", algo=algo, steps=40, batch_size=16, lr=3e-3,
-                         checkpoint_every=0)
+    config = tiny_config(
+        tiny_model, tmp_path / "run", algo=algo, steps=40, batch_size=16, lr=3e-3, checkpoint_every=0
+    )
     result = train(config)
-    before, after = evaluation(tiny_model, config)["reward_mean"], evaluation(result.checkpoint, config)["reward_mean"]
+    before, after = (
+        evaluation(tiny_model, config)["reward_mean"],
+        evaluation(result.checkpoint, config)["reward_mean"],
+    )
     assert before < 0.2
     assert after > before + 0.4, (before, after)
 
@@ -195,8 +214,18 @@ def test_a_larger_kl_coefficient_ends_closer_to_the_reference(tiny_model, tmp_pa
     sign on the penalty would push the policy away instead)."""
     finals = {}
     for beta in (0.001, 1.0):
-        result = train(tiny_config(tiny_model, tmp_path / f"kl{beta}", algo="reinforce", steps=30, batch_size=16,
-                                   lr=3e-3, kl_coef=beta, checkpoint_every=0))
+        result = train(
+            tiny_config(
+                tiny_model,
+                tmp_path / f"kl{beta}",
+                algo="reinforce",
+                steps=30,
+                batch_size=16,
+                lr=3e-3,
+                kl_coef=beta,
+                checkpoint_every=0,
+            )
+        )
         finals[beta] = sum(r["kl"] for r in result.metrics[-5:]) / 5
     assert finals[1.0] < 0.5 * finals[0.001], finals
 
@@ -212,9 +241,22 @@ def test_ppo_value_loss_falls_and_explained_variance_rises(tiny_model, tmp_path)
     import reward_models
 
     reward_models.register("test-prompt-words", lambda: prompt_word_count, overwrite=True)
-    env_args = tuple("reward_model=test-prompt-words" if a.startswith("reward_model=") else a for a in tiny_env_args())
-    result = train(tiny_config(tiny_model, tmp_path / "run", algo="ppo", steps=30, batch_size=16, lr=1e-3,
-                               kl_coef=0.0, checkpoint_every=0, env_args=env_args))
+    env_args = tuple(
+        "reward_model=test-prompt-words" if a.startswith("reward_model=") else a for a in tiny_env_args()
+    )
+    result = train(
+        tiny_config(
+            tiny_model,
+            tmp_path / "run",
+            algo="ppo",
+            steps=30,
+            batch_size=16,
+            lr=1e-3,
+            kl_coef=0.0,
+            checkpoint_every=0,
+            env_args=env_args,
+        )
+    )
     first, last = result.metrics[:5], result.metrics[-5:]
 
     def mean(key, rows):
@@ -258,9 +300,19 @@ def test_each_algorithm_learns_positive_reviews_on_the_embedded_model(tmp_path, 
     from rlenv import DEFAULT_MODEL
 
     lr, steps = EMBEDDED_SETTINGS[algo]
-    config = TrainConfig(algo=algo, env="rlenv/PositiveReview-v0", steps=steps, batch_size=16, group_size=4,
-                         max_new_tokens=16, lr=lr, seed=seed, out=str(tmp_path / "run"), device="cpu",
-                         checkpoint_every=0)
+    config = TrainConfig(
+        algo=algo,
+        env="rlenv/PositiveReview-v0",
+        steps=steps,
+        batch_size=16,
+        group_size=4,
+        max_new_tokens=16,
+        lr=lr,
+        seed=seed,
+        out=str(tmp_path / "run"),
+        device="cpu",
+        checkpoint_every=0,
+    )
     result = train(config)
     before = episode_rewards(evaluation(DEFAULT_MODEL, config, REVIEW_EPISODES))
     after = episode_rewards(evaluation(result.checkpoint, config, REVIEW_EPISODES))
@@ -306,13 +358,25 @@ def test_grpo_sharpens_held_out_sums_the_embedded_model_knows(tmp_path, seed) ->
     from agents.training.config import TrainConfig
 
     env_id = "rlenv/Arithmetic-v0"
-    config = TrainConfig(algo="grpo", env=env_id, steps=100, batch_size=32, group_size=4, lr=1e-5, seed=seed,
-                         out=str(tmp_path / "run"), device="cpu", checkpoint_every=0)
+    config = TrainConfig(
+        algo="grpo",
+        env=env_id,
+        steps=100,
+        batch_size=32,
+        group_size=4,
+        lr=1e-5,
+        seed=seed,
+        out=str(tmp_path / "run"),
+        device="cpu",
+        checkpoint_every=0,
+    )
     result = train(config)
     for greedy, episodes in ((False, 1024), (True, 1024)):
         before = untrained_heldout_rewards(env_id, greedy, episodes)
         after = heldout_rewards(result.checkpoint, env_id, greedy, episodes)
-        assert_learned_paired(before, after, f"GRPO Arithmetic {'greedy' if greedy else 'sampled'} seed {seed}")
+        assert_learned_paired(
+            before, after, f"GRPO Arithmetic {'greedy' if greedy else 'sampled'} seed {seed}"
+        )
 
 
 @pytest.mark.slow
@@ -327,8 +391,17 @@ def test_rloo_teaches_the_embedded_model_to_use_held_out_keywords(tmp_path, seed
     from agents.training.config import TrainConfig
 
     env_id = "rlenv/Keyword-v0"
-    config = TrainConfig(algo="rloo", env=env_id, steps=40, batch_size=16, group_size=4, seed=seed,
-                         out=str(tmp_path / "run"), device="cpu", checkpoint_every=0)
+    config = TrainConfig(
+        algo="rloo",
+        env=env_id,
+        steps=40,
+        batch_size=16,
+        group_size=4,
+        seed=seed,
+        out=str(tmp_path / "run"),
+        device="cpu",
+        checkpoint_every=0,
+    )
     result = train(config)
     before = untrained_heldout_rewards(env_id, False, KEYWORD_EPISODES)
     after = heldout_rewards(result.checkpoint, env_id, episodes=KEYWORD_EPISODES)
@@ -346,8 +419,15 @@ def test_grpo_teaches_the_embedded_model_to_use_the_multiply_tool(tmp_path, seed
     from agents.training.config import TrainConfig
 
     env_id = "rlenv/ChatCalculator-v0"
-    config = TrainConfig(algo="grpo", env=env_id, steps=40, seed=seed, out=str(tmp_path / "run"), device="cpu",
-                         checkpoint_every=0)
+    config = TrainConfig(
+        algo="grpo",
+        env=env_id,
+        steps=40,
+        seed=seed,
+        out=str(tmp_path / "run"),
+        device="cpu",
+        checkpoint_every=0,
+    )
     assert (config.lr, config.temperature) == (1e-5, 0.5)  # the card's
     result = train(config)
     before = untrained_heldout_rewards(env_id, True, 256)
