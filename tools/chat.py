@@ -35,7 +35,7 @@ from typing import Any
 from rlenv.tasks.splits import is_heldout_text
 from tools.corpus import BUILD_DIR, SEED, CorpusConfig, arithmetic_documents, build_corpus, keyword_documents
 from tools.hashing import sha256_file
-from tools.model import TrainConfig, train_model
+from tools.model import TrainConfig, train_model, write_build_info
 from tools.review_grammar import review_documents
 from tools.wordnet import WORDNET_EXTRACT, read_wordnet
 
@@ -317,15 +317,16 @@ def main(argv: Sequence[str] | None = None) -> None:
     tokenizer_path = chat_tokenizer(args.base, args.out / "chat_tokenizer")
     print(f"chat tokenizer.json sha256 {sha256_file(tokenizer_path)}", flush=True)
     chat_docs = chat_documents(args.out / "chat_tokenizer")
-    chat_path = write_chat_corpus(chat_docs, args.out / "chat_corpus.jsonl")
-    print(f"chat_corpus.jsonl: {len(chat_docs)} conversations, sha256 {sha256_file(chat_path)}", flush=True)
+    chat_sha256 = sha256_file(write_chat_corpus(chat_docs, args.out / "chat_corpus.jsonl"))
+    print(f"chat_corpus.jsonl: {len(chat_docs)} conversations, sha256 {chat_sha256}", flush=True)
     base_docs = build_corpus(CorpusConfig()).documents
     base_info = json.loads((args.base / "build_info.json").read_text(encoding="utf-8"))
     config = TrainConfig(**{**asdict(CHAT_STAGE), "steps": args.steps})
+    model_dir = args.model_dir or args.out / "chat_model"
     info = train_model(
         base_docs + chat_docs,
         args.out / "chat_tokenizer",
-        args.model_dir or args.out / "chat_model",
+        model_dir,
         config,
         on_log=lambda line: print(line, flush=True),
         init_from=args.base,
@@ -334,13 +335,12 @@ def main(argv: Sequence[str] | None = None) -> None:
         "base": base_info,
         "chat_stage": {
             **info,
-            "chat_corpus_sha256": sha256_file(chat_path),
+            "chat_corpus_sha256": chat_sha256,
             "chat_corpus_config": asdict(ChatCorpusConfig()),
             "chat_documents": len(chat_docs),
         },
     }
-    model_dir = args.model_dir or args.out / "chat_model"
-    (model_dir / "build_info.json").write_text(json.dumps(info, indent=2) + "\n", encoding="utf-8")
+    write_build_info(model_dir, info)
     print(json.dumps(info["chat_stage"], indent=2))
 
 

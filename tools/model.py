@@ -208,8 +208,12 @@ def train_model(
         "holdout_perplexity": round(perplexity, 3),
         "torch_version": torch.__version__,
     }
-    (out / "build_info.json").write_text(json.dumps(info, indent=2) + "\n", encoding="utf-8")
     return info
+
+
+def write_build_info(model_dir: Path, info: dict) -> None:
+    """``model_dir/build_info.json``: the record of how the shipped model was made."""
+    (model_dir / "build_info.json").write_text(json.dumps(info, indent=2) + "\n", encoding="utf-8")
 
 
 def main(argv: Sequence[str] | None = None) -> None:
@@ -240,7 +244,7 @@ def main(argv: Sequence[str] | None = None) -> None:
         "corpus_config": asdict(CorpusConfig()),
         **info,
     }
-    (model_dir / "build_info.json").write_text(json.dumps(info, indent=2) + "\n", encoding="utf-8")
+    write_build_info(model_dir, info)
     print(json.dumps(info, indent=2))
 
 

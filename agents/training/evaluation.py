@@ -236,10 +236,11 @@ class HeldoutEvaluator:
 
 def protocol_for(config: TrainConfig, **changes: Any) -> EvalProtocol:
     """The protocol the trainer uses for ``config`` (so a bench can reproduce its evaluation)."""
+    assert config.temperature is not None  # resolved when the config was built
     base = EvalProtocol(
         episodes=config.eval_episodes,
         batch_size=min(config.eval_episodes, 32),
         greedy=config.eval_greedy,
-        temperature=config.temperature if config.temperature is not None else 1.0,
+        temperature=config.temperature,
     )
     return replace(base, **changes)
