@@ -62,6 +62,7 @@ class EnvsArgs:
 
 # ---- commands -------------------------------------------------------------------------------------
 def cmd_train(config: TrainConfig) -> None:
+    import torch
     from rich.progress import BarColumn, Progress, TextColumn, TimeElapsedColumn
 
     from agents.training.policy import resolve_device
@@ -89,7 +90,8 @@ def cmd_train(config: TrainConfig) -> None:
     first, last = (metrics[0], metrics[-1]) if metrics else ({}, {})
     kl = last.get("kl")
     print(
-        f"done: {result.step} updates, {result.episodes} episodes in {result.elapsed_s:.1f}s; "
+        f"done: {result.step} updates, {result.episodes} episodes in {result.elapsed_s:.1f}s "
+        f"({torch.get_num_threads()} torch threads); "
         f"reward {first.get('reward_mean', float('nan')):+.3f} -> {last.get('reward_mean', float('nan')):+.3f}"
         + (f"; kl {kl:.3f}" if kl is not None else "")
         + f"; metrics, curve and checkpoints in {result.out}"

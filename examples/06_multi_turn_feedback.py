@@ -20,10 +20,9 @@ training never uses; the same seed for every policy, so all face the same secret
 sampling noise), each both with the real replies and with the replies replaced by ``wrong``. A
 policy that reads the replies loses score when they are taken away; one that does not, does not.
 
-The env is given ``cue="Guess: "`` (written after the prompt and after each reply) and one token
-per turn (``max_turn_tokens=1``: the guess): after a bare newline the untrained model (its build
-before commit 05cd2a8) started a number 0.4% of the time, too rarely for RL to find the game in
-minutes; after ``": "`` about 70%.
+The env's defaults give each turn one token (``max_turn_tokens=1``: the guess) after the cue
+``"I guess "`` (written after the prompt and after each reply): there the embedded model starts a
+digit 99% of the time, after a bare newline 0.1% — too rarely for RL to find the game in minutes.
 
 Measured (``python examples/06_multi_turn_feedback.py --threads 1``: seed 0, 150 RLOO updates of
 64 episodes per run, lr 3e-4, no KL; held-out = 512 episodes per cell, evaluation seed 1; on the
@@ -111,8 +110,7 @@ def best_mean_reward(high: int, max_turns: int, feedback: bool) -> float:
 
 def config(feedback: bool, args: argparse.Namespace) -> TrainConfig:
     """One RLOO run on GuessNumber; only ``feedback`` differs between the two runs."""
-    env_args = (f"high={args.high}", f"max_turns={args.max_turns}", "cue=Guess: ", "max_turn_tokens=1",
-                "max_prompt_tokens=32", f"feedback={'true' if feedback else 'false'}")
+    env_args = (f"high={args.high}", f"max_turns={args.max_turns}", f"feedback={'true' if feedback else 'false'}")
     out = args.out / "06_runs" / ("feedback" if feedback else "no_feedback")
     # each turn is one token and each reply at most 10 (newline, hint, newline, cue)
     return TrainConfig(algo="rloo", env=ENV, env_args=env_args, model=args.model, steps=args.steps,

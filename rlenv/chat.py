@@ -390,7 +390,8 @@ class ChatEpisodes(MultiTurnEpisodes):
             history.columns,
             history.turns,
             history.budget_left,
-            tuple(dict(m) for m in self.messages[i]),
+            final_turn=history.final_turn or episode_over,
+            messages=tuple(dict(m) for m in self.messages[i]),
         )
         reply, reward, done = check_chat_response(self.rules.responder, self.rules.responder(chat_history))
         return reply, reward, done or episode_over

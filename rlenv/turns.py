@@ -95,13 +95,17 @@ class TurnHistory:
     """What a responder sees: the prompt, its extra columns and every turn so far.
 
     The last turn is the policy's turn that just ended. ``budget_left`` is the number of tokens
-    the episode may still hold (0 when the policy's turn was cut by the budget).
+    the episode may still hold (0 when the policy's turn was cut by the budget). ``final_turn`` is
+    True when the episode ends after this turn whatever the reply: the budget is spent, or (in a
+    chat) the policy wrote EOS. A game can then charge what an unfinished game costs, so that
+    stopping early is never cheaper than playing on and losing.
     """
 
     prompt: str
     columns: Mapping[str, Any]
     turns: tuple[Turn, ...]
     budget_left: int
+    final_turn: bool = False
 
     @property
     def last_text(self) -> str:
@@ -279,8 +283,8 @@ class MultiTurnEpisodes(EpisodeBatch):
         cut, self._turn_cut[i] = self._turn_cut[i], None
         self.turns[i].append(Turn("policy", text if cut is None else text[:cut], tuple(int(x) for x in ids)))
         prompt = self.prompt(i)
-        history = TurnHistory(prompt.text, prompt.columns, tuple(self.turns[i]),
-                              self.T - int(self.num_generated[i]))
+        budget_left = self.T - int(self.num_generated[i])
+        history = TurnHistory(prompt.text, prompt.columns, tuple(self.turns[i]), budget_left, budget_left == 0)
         reply, reward, done = self.respond(i, history)
         reply_ids, reply_text = self.reply_ids(i, reply, done)
         return reply_ids, reply_text, reward, done, self.turns[i][-1].text

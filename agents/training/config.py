@@ -274,8 +274,9 @@ class TrainConfig:
     skip padding (agents/training/scoring.py); --no-shared-scoring scores every row in one padded forward (the same
     loss and gradients to float tolerance)"""
     threads: int | None = None
-    """torch threads of this process (torch.set_num_threads); default: torch's own, one per core. On a
-    machine shared with other busy processes fewer threads can be faster (benchmarks/thread_policy.py)"""
+    """torch threads of this process (torch.set_num_threads); default: torch's own (one per core) but at most
+    one fewer than the machine's CPUs, so that one other busy process does not stall every parallel region
+    (docs/speed.md "Thread policy"; on 2 cores: 1 thread; --threads 2 is 1.7x faster on an idle machine)"""
     checkpoint_every: int = 10
     """save a checkpoint every K updates (and always at the end); 0 = only at the end"""
     keep_checkpoints: int = 2
@@ -391,7 +392,7 @@ class TrainConfig:
             raise ConfigError("--eval-every must be >= 0 (0 = never) and --eval-episodes >= 1")
         if self.threads is not None and self.threads < 1:
             raise ConfigError(
-                f"--threads must be >= 1 (or left unset for torch's default), got {self.threads}"
+                f"--threads must be >= 1 (or left unset for rlenv's default), got {self.threads}"
             )
         if self.checkpoint_every < 0 or self.keep_checkpoints < 1:
             raise ConfigError("--checkpoint-every must be >= 0 and --keep-checkpoints >= 1")

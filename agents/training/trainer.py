@@ -16,6 +16,7 @@ from __future__ import annotations
 
 import logging
 import math
+import os
 import shutil
 import time
 from collections.abc import Callable
@@ -102,6 +103,20 @@ def rollout_options(config: TrainConfig) -> dict[str, Any]:
         "share_prompt_prefill": config.shared_prefill,
         "autocast_dtype": dtype,
     }
+
+
+def default_threads(processes: int = 1) -> int:
+    """Torch threads of a run that leaves ``--threads`` unset: torch's own count, but never every CPU the
+    process may use (at least one is left to the rest of the machine) nor more than its share of them
+    when ``processes`` ranks run on one machine.
+
+    With as many threads as CPUs, every parallel region waits for its slowest thread, and one other busy
+    process on the machine holds a thread back on every region: on the 2-core reference machine the
+    README's main command then ran 6% of its idle rate with two threads, and 97% with one (one torch
+    thread is 0.59x as fast as two when the machine is idle; docs/speed.md, benchmarks/thread_policy.py).
+    """
+    cpus = len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else (os.cpu_count() or 1)
+    return max(1, min(torch.get_num_threads(), cpus // max(1, processes), cpus - 1))
 
 
 def seed_everything(seed: int) -> None:
@@ -222,8 +237,7 @@ class Trainer:
         config = self.config
         if not callable(config.env):
             check_trainable_env_id(config.env)  # a typo fails here, before any model is loaded
-        if config.threads is not None:
-            torch.set_num_threads(config.threads)
+        torch.set_num_threads(config.threads or default_threads(self.ranks.world_size))
         seed_everything(config.seed)  # the same on every rank: identical value-head / LoRA init
         model_path = config.model or DEFAULT_MODEL
         device = (
@@ -271,13 +285,14 @@ class Trainer:
             self.last_checkpoint = ckpt
             self._carry_metrics(ckpt.parent.parent)
         logger.info(
-            "training %s on %s from %s (step %d, rank %d of %d) -> %s",
+            "training %s on %s from %s (step %d, rank %d of %d, %d torch threads) -> %s",
             config.algo,
             config.env,
             start_from,
             self.step,
             self.ranks.rank,
             self.ranks.world_size,
+            torch.get_num_threads(),
             self.out,
         )
 

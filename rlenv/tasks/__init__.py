@@ -140,10 +140,20 @@ _TASKS = [
     (
         EnvInfo(
             "rlenv/GuessNumber-v0",
-            "multi-turn: guess the env's number, one per line; the env answers higher/lower (feedback=False: 'wrong')",
-            "per turn: +1 for the right guess (ends the episode), -turn_penalty (0.1) for each wrong one",
-            "'I picked a number from 1 to {high}...' with a secret answer (high=20)",
-            {"high": 20, "feedback": True, "max_prompt_tokens": 24, "max_new_tokens": 48},
+            "multi-turn: guess the env's number in one token per turn; the env answers higher/lower "
+            "(feedback=False: 'wrong'); lost after max_turns wrong guesses",
+            "per turn: +1 for the right guess (ends the episode), -turn_penalty (0.1) for each wrong one; "
+            "a game cut short by the budget costs what losing costs",
+            "'I picked a number from 1 to {high}...' with a secret answer (high=8, max_turns=3)",
+            {
+                "high": 8,
+                "max_turns": 3,
+                "cue": "I guess ",
+                "feedback": True,
+                "max_turn_tokens": 1,
+                "max_prompt_tokens": 32,
+                "max_new_tokens": 33,
+            },
         ),
         "rlenv.tasks.multiturn_tasks:guess_number",
     ),
@@ -197,9 +207,10 @@ _TASKS = [
         EnvInfo(
             "rlenv/ChatGuessNumber-v0",
             "GuessNumber as a chat: one guess per assistant turn; higher/lower come back as user messages",
-            "per turn: +1 for the right guess (ends the episode), -turn_penalty (0.1) for each wrong one",
+            "per turn: +1 for the right guess (ends the episode), -turn_penalty (0.1) for each wrong one; "
+            "quitting (EOS) costs what losing costs",
             "'I picked a number from 1 to {high}...' as a user message, a secret answer (high=20, max_turns=5)",
-            {"high": 20, "max_turns": 5, "feedback": True, "max_prompt_tokens": 24, "max_new_tokens": 64},
+            {"high": 20, "max_turns": 5, "feedback": True, "max_prompt_tokens": 24, "max_new_tokens": 96},
         ),
         "rlenv.tasks.chat_tasks:chat_guess_number",
     ),

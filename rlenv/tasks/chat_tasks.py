@@ -74,6 +74,6 @@ def chat_guess_number(
         responder=responder,
         chat=True,
         max_prompt_tokens=24,
-        max_new_tokens=64,
+        max_new_tokens=96,  # five short guesses and their replies (17 tokens a turn) fit: losing is reachable
     )
     return {**defaults, **env_kwargs}

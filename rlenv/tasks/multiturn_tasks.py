@@ -1,6 +1,6 @@
 """Multi-turn tasks where the env's reply matters (see :mod:`rlenv.turns` for the mechanics).
 
-- ``rlenv/GuessNumber-v0``: the env picked a number; the policy writes a guess per line, the env
+- ``rlenv/GuessNumber-v0``: the env picked a number; the policy writes a guess per turn, the env
   answers ``higher`` / ``lower``; +1 for the right guess, ``-turn_penalty`` for every wrong one.
 - ``rlenv/GuessNumberToy-v0``: the same game over a word-level vocabulary of a few symbols, one
   token per turn, that stock SB3 ``PPO("MultiInputPolicy")`` learns without an LM.
@@ -31,6 +31,12 @@ class GuessNumberResponder:
     """Answers a guess with ``higher``/``lower`` (or ``wrong`` without feedback); ends on the number,
     or (``max_turns``) after that many guesses: the game is lost then, so the episode *terminates*.
 
+    With ``max_turns``, a game that ends early without the number (the policy quit with EOS in a
+    chat, or spent the token budget: ``history.final_turn``) is lost too and costs what losing
+    costs: the guesses it did not make are charged at once, ``max_turns * turn_penalty`` in all.
+    Otherwise quitting after one wrong guess (-0.1) would beat playing on and losing (-0.5), and RL
+    finds that before it finds the game.
+
     ``cue`` (e.g. ``"Guess: "``) follows every reply, so the policy's next turn starts after it; with
     a cue each reply also starts on a line of its own when the policy's turn did not end one."""
 
@@ -48,8 +54,9 @@ class GuessNumberResponder:
         found = _FIRST_INT.search(history.last_text)
         if found is not None and int(found.group()) == secret:
             return "", 1.0, True
-        if self.max_turns is not None and history.num_policy_turns >= self.max_turns:
-            return "", -self.turn_penalty, True
+        turns = history.num_policy_turns
+        if self.max_turns is not None and (turns >= self.max_turns or history.final_turn):
+            return "", -self.turn_penalty * (self.max_turns - turns + 1), True  # lost: unmade guesses charged
         if found is None:
             hint = "number?"
         else:
@@ -69,21 +76,27 @@ def guess_number_prompts(high: int, cue: str = "") -> Callable[[np.random.Genera
     return draw
 
 
-def guess_number(high: int = 20, feedback: bool = True, turn_penalty: float = 0.1, max_turns: int | None = None,
-                 cue: str = "", **env_kwargs: Any) -> dict[str, Any]:
-    """TextGenEnv kwargs of GuessNumber on the embedded tokenizer (turns end at a newline).
+def guess_number(high: int = 8, feedback: bool = True, turn_penalty: float = 0.1, max_turns: int | None = 3,
+                 cue: str = "I guess ", **env_kwargs: Any) -> dict[str, Any]:
+    """TextGenEnv kwargs of GuessNumber on the embedded tokenizer.
 
-    ``max_turns``: the game is lost (terminated) after that many wrong guesses; default: only the
-    token budget ends it. ``cue``: text after the prompt and after every reply that the next guess
-    follows, e.g. ``"Guess: "``: the embedded model starts a number after ``": "`` about 70% of the
-    time but after a bare newline 0.4%, too rarely for RL to find the game within minutes."""
+    The defaults are a game the embedded model learns with ``rlenv train``'s own defaults: a number
+    from 1 to 8, three guesses (``max_turns``: the game is lost, terminated, after that many wrong
+    guesses; ``None``: only the token budget ends it), one token per guess (``max_turn_tokens=1``;
+    the embedded tokenizer writes 1-9 as one token each, so pass ``max_turn_tokens=None`` for
+    ``high`` above 9, and the turns end at a newline), and ``cue``, text after the prompt and after
+    every reply that the next guess follows: after ``"I guess "`` the embedded model starts a
+    digit 99% of the time, after ``"Guess: "`` 8% (its chat stage taught it to open a tool call
+    there), after a bare newline 0.1%."""
     if high < 2:
         raise ValueError(f"high must be >= 2, got {high}")
     if max_turns is not None and max_turns < 1:
         raise ValueError(f"max_turns must be >= 1, got {max_turns}")
     responder = GuessNumberResponder(feedback, turn_penalty, max_turns=max_turns, cue=cue)
-    defaults = dict(prompts=guess_number_prompts(high, cue), responder=responder,
-                    end_of_turn="\n", stop_strings=["\n"], max_prompt_tokens=24, max_new_tokens=48)
+    # one token per guess; each reply is at most ~10 tokens (newline, hint, newline, cue), so max_turns
+    # guesses and their replies fit the budget and losing the game is always reachable
+    defaults = dict(prompts=guess_number_prompts(high, cue), responder=responder, end_of_turn="\n",
+                    stop_strings=["\n"], max_turn_tokens=1, max_prompt_tokens=32, max_new_tokens=33)
     return {**defaults, **env_kwargs}
 
 

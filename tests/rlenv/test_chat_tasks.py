@@ -192,3 +192,26 @@ def test_turn_level_exchanges_messages_on_a_chat_env():
     assert "messages" not in info  # token-level multi-turn ids have no conversation
     with pytest.raises(TypeError, match="text of a turn"):
         plain.step({"role": "assistant", "content": "3"})
+
+
+@pytest.mark.parametrize("wrong_turns", [1, 3])
+def test_quitting_a_chat_game_costs_what_losing_it_costs(wrong_turns):
+    """EOS ends a chat episode; ChatGuessNumber charges the guesses not made, so quitting after one
+    wrong guess is no cheaper than five wrong guesses (-0.5 either way)."""
+    env = gym.make("rlenv/ChatGuessNumber-v0")  # max_turns=5, turn_penalty=0.1
+    env.reset(seed=0)
+    secret = int(env.unwrapped._episodes.prompts[0].columns["answer"])
+    wrong = 1 if secret > 1 else 2
+    total = 0.0
+    for _ in range(wrong_turns - 1):
+        _, reward, terminated, _, _ = write(env, f"{wrong}<|im_end|>")
+        total += reward
+        assert reward == pytest.approx(-0.1) and not terminated
+    _, reward, terminated, truncated, _ = write(env, f"{wrong}{env.unwrapped.tokenizer.eos_token}")
+    assert terminated and not truncated
+    assert reward == pytest.approx(-0.1 * (5 - wrong_turns + 1))
+    assert total + reward == pytest.approx(-0.5)
+    lost = gym.make("rlenv/ChatGuessNumber-v0")  # the same game played on and lost
+    lost.reset(seed=0)
+    returns = [write(lost, f"{wrong}<|im_end|>")[1] for _ in range(5)]
+    assert sum(returns) == pytest.approx(total + reward)

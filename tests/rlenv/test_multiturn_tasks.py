@@ -32,13 +32,13 @@ def test_guess_number_toy_replies_are_single_tokens_and_the_game_ends():
 def test_no_feedback_replaces_every_reply_with_one_fixed_reply():
     replies = set()
     for feedback in (True, False):
-        env = TurnLevel("rlenv/GuessNumber-v0", feedback=feedback)
+        env = TurnLevel("rlenv/GuessNumber-v0", feedback=feedback)  # 1..8, one token per guess, cue "I guess "
         for seed in range(4):
             env.reset(seed=seed)
             s = secret(env)
-            for guess in (1 if s > 1 else 2, 20 if s < 20 else 19):
+            for guess in (1 if s > 1 else 2, 8 if s < 8 else 7):
                 replies.add((feedback, env.step(str(guess))[4]["reply"]))
-    assert replies == {(True, "higher\n"), (True, "lower\n"), (False, "wrong\n")}
+    assert replies == {(True, "\nhigher\nI guess "), (True, "\nlower\nI guess "), (False, "\nwrong\nI guess ")}
 
 
 def test_guess_number_cue_follows_the_prompt_and_every_reply_and_max_turns_ends_the_game():
@@ -54,7 +54,7 @@ def test_guess_number_cue_follows_the_prompt_and_every_reply_and_max_turns_ends_
         _, r, term, trunc, info = env.step(str(wrong))
         assert term and not trunc and r == pytest.approx(-0.1) and info["reply"] == ""  # lost after 2
     # a turn that ends its own line gets no second newline
-    env = TurnLevel("rlenv/GuessNumber-v0", high=8, cue="> ")
+    env = TurnLevel("rlenv/GuessNumber-v0", high=8, cue="> ", max_turn_tokens=None)
     env.reset(seed=0)
     assert env.step("9")[4]["reply"] == "lower\n> "
 
@@ -103,3 +103,14 @@ def test_sb3_ppo_learns_guess_number_toy_and_uses_the_feedback():
     # (a local optimum that ignores the replies), so this checks one seed, not a success rate.
     assert before < 0.2 and after > 0.8 and blind < 0.7 and after - blind > 0.15, (before, after, blind)
     assert np.isfinite([before, after, blind]).all()
+
+
+def test_spending_the_token_budget_loses_a_game_that_has_max_turns():
+    """A game with max_turns that ends early without the number costs what losing costs (every guess not
+    made is charged, and the game is over: terminated); without max_turns the budget is a time limit."""
+    for max_turns, reward, terminated in ((5, -0.5, True), (None, -0.1, False)):
+        env = TurnLevel("rlenv/GuessNumber-v0", max_turns=max_turns, max_turn_tokens=None, cue="", max_new_tokens=6)
+        env.reset(seed=0)
+        wrong = 1 if secret(env) > 1 else 2
+        _, r, term, trunc, _ = env.step(f"{wrong} is my guess and here are more words")
+        assert r == pytest.approx(reward) and term == terminated and trunc == (not terminated)

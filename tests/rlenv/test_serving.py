@@ -181,8 +181,8 @@ def test_http_episode_matches_the_local_env_and_text_actions(server):
         # turn-level actions: a whole turn of text per step, the env's reply in the observation
         res = http.post("/reset", json={"seed": 5, "episode_id": "text-episode"}).json()
         res = http.post("/step", json={"action": {"text": "0"}, "episode_id": "text-episode"}).json()
-        assert res["observation"]["reply"] == "higher\n" and res["reward"] == pytest.approx(-0.1)
-        assert res["observation"]["text"].endswith("0\nhigher\n")
+        assert res["observation"]["reply"] == "\nhigher\nI guess " and res["reward"] == pytest.approx(-0.1)
+        assert res["observation"]["text"].endswith("0\nhigher\nI guess ")
         assert res["observation"]["policy_mask"].count(1) == 2  # '0' and the end-of-turn newline
 
 
@@ -218,7 +218,9 @@ def test_bad_input_gets_errors_and_the_server_keeps_serving(server):
             client.step({"token": 10**6})
         with pytest.raises(RuntimeError, match="VALIDATION_ERROR"):
             client.step({"word": "x"})
-        assert client.step({"text": "0"}).observation["reply"] == "higher\n"  # the session still answers
+        assert (
+            client.step({"text": "0"}).observation["reply"] == "\nhigher\nI guess "
+        )  # the session still answers
     assert httpx.get(server + "/health").json()["status"] == "healthy"
 
 

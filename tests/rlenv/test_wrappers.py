@@ -28,7 +28,7 @@ def feed_tokens(env, text_turns, eot):
 @pytest.mark.parametrize("env_id,turns", [
     ("rlenv/PositiveReview-v0", ["a wonderful and great film"]),
     ("rlenv/Arithmetic-v0", ["7"]),
-    ("rlenv/GuessNumber-v0", ["10", "15", "3", "oops", "12", "7", "1", "2", "20", "19", "18"]),
+    ("rlenv/GuessNumber-v0", ["4", "6", "3"]),  # one token per guess; the third wrong one ends the game
     ("rlenv/Calculator-v0", ["calc(12*3)", "calc(5*5)", "1234"]),
 ])
 def test_same_reward_for_the_same_completion(env_id, turns):
@@ -50,8 +50,12 @@ def test_same_reward_for_the_same_completion(env_id, turns):
     assert info["completion"] == token_info["completion"]
 
 
+# GuessNumber's game before its defaults changed: 1..20, a guess per line, only the budget ends it
+LINE_GAME = dict(high=20, max_turns=None, cue="", max_turn_tokens=None, max_prompt_tokens=24, max_new_tokens=48)
+
+
 def test_guess_number_turns_and_replies():
-    env = TurnLevel("rlenv/GuessNumber-v0", high=20)
+    env = TurnLevel("rlenv/GuessNumber-v0", **LINE_GAME)
     text, info = env.reset(seed=3)
     secret = env.unwrapped._episodes.prompts[0].columns["answer"]
     low = 1 if secret > 1 else 2
@@ -62,7 +66,7 @@ def test_guess_number_turns_and_replies():
     assert r == 1.0 and term and info["unused_tokens"] > 0
     with pytest.raises(RuntimeError, match="reset"):
         env.step("1")
-    no_feedback = TurnLevel("rlenv/GuessNumber-v0", feedback=False)
+    no_feedback = TurnLevel("rlenv/GuessNumber-v0", feedback=False, **LINE_GAME)
     no_feedback.reset(seed=3)
     _, r, _, _, info = no_feedback.step(str(low))
     assert info["reply"] == "wrong\n" and r == pytest.approx(-0.1)
