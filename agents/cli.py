@@ -87,11 +87,12 @@ def cmd_train(config: TrainConfig) -> None:
         print(interrupted_message(trainer), file=sys.stderr)
         raise SystemExit(130) from None
     metrics = result.metrics
+    threads = torch.get_num_threads()
     first, last = (metrics[0], metrics[-1]) if metrics else ({}, {})
     kl = last.get("kl")
     print(
         f"done: {result.step} updates, {result.episodes} episodes in {result.elapsed_s:.1f}s "
-        f"({torch.get_num_threads()} torch threads); "
+        f"({threads} torch thread{'' if threads == 1 else 's'}); "
         f"reward {first.get('reward_mean', float('nan')):+.3f} -> {last.get('reward_mean', float('nan')):+.3f}"
         + (f"; kl {kl:.3f}" if kl is not None else "")
         + f"; metrics, curve and checkpoints in {result.out}"
