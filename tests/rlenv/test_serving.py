@@ -183,7 +183,7 @@ def test_http_episode_matches_the_local_env_and_text_actions(server):
         res = http.post("/step", json={"action": {"text": "0"}, "episode_id": "text-episode"}).json()
         assert res["observation"]["reply"] == "\nhigher\nI guess " and res["reward"] == pytest.approx(-0.1)
         assert res["observation"]["text"].endswith("0\nhigher\nI guess ")
-        assert res["observation"]["policy_mask"].count(1) == 2  # '0' and the end-of-turn newline
+        assert res["observation"]["policy_mask"].count(1) == 1  # '0': a turn is one token
 
 
 def test_bad_input_gets_errors_and_the_server_keeps_serving(server):
@@ -243,7 +243,9 @@ def test_eight_concurrent_sessions_do_not_cross_talk(server):
 def test_remote_openenv_as_responder_matches_the_local_game(server):
     kwargs = remote_openenv(server)
     register_responder_env("test/RemoteGuess-v0", **kwargs)
-    remote = gym.make("test/RemoteGuess-v0", max_prompt_tokens=24, max_new_tokens=48)
+    remote = gym.make(
+        "test/RemoteGuess-v0", max_prompt_tokens=32, max_new_tokens=33, max_turn_tokens=1
+    )  # as ENV_ID
     _, info = remote.reset(seed=4)
     # the remote episode was reset with the first integer the env's RNG drew
     remote_seed = int(np.random.default_rng(4).integers(2**31))
