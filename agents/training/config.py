@@ -274,9 +274,10 @@ class TrainConfig:
     skip padding (agents/training/scoring.py); --no-shared-scoring scores every row in one padded forward (the same
     loss and gradients to float tolerance)"""
     threads: int | None = None
-    """torch threads of this process (torch.set_num_threads); default: torch's own (one per core) but at most
-    one fewer than the machine's CPUs, so that one other busy process does not stall every parallel region
-    (docs/speed.md "Thread policy"; on 2 cores: 1 thread; --threads 2 is 1.7x faster on an idle machine)"""
+    """torch threads of this process (torch.set_num_threads); default: torch's own (one per core, or
+    $OMP_NUM_THREADS when set) but, without $OMP_NUM_THREADS, at most one fewer than the machine's CPUs, so
+    that one other busy process does not stall every parallel region (docs/speed.md "Thread policy"; on 2
+    cores: 1 thread; --threads 2 is 1.7x faster on an idle machine)"""
     checkpoint_every: int = 10
     """save a checkpoint every K updates (and always at the end); 0 = only at the end"""
     keep_checkpoints: int = 2

@@ -108,13 +108,16 @@ def rollout_options(config: TrainConfig) -> dict[str, Any]:
 def default_threads(processes: int = 1) -> int:
     """Torch threads of a run that leaves ``--threads`` unset: torch's own count, but never every CPU the
     process may use (at least one is left to the rest of the machine) nor more than its share of them
-    when ``processes`` ranks run on one machine.
+    when ``processes`` ranks run on one machine. A ``$OMP_NUM_THREADS`` in the environment is the
+    user's own choice: torch's count (which it set) is kept as it is.
 
     With as many threads as CPUs, every parallel region waits for its slowest thread, and one other busy
     process on the machine holds a thread back on every region: on the 2-core reference machine the
     README's main command then ran 6% of its idle rate with two threads, and 97% with one (one torch
     thread is 0.59x as fast as two when the machine is idle; docs/speed.md, benchmarks/thread_policy.py).
     """
+    if os.environ.get("OMP_NUM_THREADS", "").strip():
+        return torch.get_num_threads()
     cpus = len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else (os.cpu_count() or 1)
     return max(1, min(torch.get_num_threads(), cpus // max(1, processes), cpus - 1))
 
