@@ -6,7 +6,7 @@ In a multi-turn env the environment speaks between the policy's turns: its reply
 context as token ids (no re-tokenization) and stays out of the loss. Here the env picked a number
 from 1 to 8; the policy (the embedded model ``rlenv.DEFAULT_MODEL``) guesses one per turn, the env
 answers ``higher`` or ``lower``, and the game is lost after 3 wrong guesses. Reward: +1 for the
-right guess, -0.1 for each wrong one (``rlenv/GuessNumber-v0`` with ``high=8, max_turns=3``).
+right guess, -0.1 for each wrong one (``rlenv/GuessNumber-v0``, whose defaults are this game).
 
 The control is the same task with ``feedback=False``: every reply becomes ``wrong``, the same
 rewards and budget. Same model, seed, algorithm (RLOO, groups of 8 episodes on one secret) and
@@ -26,25 +26,26 @@ digit 99% of the time, after a bare newline 0.1% — too rarely for RL to find t
 
 Measured (``python examples/06_multi_turn_feedback.py --threads 1``: seed 0, 150 RLOO updates of
 64 episodes per run, lr 3e-4, no KL; held-out = 512 episodes per cell, evaluation seed 1; on the
-embedded model as rebuilt in commit 05cd2a8):
+embedded model with its chat stage, beside the loss-menu study running on both cores):
 
     policy                      replies real   replies 'wrong'
-    untrained                         -0.057            -0.057
-    trained with feedback             +0.368            +0.078
-    trained without feedback          +0.025            +0.025
+    untrained                         +0.011            -0.001
+    trained with feedback             +0.412            +0.111
+    trained without feedback          +0.074            +0.076
 
-The feedback run's training reward (10-update means) climbs from +0.03 to 0.24-0.37 from update
-40 on; the run without feedback wanders between -0.09 and +0.13 and ends near 0.0, below the +0.15
-that three different guesses would give (it often repeats a guess). Take the replies away from the
-policy trained with them and its score falls from +0.368 to +0.078: it reads them ("6 / lower /
-Guess: 4"). The policy trained without them scores the same either way. Both stay far from the
+The feedback run's training reward (smoothed, as in the figure) stays near 0.0-0.1 for 40 updates,
+then climbs to about +0.4 by update 150; the run without feedback first falls to -0.3 (it repeats
+one guess: three wrong ones), recovers to 0.0-0.07 by update 40 and stays below the +0.15 that three
+different guesses would give (``5 / wrong / I guess 5``). Take the replies away from
+the policy trained with them and its score falls from +0.412 to +0.111: it reads them ("6 / lower /
+I guess 4"). The policy trained without them scores the same either way. Both stay far from the
 best possible 0.71: one token per turn still leaves the small model writing a word instead of a
-number now and then (``Guess:  reviews``). Sampling noise: a score over 512 episodes has a standard
-error of about 0.03 (reward std 0.6). Time: 359 s in all on one thread, with little else running.
+number now and then (``I guess  fine``). Sampling noise: a score over 512 episodes has a standard
+error of about 0.03 (reward std 0.6). Time: 242 s in all on one thread.
 
 Run
 ---
-    python examples/06_multi_turn_feedback.py                 # about 6 minutes on 1 free CPU core
+    python examples/06_multi_turn_feedback.py                 # about 4 minutes on one CPU core
     python examples/06_multi_turn_feedback.py --steps 300     # longer runs
     RLENV_EXAMPLES_QUICK=1 python examples/06_multi_turn_feedback.py   # smoke test: 2 tiny updates each
 
