@@ -37,7 +37,7 @@ class GuessNumberResponder:
     Otherwise quitting after one wrong guess (-0.1) would beat playing on and losing (-0.5), and RL
     finds that before it finds the game.
 
-    ``cue`` (e.g. ``"Guess: "``) follows every reply, so the policy's next turn starts after it; with
+    ``cue`` (e.g. ``"I guess "``) follows every reply, so the policy's next turn starts after it; with
     a cue each reply also starts on a line of its own when the policy's turn did not end one."""
 
     def __init__(self, feedback: bool = True, turn_penalty: float = 0.1, newline: str = "\n",
@@ -92,6 +92,9 @@ def guess_number(high: int = 8, feedback: bool = True, turn_penalty: float = 0.1
         raise ValueError(f"high must be >= 2, got {high}")
     if max_turns is not None and max_turns < 1:
         raise ValueError(f"max_turns must be >= 1, got {max_turns}")
+    if high > 9 and env_kwargs.get("max_turn_tokens", 1) == 1:
+        raise ValueError(f"high={high} needs guesses of more than one token (10 and up are two); pass "
+                         "max_turn_tokens=None (a turn then ends at a newline) or a larger max_turn_tokens")
     responder = GuessNumberResponder(feedback, turn_penalty, max_turns=max_turns, cue=cue)
     # one token per guess; each reply is at most ~10 tokens (newline, hint, newline, cue), so max_turns
     # guesses and their replies fit the budget and losing the game is always reachable

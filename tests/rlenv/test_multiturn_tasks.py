@@ -114,3 +114,11 @@ def test_spending_the_token_budget_loses_a_game_that_has_max_turns():
         wrong = 1 if secret(env) > 1 else 2
         _, r, term, trunc, _ = env.step(f"{wrong} is my guess and here are more words")
         assert r == pytest.approx(reward) and term == terminated and trunc == (not terminated)
+
+
+def test_a_range_beyond_one_token_guesses_names_the_fix():
+    with pytest.raises(ValueError, match="max_turn_tokens=None"):
+        gym.make("rlenv/GuessNumber-v0", high=20)
+    env = gym.make("rlenv/GuessNumber-v0", high=20, max_turn_tokens=None)  # a turn ends at a newline
+    _, info = env.reset(seed=0)
+    assert "from 1 to 20" in info["prompt"]
