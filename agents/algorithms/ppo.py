@@ -60,10 +60,10 @@ class PPO(Algorithm):
             )
             token_rewards = token_rewards - self.kl_controller.value * kl
         if config.whiten_rewards:
-            token_rewards = whiten(token_rewards, mask, shift_mean=False)
+            token_rewards = whiten(token_rewards, mask, shift_mean=False, ranks=self.ranks)
         # every episode's return is complete (module docstring): no bootstrap after the last token
         advantages, returns = gae_advantages(token_rewards, values, mask, gamma=config.gamma, lam=config.lam)
-        advantages = whiten(advantages, mask)
+        advantages = whiten(advantages, mask, ranks=self.ranks)  # over every rank's tokens
         weights, mismatch = (
             self.rollout_correction(old_logprobs, batch.logprobs, mask)
             if batch.low_precision

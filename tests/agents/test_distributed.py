@@ -182,9 +182,8 @@ def test_two_processes_train_in_lockstep_and_resume_exactly(tiny_model, tmp_path
 # advantage std, --scale-rewards batch's reward std, ReBN's turn-return mean and std, REINFORCE++'s return
 # mean and std over tokens: ranks hold different numbers of turns and tokens, so these are count-weighted) or
 # per group/sequence (groups never straddle ranks; sequence-mean and sequence-sum average over episodes,
-# which both ranks hold equally many of). Under token-mean each rank's loss is its own tokens' mean, and PPO
-# whitens each rank's advantages, so those equal the one-process update only approximately (as in DDP):
-# they are not in this list.
+# which both ranks hold equally many of). Under token-mean each rank's loss is its own tokens' mean, so
+# those equal the one-process update only approximately (as in DDP): they are not in this list.
 # name: (algo, config overrides). Adam turns float noise in near-zero gradients into weight differences
 # of up to a few % of one step (lr), so the weights are compared to lr / 10 and the gradients to 1e-6
 DATA_PARALLEL_CASES = {
@@ -197,6 +196,9 @@ DATA_PARALLEL_CASES = {
     "reinforce_pp": ("reinforce_pp", {"loss_aggregation": "sequence-mean", "gamma": 0.9, "lr": 1e-4}),
     # group-centred rewards divided by the global batch's reward std
     "grpo-scale-batch": ("grpo", {"scale_rewards": "batch", "loss_aggregation": "sequence-mean", "lr": 1e-4}),
+    # advantages (and, with whiten_rewards, rewards) whitened over the global batch's tokens
+    # (its value loss is a token mean per rank, approximate as token-mean is: vf_coef 0 leaves it out)
+    "ppo": ("ppo", {"loss_aggregation": "sequence-mean", "whiten_rewards": True, "vf_coef": 0.0, "lr": 1e-4}),
 }
 
 
