@@ -138,7 +138,9 @@ class GRPO(Algorithm):
                     per_token = per_token * weights
                 if config.top_entropy_quantile < 1:  # learn from the high-entropy tokens only (TRL: the
                     # others' loss is zeroed; the normaliser still counts them)
-                    keep = high_entropy_mask(scores.entropy.detach(), mask[idx], config.top_entropy_quantile)
+                    keep = high_entropy_mask(
+                        scores.entropy.detach(), mask[idx], config.top_entropy_quantile, self.ranks
+                    )
                     per_token = torch.where(keep, per_token, torch.zeros_like(per_token))
                 loss = aggregate(per_token, mask[idx], self.aggregation)
                 if ref_logprobs is not None and self.kl_in_loss:

@@ -6,12 +6,15 @@ never a multiply, so a NaN or inf in padding (e.g. a -inf logprob of a pad token
 
 from __future__ import annotations
 
-from typing import Literal
+from typing import TYPE_CHECKING, Literal
 
 import torch
 from torch import Tensor
 
 from agents.training.choices import LossAggregation
+
+if TYPE_CHECKING:
+    from agents.training.distributed import Ranks
 
 
 def masked_sum(x: Tensor, mask: Tensor, dim: int | None = None) -> Tensor:
@@ -173,14 +176,21 @@ def rollout_importance_weights(
     return torch.where(mask.bool(), weights, torch.zeros_like(weights))
 
 
-def high_entropy_mask(entropy: Tensor, mask: Tensor, quantile: float) -> Tensor:
+def high_entropy_mask(entropy: Tensor, mask: Tensor, quantile: float, ranks: Ranks | None = None) -> Tensor:
     """(B, T) bool: the valid tokens whose entropy is at least the (1 - quantile) quantile of the valid
     tokens' entropies — "the top ``quantile`` share by entropy" (Wang et al., 2025, "Beyond the 80/20
-    rule"); every valid token when ``quantile`` is 1."""
+    rule"); every valid token when ``quantile`` is 1. With ``ranks`` of a data-parallel run (this
+    rank's share of the minibatch) the quantile is that of every rank's tokens together, as on one
+    process; every rank must call it (it gathers)."""
     valid = mask.bool()
-    if quantile >= 1.0 or not valid.any():
+    if quantile >= 1.0:
         return valid
-    threshold = torch.quantile(entropy[valid].float(), 1.0 - quantile)
+    values = entropy[valid].float()
+    if ranks is not None and ranks.distributed:
+        values = torch.cat([v.to(values.device) for v in ranks.gather(values.cpu())])
+    if values.numel() == 0:
+        return valid
+    threshold = torch.quantile(values, 1.0 - quantile)
     return valid & (entropy >= threshold)
 
 

@@ -199,6 +199,11 @@ DATA_PARALLEL_CASES = {
     # advantages (and, with whiten_rewards, rewards) whitened over the global batch's tokens
     # (its value loss is a token mean per rank, approximate as token-mean is: vf_coef 0 leaves it out)
     "ppo": ("ppo", {"loss_aggregation": "sequence-mean", "whiten_rewards": True, "vf_coef": 0.0, "lr": 1e-4}),
+    # the entropy threshold is the quantile of the global minibatch's tokens
+    "grpo-top-entropy": (
+        "grpo",
+        {"top_entropy_quantile": 0.5, "loss_aggregation": "sequence-mean", "lr": 1e-4},
+    ),
 }
 
 
