@@ -11,7 +11,8 @@ evaluation of the untrained model before the first update. A cell's result is ap
 ``<out>/results.jsonl`` as soon as it finishes, so a killed grid loses at most the cells in flight;
 ``--resume`` skips the cells already there. A row names its cell's directory relative to the grid
 (``cells/<name>``; :func:`cell_dir` resolves it), so a grid moved or copied elsewhere still resumes and reports. Cells run in this process (``--jobs 1``), in
-``--jobs N`` worker processes with ``cores // N`` torch threads each, or as Ray tasks
+``--jobs N`` worker processes with ``cores // N`` torch threads each (capped by the trainer's
+thread policy, :func:`agents.training.trainer.default_threads`: never every core), or as Ray tasks
 (``--backend ray``; a local cluster, or ``--ray-address`` for a running one).
 When the grid is complete, :mod:`agents.benchmarking.bench_report` writes summary.md, summary.json and plots.
 """
