@@ -87,7 +87,7 @@ def guess_number(high: int = 8, feedback: bool = True, turn_penalty: float = 0.1
     ``high`` above 9, and the turns end at a newline), and ``cue``, text after the prompt and after
     every reply that the next guess follows: after ``"I guess "`` the embedded model starts a
     digit 99% of the time, after ``"Guess: "`` 8% (its chat stage taught it to open a tool call
-    there), after a bare newline 0.1%."""
+    there), after a bare newline 0.1% (``python benchmarks/guess_cue_probe.py``)."""
     if high < 2:
         raise ValueError(f"high must be >= 2, got {high}")
     if max_turns is not None and max_turns < 1:
