@@ -275,9 +275,8 @@ class Trainer:
         self.envs = make_envs(self.local_config, model_path)
         self.algorithm = algo_cls(self.policy, self.local_config, reference, ranks=self.ranks)
         self.evaluator = None
-        if (
-            config.eval_every and self.ranks.is_main
-        ):  # held-out scores logged as eval/... keys (agents.training.evaluation)
+        # held-out scores logged as eval/... keys (agents.training.evaluation)
+        if config.eval_every and self.ranks.is_main:
             self.evaluator = HeldoutEvaluator(config, self.policy, reference, model_path)
         if resume:
             ckpt, state = resume

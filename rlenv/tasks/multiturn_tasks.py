@@ -92,15 +92,16 @@ def guess_number(high: int = 8, feedback: bool = True, turn_penalty: float = 0.1
         raise ValueError(f"high must be >= 2, got {high}")
     if max_turns is not None and max_turns < 1:
         raise ValueError(f"max_turns must be >= 1, got {max_turns}")
-    if high > 9 and env_kwargs.get("max_turn_tokens", 1) == 1:
-        raise ValueError(f"high={high} needs guesses of more than one token (10 and up are two); pass "
-                         "max_turn_tokens=None (a turn then ends at a newline) or a larger max_turn_tokens")
     responder = GuessNumberResponder(feedback, turn_penalty, max_turns=max_turns, cue=cue)
     # one token per guess; each reply is at most ~10 tokens (newline, hint, newline, cue), so max_turns
     # guesses and their replies fit the budget and losing the game is always reachable
     defaults = dict(prompts=guess_number_prompts(high, cue), responder=responder, end_of_turn="\n",
                     stop_strings=["\n"], max_turn_tokens=1, max_prompt_tokens=32, max_new_tokens=33)
-    return {**defaults, **env_kwargs}
+    kwargs = {**defaults, **env_kwargs}
+    if high > 9 and kwargs["max_turn_tokens"] == 1:
+        raise ValueError(f"high={high} needs guesses of more than one token (10 and up are two); pass "
+                         "max_turn_tokens=None (a turn then ends at a newline) or a larger max_turn_tokens")
+    return kwargs
 
 
 def guess_number_toy(num_values: int = 4, max_turns: int = 3, feedback: bool = True, turn_penalty: float = 0.1,
