@@ -12,7 +12,8 @@ reference *in the loss*, via the k3 estimator by default, weighted by beta = kl_
 π_old is the policy that sampled the batch. With one optimizer step per batch (one epoch, no
 minibatches) π_old = π, r = 1 and this is a plain policy gradient; whenever the batch gets more
 steps (``--ppo-epochs > 1`` or ``--minibatch-size < --batch-size``) the later steps are off-policy,
-so π_old's logprobs are computed once before the first step and the ratio and clip do their work.
+so π_old's logprobs are kept from before the first step (the first epoch's own forward when each
+epoch is one step, else one forward up front) and the ratio and clip do their work.
 k1 is refused: in the loss its gradient is zero in expectation (agents/training/kl.py).
 
 Dr. GRPO (Liu et al., 2025) removes both of GRPO's normalisations: the std division
@@ -110,10 +111,11 @@ class GRPO(Algorithm):
         config, mask = self.config, self.loss_mask(batch)  # (B, T)
         ref_logprobs = self.reference_logprobs(batch)  # (B, T) | None
         advantages = self.advantages(batch, rewards, ref_logprobs)  # (B,) or (B, T)
-        # pi_old: the batch's logprobs under the weights that sampled it, at the update's precision;
-        # computed up front when the batch gets several steps, else taken from the update's own forward
-        old_logprobs = self.current_logprobs(batch) if self.steps_per_batch > 1 else None
-        train_logprobs = torch.zeros_like(mask)  # (B, T) pi_old, for the logged KL and the correction
+        # pi_old: the batch's logprobs under the weights that sampled it, at the update's precision.
+        # With one minibatch per epoch the first epoch's forward runs before any step, so its detached
+        # logprobs are pi_old; only minibatches need a forward up front (later ones follow a step).
+        upfront = config.minibatch < batch.batch_size
+        old_logprobs = self.current_logprobs(batch) if upfront else torch.zeros_like(mask)  # (B, T)
         beta = self.kl_controller.value
 
         history: dict[str, list[float]] = {}
@@ -123,7 +125,9 @@ class GRPO(Algorithm):
                     batch.input_ids[idx], batch.attention_mask[idx], batch.prompt_length, with_entropy=True
                 )
                 assert scores.entropy is not None  # with_entropy=True
-                old = scores.logprobs.detach() if old_logprobs is None else old_logprobs[idx]
+                if epoch == 0 and not upfront:
+                    old_logprobs[idx] = scores.logprobs.detach()
+                old = old_logprobs[idx]
                 step: dict[str, Any] = {}
                 weights = None
                 # the rollout's bf16 sampler is not pi_old: weight by pi_old / pi_sample
@@ -131,8 +135,6 @@ class GRPO(Algorithm):
                     weights, step["rollout_mismatch_kl"] = self.rollout_correction(
                         old, batch.logprobs[idx], batch.response_mask[idx]
                     )
-                if epoch == 0:
-                    train_logprobs[idx] = old
                 per_token, ratio = self.surrogate(scores.logprobs, old, advantages[idx], mask[idx])
                 if weights is not None:  # constant and >= 0, as TRL weights its per-token loss
                     per_token = per_token * weights
@@ -161,7 +163,7 @@ class GRPO(Algorithm):
                 )
                 for key, value in step.items():
                     history.setdefault(key, []).append(value)
-        sampled = train_logprobs if batch.low_precision else None
+        sampled = old_logprobs if batch.low_precision else None
         return {
             **batch_stats(batch, ref_logprobs, self.kl_kind, sampled),
             **{key: mean(values) for key, values in history.items()},

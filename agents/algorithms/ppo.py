@@ -26,6 +26,7 @@ from agents.algorithms.base import Algorithm, batch_stats, per_token_rewards
 from agents.training.advantages import gae_advantages, whiten
 from agents.training.kl import AdaptiveKLController, kl_estimate
 from agents.training.losses import clipped_surrogate_loss, clipped_value_loss, masked_mean
+from agents.training.policy import SequenceScores
 from agents.training.rollout import RolloutBatch
 
 
@@ -41,16 +42,20 @@ class PPO(Algorithm):
             )
 
     @torch.no_grad()
-    def targets(self, batch: RolloutBatch, rewards: Tensor) -> dict[str, Any]:
+    def targets(
+        self, batch: RolloutBatch, rewards: Tensor, old: SequenceScores | None = None
+    ) -> dict[str, Any]:
         """Old logprobs and values, per-token rewards, advantages (rollout-corrected) and returns; all (B, T)
-        (the KL entries None without a reference)."""
+        (the KL entries None without a reference). ``old``: the batch's scores under the weights that
+        sampled it, if the caller already has them (else one forward here)."""
         config, mask = self.config, batch.response_mask
-        old = self.policy.score_sequences(
-            batch.input_ids, batch.attention_mask, batch.prompt_length, with_values=True
-        )
-        old_logprobs = old.logprobs  # (B, T)
+        if old is None:
+            old = self.policy.score_sequences(
+                batch.input_ids, batch.attention_mask, batch.prompt_length, with_values=True
+            )
+        old_logprobs = old.logprobs.detach()  # (B, T)
         assert old.values is not None  # with_values=True
-        values = torch.where(mask.bool(), old.values, torch.zeros_like(mask))  # (B, T) V(s_t)
+        values = torch.where(mask.bool(), old.values.detach(), torch.zeros_like(mask))  # (B, T) V(s_t)
         token_rewards = per_token_rewards(batch, rewards)  # (B, T)
         ref_logprobs = self.reference_logprobs(batch)
         kl = None
@@ -81,17 +86,20 @@ class PPO(Algorithm):
 
     def update(self, batch: RolloutBatch, rewards: Tensor) -> dict[str, float]:
         config, mask = self.config, batch.response_mask
-        t = self.targets(batch, rewards)
+        # With one minibatch (the default) the first step's forward runs at the sampling weights, so
+        # it is also pi_old's: the targets take it and no separate forward runs for them.
+        first = None
+        if config.minibatch >= batch.batch_size:
+            first = self.score(batch, torch.arange(batch.batch_size, device=mask.device))
+        t = self.targets(batch, rewards, first)
         history: dict[str, list[float]] = {}
         for _ in range(self.epochs):
             for idx in self.minibatches(batch.batch_size):
-                new = self.policy.score_sequences(
-                    batch.input_ids[idx],
-                    batch.attention_mask[idx],
-                    batch.prompt_length,
-                    with_values=True,
-                    with_entropy=True,
-                )
+                if first is not None:  # the whole batch, in the order it was scored
+                    new, first = first, None
+                    idx = torch.arange(batch.batch_size, device=mask.device)
+                else:
+                    new = self.score(batch, idx)
                 assert new.values is not None and new.entropy is not None  # asked for both
                 pg_loss, pg_stats = clipped_surrogate_loss(
                     new.logprobs,
@@ -133,6 +141,16 @@ class PPO(Algorithm):
             "rollout_mismatch_kl": t["rollout_mismatch_kl"],
             "explained_variance": explained_variance(t["values"], t["returns"], mask),
         }
+
+    def score(self, batch: RolloutBatch, idx: Tensor) -> SequenceScores:
+        """Logprobs, values and entropy of rows ``idx`` under the current weights, with gradients."""
+        return self.policy.score_sequences(
+            batch.input_ids[idx],
+            batch.attention_mask[idx],
+            batch.prompt_length,
+            with_values=True,
+            with_entropy=True,
+        )
 
 
 def explained_variance(values: Tensor, returns: Tensor, mask: Tensor) -> float:

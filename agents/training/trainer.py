@@ -322,7 +322,6 @@ class Trainer:
         main = self.ranks.is_main
         log = RunLog(self.out, trackers=config.trackers, config=config.to_dict()) if main else None
         start = time.perf_counter()
-        diverged = False
         try:
             # the budget is checked against the time at the end of the last update (the elapsed_s it
             # logs), so the update that crosses it is the last one and its record shows the crossing
@@ -338,8 +337,9 @@ class Trainer:
                     self._save(record["elapsed_s"])
                 if self.callback is not None:
                     self.callback(record)
+            if self.last_checkpoint is None or not self.last_checkpoint.name.endswith(f"{self.step:06d}"):
+                self._save(self.elapsed_offset + time.perf_counter() - start)
         except TrainingDivergedError as err:
-            diverged = True
             kept = (
                 f"the last good checkpoint is {self.last_checkpoint}"
                 if self.last_checkpoint
@@ -363,10 +363,6 @@ class Trainer:
                 )
                 log.close(curve=self.out / CURVE_FILE)
         elapsed = self.elapsed_offset + time.perf_counter() - start
-        if not diverged and (
-            self.last_checkpoint is None or not self.last_checkpoint.name.endswith(f"{self.step:06d}")
-        ):
-            self._save(elapsed)
         return TrainResult(self.out, self.step, self.episodes, elapsed, self.last_checkpoint, records)
 
     def _one_update(self, start: float) -> dict[str, Any]:
@@ -422,6 +418,9 @@ class Trainer:
         return bool(torch.isfinite(scores.logprobs[batch.response_mask[:2].bool()]).all())
 
     def _save(self, elapsed: float) -> None:
+        # the one check of the weights themselves (Algorithm.step leaves it out): never save a diverged model
+        if not all(bool(torch.isfinite(p).all()) for p in self.policy.parameters()):
+            raise TrainingDivergedError("the last optimizer step made some weights non-finite")
         hashes = None  # one process has nothing to compare, so it does not hash its weights
         if self.ranks.distributed:
             hashes = self.ranks.gather(weights_sha256(self.policy))

@@ -156,9 +156,10 @@ def test_reinforce_and_rloo_update_equals_the_reference(algo):
 
 
 # ---- GRPO: pi_old fixed before the first of several steps --------------------------------------------
-@pytest.mark.parametrize("epochs", [1, 2])
-def test_grpo_update_equals_the_reference(epochs):
-    algorithm, batch, model, _, reference = make_setup("grpo", minibatch_size=2, ppo_epochs=epochs)
+@pytest.mark.parametrize(("epochs", "minibatch"), [(1, 2), (2, 2), (2, 4)])
+def test_grpo_update_equals_the_reference(epochs, minibatch):
+    """(2, 4): one minibatch per epoch, so the first epoch's own forward gives pi_old."""
+    algorithm, batch, model, _, reference = make_setup("grpo", minibatch_size=minibatch, ppo_epochs=epochs)
     steps = record_steps(algorithm)
     algorithm.update(batch, batch.rewards)
 
@@ -174,7 +175,7 @@ def test_grpo_update_equals_the_reference(epochs):
     want = []
     for _ in range(epochs):
         order = torch.randperm(4, generator=generator)
-        for idx in (order[:2], order[2:]):
+        for idx in order.split(minibatch):
             logp, _ = plain_forward(model, batch)
             log_ratio_ref = ref_logp[idx] - logp[idx]
             k3 = torch.exp(log_ratio_ref) - 1 - log_ratio_ref
@@ -189,6 +190,20 @@ def test_grpo_update_equals_the_reference(epochs):
             want.append((loss.item(), grads_of(params)))
             optimizer.step()
     assert_steps_equal(steps, want)
+
+
+@pytest.mark.parametrize(
+    ("algo", "minibatch", "forwards"), [("ppo", 4, 2), ("ppo", 2, 5), ("grpo", 4, 2), ("grpo", 2, 5)]
+)
+def test_pi_old_comes_from_the_first_step_when_an_epoch_is_one_step(algo, minibatch, forwards):
+    """Two epochs: with one minibatch per epoch the policy runs one forward per step and no more (the
+    first step's forward gives pi_old, and PPO's old values); with two minibatches it needs one up front."""
+    algorithm, batch, *_ = make_setup(algo, value_head=algo == "ppo", minibatch_size=minibatch, ppo_epochs=2)
+    calls = []
+    real = algorithm.policy.score_sequences
+    algorithm.policy.score_sequences = lambda *a, **k: calls.append(a[0].shape[0]) or real(*a, **k)
+    algorithm.update(batch, batch.rewards)
+    assert len(calls) == forwards
 
 
 def ppo_loss_ref(

@@ -14,6 +14,7 @@ from dataclasses import replace
 import pytest
 import torch
 
+import agents.algorithms.base
 import agents.algorithms.reinforce
 from agents.training.checkpoint import list_checkpoints
 from agents.training.config import ConfigError
@@ -104,6 +105,29 @@ def test_exploding_learning_rate_is_caught(tiny_model, tmp_path) -> None:
         train(
             tiny_config(tiny_model, tmp_path / "run", algo="reinforce", lr=1e30, steps=6, max_grad_norm=0.0)
         )
+
+
+def test_weights_made_non_finite_are_never_saved(tiny_model, tmp_path, monkeypatch) -> None:
+    """The optimizer step does not check the weights (a pass over all of them); the save does. An inf
+    in a weight no forward reads (the last position embedding) reaches no loss or logit, so only the
+    save's check can stop it."""
+    real_step = agents.algorithms.base.Algorithm.step
+    calls = {"n": 0}
+
+    def corrupt_second_step(self):
+        norm = real_step(self)
+        calls["n"] += 1
+        if calls["n"] == 2:
+            with torch.no_grad():
+                self.policy.model.transformer.wpe.weight[-1, 0] = float("inf")
+        return norm
+
+    monkeypatch.setattr(agents.algorithms.base.Algorithm, "step", corrupt_second_step)
+    run = tmp_path / "run"
+    with pytest.raises(TrainingDivergedError, match="made some weights non-finite") as info:
+        train(tiny_config(tiny_model, run, algo="reinforce", steps=4, checkpoint_every=1, keep_checkpoints=5))
+    assert "step_000001" in str(info.value)
+    assert [p.name for p in list_checkpoints(run)] == ["step_000001"]
 
 
 def test_time_budget_stops_the_run(tiny_model, tmp_path) -> None:
