@@ -219,7 +219,9 @@ def clipped_value_loss(
 def entropy_from_logprobs(logprobs: Tensor) -> Tensor:
     """Entropy (…,) of a categorical given as log-probabilities (…, V); -inf entries contribute 0."""
     p = logprobs.exp()
-    return -torch.where(p > 0, p * logprobs, torch.zeros_like(p)).sum(-1)
+    # p = 0 where logprobs = -inf, and 0 * (the lowest finite float) = 0: the same sum as masking those
+    # terms, in a third of the passes over (…, V)
+    return -(p * logprobs.clamp_min(torch.finfo(logprobs.dtype).min)).sum(-1)
 
 
 def entropy_from_logits(logits: Tensor) -> Tensor:
