@@ -65,7 +65,9 @@ def save_batch(algo: str, env: str, warmup: int, path: Path, scratch: Path) -> N
 
     torch.set_num_threads(1)
     trainer = Trainer(
-        TrainConfig(algo=algo, env=env, steps=warmup, out=str(scratch / "warmup"), threads=1, checkpoint_every=0)
+        TrainConfig(
+            algo=algo, env=env, steps=warmup, out=str(scratch / "warmup"), threads=1, checkpoint_every=0
+        )
     )
     trainer.run()
     torch.save(trainer._last_batch, path)
@@ -98,8 +100,12 @@ def main() -> None:
     with tempfile.TemporaryDirectory() as tmp:
         scratch = Path(tmp)
         base = scratch / "base"
-        subprocess.run(["git", "worktree", "add", "--detach", str(base), args.base], cwd=ROOT, check=True,
-                       capture_output=True)
+        subprocess.run(
+            ["git", "worktree", "add", "--detach", str(base), args.base],
+            cwd=ROOT,
+            check=True,
+            capture_output=True,
+        )
         try:
             batch = scratch / "batch.pt"
             save_batch(args.algo, args.env, args.warmup, batch, scratch)
@@ -109,14 +115,29 @@ def main() -> None:
                 order = [("base", base), ("this", ROOT)] if r % 2 == 0 else [("this", ROOT), ("base", base)]
                 for tag, checkout in order:
                     rows[tag].append(time_side(checkout, args, batch, scratch, tag))
-                print(f"round {r}: base {rows['base'][-1] * 1e3:.1f} ms, this {rows['this'][-1] * 1e3:.1f} ms; "
-                      f"{load_note()}")
+                print(
+                    f"round {r}: base {rows['base'][-1] * 1e3:.1f} ms, this {rows['this'][-1] * 1e3:.1f} ms; "
+                    f"{load_note()}"
+                )
         finally:
-            subprocess.run(["git", "worktree", "remove", "--force", str(base)], cwd=ROOT, check=False,
-                           capture_output=True)
+            subprocess.run(
+                ["git", "worktree", "remove", "--force", str(base)],
+                cwd=ROOT,
+                check=False,
+                capture_output=True,
+            )
     base_ms, this_ms = (statistics.median(rows[k]) * 1e3 for k in ("base", "this"))
-    print(json.dumps({"algo": args.algo, "base": args.base, "base_ms": round(base_ms, 1),
-                      "this_ms": round(this_ms, 1), "ratio": round(this_ms / base_ms, 3)}))
+    print(
+        json.dumps(
+            {
+                "algo": args.algo,
+                "base": args.base,
+                "base_ms": round(base_ms, 1),
+                "this_ms": round(this_ms, 1),
+                "ratio": round(this_ms / base_ms, 3),
+            }
+        )
+    )
 
 
 if __name__ == "__main__":
