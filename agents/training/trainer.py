@@ -420,7 +420,7 @@ class Trainer:
     def _save(self, elapsed: float) -> None:
         # the one check of the weights themselves (Algorithm.step leaves it out): never save a diverged model
         if not all(bool(torch.isfinite(p).all()) for p in self.policy.parameters()):
-            raise TrainingDivergedError("the last optimizer step made some weights non-finite")
+            raise TrainingDivergedError(f"update {self.step}'s optimizer steps made some weights non-finite")
         hashes = None  # one process has nothing to compare, so it does not hash its weights
         if self.ranks.distributed:
             hashes = self.ranks.gather(weights_sha256(self.policy))
