@@ -88,16 +88,14 @@ class PPO(Algorithm):
         config, mask = self.config, batch.response_mask
         # With one minibatch (the default) the first step's forward runs at the sampling weights, so
         # it is also pi_old's: the targets take it and no separate forward runs for them.
-        first = None
-        if config.minibatch >= batch.batch_size:
-            first = self.score(batch, torch.arange(batch.batch_size, device=mask.device))
+        every_row = torch.arange(batch.batch_size, device=mask.device)
+        first = self.score(batch, every_row) if config.minibatch >= batch.batch_size else None
         t = self.targets(batch, rewards, first)
         history: dict[str, list[float]] = {}
         for _ in range(self.epochs):
             for idx in self.minibatches(batch.batch_size):
                 if first is not None:  # the whole batch, in the order it was scored
-                    new, first = first, None
-                    idx = torch.arange(batch.batch_size, device=mask.device)
+                    new, first, idx = first, None, every_row
                 else:
                     new = self.score(batch, idx)
                 assert new.values is not None and new.entropy is not None  # asked for both

@@ -218,9 +218,8 @@ def test_bad_input_gets_errors_and_the_server_keeps_serving(server):
             client.step({"token": 10**6})
         with pytest.raises(RuntimeError, match="VALIDATION_ERROR"):
             client.step({"word": "x"})
-        assert (
-            client.step({"text": "0"}).observation["reply"] == "\nhigher\nI guess "
-        )  # the session still answers
+        # the session still answers
+        assert client.step({"text": "0"}).observation["reply"] == "\nhigher\nI guess "
     assert httpx.get(server + "/health").json()["status"] == "healthy"
 
 
